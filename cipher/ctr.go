@@ -1,0 +1,163 @@
+package cipher
+
+import (
+	"crypto/aes"
+	stdcipher "crypto/cipher"
+	"encoding/binary"
+)
+
+// aes*-ctr (RFC 4344 §4): "the IV is ... the initial value of the counter
+// X", a 128-bit big-endian integer incremented once per block; the keystream
+// continues across packets for the life of the keys. crypto/cipher's CTR
+// stream keeps exactly that state, so one stream per direction is created
+// with the keys and never reset.
+
+const aesBlock = aes.BlockSize
+
+func newCTRStream(key, iv []byte) (stdcipher.Stream, error) {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return stdcipher.NewCTR(b, iv), nil
+}
+
+// ctrSealer is aes*-ctr with an HMAC in classic or ETM order.
+type ctrSealer struct {
+	stream stdcipher.Stream
+	mac    *packetMAC
+	etm    bool
+}
+
+func newCTRSealer(key, iv []byte, mi macInfo, macKey []byte) (*ctrSealer, error) {
+	st, err := newCTRStream(key, iv)
+	if err != nil {
+		return nil, err
+	}
+	return &ctrSealer{stream: st, mac: newPacketMAC(mi, macKey), etm: mi.etm}, nil
+}
+
+func (s *ctrSealer) Mode() Mode {
+	if s.etm {
+		return ModeETM
+	}
+	return ModeClassic
+}
+func (s *ctrSealer) BlockSize() int { return aesBlock }
+func (s *ctrSealer) TagSize() int   { return s.mac.size }
+
+func (s *ctrSealer) Seal(seq uint32, pkt []byte) []byte {
+	n := len(pkt)
+	pkt = grow(pkt, s.mac.size)
+	if s.etm {
+		// PROTOCOL §1.5: "the packet length is not encrypted"; the rest is
+		// encrypted and then "mac = MAC(key, sequence_number ||
+		// packet_length || encrypted_packet)".
+		if n > 4 {
+			s.stream.XORKeyStream(pkt[4:n], pkt[4:n])
+		}
+		s.mac.begin(seq)
+		s.mac.write(pkt[:n])
+		return s.mac.appendSum(pkt[:n])
+	}
+	// RFC 4253 §6.4: "mac = MAC(key, sequence_number || unencrypted_packet)"
+	// and §6.3: "the packet length, padding length, payload, and padding
+	// fields of each packet MUST be encrypted".
+	s.mac.begin(seq)
+	s.mac.write(pkt[:n])
+	pkt = s.mac.appendSum(pkt[:n])
+	s.stream.XORKeyStream(pkt[:n], pkt[:n])
+	return pkt
+}
+
+// ctrOpener is the receiving side of ctrSealer.
+type ctrOpener struct {
+	stream stdcipher.Stream
+	mac    *packetMAC
+	etm    bool
+	// Classic mode: DecryptLength decrypts the first block here and Open
+	// consumes it.
+	first    [aesBlock]byte
+	haveHead bool
+}
+
+func newCTROpener(key, iv []byte, mi macInfo, macKey []byte) (*ctrOpener, error) {
+	st, err := newCTRStream(key, iv)
+	if err != nil {
+		return nil, err
+	}
+	return &ctrOpener{stream: st, mac: newPacketMAC(mi, macKey), etm: mi.etm}, nil
+}
+
+func (o *ctrOpener) Mode() Mode {
+	if o.etm {
+		return ModeETM
+	}
+	return ModeClassic
+}
+func (o *ctrOpener) BlockSize() int { return aesBlock }
+func (o *ctrOpener) TagSize() int   { return o.mac.size }
+
+func (o *ctrOpener) HeadSize() int {
+	if o.etm {
+		return 4
+	}
+	return aesBlock
+}
+
+func (o *ctrOpener) DecryptLength(seq uint32, head []byte) uint32 {
+	if o.etm {
+		// PROTOCOL §1.5: packet_length is sent in clear.
+		if len(head) < 4 {
+			return 0
+		}
+		return binary.BigEndian.Uint32(head)
+	}
+	// RFC 4253 §6.3: "implementations SHOULD decrypt the length after
+	// receiving the first 8 (or cipher block size, whichever is larger)
+	// bytes of a packet." The decrypted block is kept for Open so the
+	// keystream is consumed exactly once.
+	if len(head) < aesBlock {
+		return 0
+	}
+	o.stream.XORKeyStream(o.first[:], head[:aesBlock])
+	o.haveHead = true
+	return binary.BigEndian.Uint32(o.first[:4])
+}
+
+func (o *ctrOpener) Open(seq uint32, dst, pkt []byte) ([]byte, bool) {
+	n := len(pkt) - o.mac.size // end of the packet proper
+	if o.etm {
+		if n < 4 {
+			return dst[:0], false
+		}
+		// PROTOCOL §1.5: verify "MAC(key, sequence_number || packet_length
+		// || encrypted_packet)" over the bytes as received, then decrypt.
+		// The body is decrypted even when the tag is wrong so the keystream
+		// stays in step with the sender.
+		o.mac.begin(seq)
+		o.mac.write(pkt[:n])
+		ok := o.mac.verify(pkt[n:])
+		body := resize(dst, n-4)
+		o.stream.XORKeyStream(body, pkt[4:n])
+		return body, ok
+	}
+	if n < aesBlock {
+		o.haveHead = false
+		return dst[:0], false
+	}
+	if !o.haveHead {
+		// The caller skipped DecryptLength; decrypt the first block now.
+		o.DecryptLength(seq, pkt)
+	}
+	o.haveHead = false
+	body := resize(dst, n-4)
+	copy(body, o.first[4:])
+	o.stream.XORKeyStream(body[aesBlock-4:], pkt[aesBlock:n])
+	// RFC 4253 §6.4: the MAC is over the unencrypted packet, which is the
+	// decrypted length field followed by body.
+	o.mac.begin(seq)
+	o.mac.write(o.first[:4])
+	o.mac.write(body)
+	return body, o.mac.verify(pkt[n:])
+}
