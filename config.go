@@ -1,0 +1,251 @@
+package sshtap
+
+import (
+	"crypto/rand"
+	"io"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"sshtap/cipher"
+	"sshtap/kex"
+	"sshtap/packet"
+)
+
+// TransportConfig holds the transport settings shared by clients and servers.
+// The zero value is usable: every empty field takes its documented default.
+// A config must not be modified while a Conn uses it.
+type TransportConfig struct {
+	// KexAlgorithms, HostKeyAlgorithms, Ciphers and MACs are the algorithm
+	// lists offered, most preferred first. Empty means the defaults
+	// (kex.DefaultKexAlgos, kex.DefaultHostKeyAlgos, cipher.DefaultCiphers,
+	// cipher.DefaultMACs). Unknown names are an error at handshake time.
+	KexAlgorithms     []string
+	HostKeyAlgorithms []string
+	Ciphers           []string
+	MACs              []string
+
+	// MACPolicy decides what happens to an inbound packet whose MAC or AEAD
+	// tag fails. It runs on the transport goroutine: it must return quickly
+	// and must not call methods of the Conn. Nil means always Disconnect.
+	MACPolicy func(MACMismatch) MACVerdict
+
+	// RekeyBytes starts a new key exchange after this many bytes in either
+	// direction. Zero means the RFC 4344 §3.2 limit for the cipher
+	// (2^32 blocks for AES, 1 GiB otherwise), capped at 1 GiB as RFC 4253 §9
+	// recommends. Rekeying also happens after 2^31 packets (RFC 4344 §3.1).
+	RekeyBytes uint64
+	// RekeyInterval starts a new key exchange after this much time since
+	// the last one. Zero means one hour (RFC 4253 §9); negative disables it.
+	RekeyInterval time.Duration
+
+	// MaxPacket is the largest inbound packet_length accepted. Zero means
+	// 256 KiB, as OpenSSH.
+	MaxPacket int
+
+	// Version is the software version part of our identification string
+	// ("SSH-2.0-" + Version). Empty means "sshtap_0.1".
+	Version string
+
+	// Rand is the source of randomness. Nil means crypto/rand.
+	Rand io.Reader
+
+	// EventBuffer is the default subscription buffer. Zero means
+	// DefaultEventBuffer.
+	EventBuffer int
+
+	// ChannelWindow is the receive window advertised for each channel
+	// (RFC 4254 §5.2), which bounds the data buffered per channel. Zero
+	// means DefaultChannelWindow; it is capped at 2^32-1.
+	ChannelWindow int
+	// ChannelMaxPacket is the largest data packet the peer may send on a
+	// channel. Zero means DefaultChannelMaxPacket; it is capped to fit
+	// MaxPacket. What we send never exceeds the peer's own maximum.
+	ChannelMaxPacket int
+
+	// ChannelHandlers handle the peer's channel opens by channel type
+	// (RFC 4254 §5.1), each call in its own goroutine; the handler must
+	// call Accept or Reject. Types without a handler are rejected with
+	// UnknownChannelType. Built-in handlers (such as "session" on a
+	// server) take precedence.
+	ChannelHandlers map[string]func(*NewChannel)
+
+	// GlobalRequestHandler handles the peer's global requests (RFC 4254 §4)
+	// that are not handled built-in. It runs on the transport goroutine and
+	// must not block; it must Reply when WantReply is set (later, from any
+	// goroutine, is fine). Nil refuses them (REQUEST_FAILURE).
+	GlobalRequestHandler func(*Request)
+}
+
+// Config configures a client connection.
+type Config struct {
+	TransportConfig
+
+	// HostKeyCallback checks the server's host key; it is required.
+	// knownhosts.New returns a suitable one; ssh.InsecureIgnoreHostKey
+	// accepts any key. It is called on the transport goroutine with the
+	// address given to Dial (or Config.Addr) and the remote address of the
+	// underlying connection when it has one.
+	HostKeyCallback ssh.HostKeyCallback
+
+	// Addr is the "host:port" passed to HostKeyCallback when the connection
+	// is made by NewClientConn or Client rather than Dial.
+	Addr string
+
+	// NoServiceRequest makes the handshake stop after the key exchange
+	// instead of requesting the "ssh-userauth" service.
+	NoServiceRequest bool
+
+	// NoAuth makes the handshake stop once the server accepted the
+	// "ssh-userauth" service, without authenticating: a transport-only
+	// connection, for probing servers (no connection protocol is possible).
+	NoAuth bool
+
+	// User is the user name to authenticate as.
+	User string
+
+	// Auth are the authentication methods, tried in order (each only if
+	// the server still lists it), after "none".
+	Auth []AuthMethod
+
+	// BannerCallback, if set, is called with each SSH_MSG_USERAUTH_BANNER
+	// message (they are also published as *AuthBannerEvent).
+	BannerCallback func(message string)
+
+	// KeepAlive configures keepalive probes (keepalive@openssh.com or
+	// ping@openssh.com), like OpenSSH's ServerAliveInterval and
+	// ServerAliveCountMax; the zero value sends none. See KeepAlive.
+	KeepAlive KeepAlive
+
+	// X11Timeout bounds how long an *X11OpenEvent waits for Accept or
+	// Reject before it is rejected. Zero means DefaultX11Timeout.
+	X11Timeout time.Duration
+
+	// AgentHandler serves forwarded agent connections
+	// ("auth-agent@openssh.com" channels, after Session.RequestAgentForwarding):
+	// it gets each channel on its own goroutine and owns it. Nil rejects
+	// agent opens.
+	AgentHandler func(ch *Channel)
+}
+
+// ServerConfig configures a server connection.
+type ServerConfig struct {
+	TransportConfig
+
+	// HostKeys are the server's host keys; at least one is required.
+	// ssh.Signer values from ssh.ParsePrivateKey or ssh.NewSignerFromKey
+	// work as they are; certificate signers (ssh.NewCertSigner) offer the
+	// *-cert-v01@openssh.com algorithms.
+	HostKeys []ssh.Signer
+
+	// AllowSHA1RSA also offers the legacy ssh-rsa (SHA-1) host key
+	// signature algorithm.
+	AllowSHA1RSA bool
+
+	// GexGroups are the groups offered for diffie-hellman-group-exchange
+	// (see kex.ParseModuli for /etc/ssh/moduli). Nil means the RFC 3526
+	// groups built into package kex.
+	GexGroups []kex.GexGroup
+
+	// NoClientAuth lets clients in without authentication ("none"
+	// succeeds).
+	NoClientAuth bool
+
+	// PasswordCallback, PublicKeyCallback and KeyboardInteractiveCallback
+	// decide the password, publickey and keyboard-interactive methods
+	// (RFC 4252 §7, §8, RFC 4256); a nil callback disables its method.
+	// They run on the goroutine that called Handshake (NewServerConn).
+	PasswordCallback            func(meta ConnMetadata, password []byte) (*Permissions, error)
+	PublicKeyCallback           func(meta ConnMetadata, key ssh.PublicKey) (*Permissions, error)
+	KeyboardInteractiveCallback func(meta ConnMetadata, challenge KeyboardInteractiveChallenge) (*Permissions, error)
+
+	// Banner is sent to the client before the first authentication reply.
+	Banner string
+
+	// ForwardPermission decides forwarding requests from the client: kind
+	// is "direct-tcpip" or "direct-streamlocal" (addr is the target
+	// "host:port" or socket path), "tcpip-forward" or "streamlocal-forward"
+	// (addr is what the server would listen on). It runs on its own
+	// goroutine. Nil denies everything.
+	ForwardPermission func(meta ConnMetadata, kind string, addr string) bool
+
+	// MaxAuthTries is the number of failed authentication attempts after
+	// which the server disconnects. Zero means 6 (OpenSSH's default).
+	MaxAuthTries int
+
+	// LoginGraceTime bounds the whole authentication. Zero means two
+	// minutes (OpenSSH's default).
+	LoginGraceTime time.Duration
+
+	// SessionHandler serves "session" channels (RFC 4254 §6): it is called
+	// in its own goroutine for each session once the client asked for a
+	// shell, a command or a subsystem. Nil rejects session opens
+	// (administratively prohibited).
+	SessionHandler func(s *ServerSession)
+
+	// Preamble lines are sent before the identification string
+	// (RFC 4253 §4.2 allows servers to do so); clients report them as
+	// BannerLineEvents. They must not start with "SSH-".
+	Preamble []string
+}
+
+func (c *TransportConfig) rand() io.Reader {
+	if c.Rand != nil {
+		return c.Rand
+	}
+	return rand.Reader
+}
+
+func (c *TransportConfig) version() string {
+	v := "sshtap_0.1"
+	if c.Version != "" {
+		v = c.Version
+	}
+	return "SSH-2.0-" + v
+}
+
+func (c *TransportConfig) maxPacket() int {
+	if c.MaxPacket > 0 {
+		return c.MaxPacket
+	}
+	return packet.DefaultMaxPacket
+}
+
+func (c *TransportConfig) rekeyInterval() time.Duration {
+	switch {
+	case c.RekeyInterval < 0:
+		return 0
+	case c.RekeyInterval == 0:
+		return time.Hour
+	}
+	return c.RekeyInterval
+}
+
+// rekeyBytes is the byte budget of one set of keys.
+func (c *TransportConfig) rekeyBytes() uint64 {
+	if c.RekeyBytes > 0 {
+		return c.RekeyBytes
+	}
+	// RFC 4344 §3.2: 2^(L/4) blocks for an L-bit block cipher; AES (L=128)
+	// allows 2^32 blocks of 16 bytes. RFC 4253 §9 recommends 1 GB, which is
+	// the smaller, so it is the default for every cipher, as OpenSSH does
+	// for chacha20-poly1305 (block size 8).
+	return 1 << 30
+}
+
+func orDefault(list, def []string) []string {
+	if len(list) > 0 {
+		return list
+	}
+	return def
+}
+
+func (c *TransportConfig) proposal(hostKeyAlgos []string) *kex.Proposal {
+	return &kex.Proposal{
+		Kex:         orDefault(c.KexAlgorithms, kex.DefaultKexAlgos),
+		HostKey:     hostKeyAlgos,
+		Ciphers:     orDefault(c.Ciphers, cipher.DefaultCiphers),
+		MACs:        orDefault(c.MACs, cipher.DefaultMACs),
+		Compression: []string{"none"},
+	}
+}

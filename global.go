@@ -1,0 +1,221 @@
+package sshtap
+
+import (
+	"context"
+
+	"sshtap/internal/wire"
+)
+
+// Global requests (RFC 4254 §4).
+
+// registerGlobalHandler makes h handle the peer's global requests named
+// name on this Conn, in preference to TransportConfig.GlobalRequestHandler
+// (nil removes it). h runs on the transport goroutine and must not block;
+// it must Reply when WantReply is set (later, from any goroutine, is fine).
+func (c *Conn) registerGlobalHandler(name string, h func(*Request)) {
+	m := &c.mux
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h == nil {
+		delete(m.globals, name)
+		return
+	}
+	if m.globals == nil {
+		m.globals = make(map[string]func(*Request))
+	}
+	m.globals[name] = h
+}
+
+// builtinGlobals are package-level built-in global request handler
+// factories, registered at init time: for a Conn, the factory returns the
+// handler to use, or nil to fall through.
+var builtinGlobals = map[string]func(c *Conn) func(*Request){}
+
+// registerBuiltinGlobal registers a built-in global request handler factory
+// (call it from an init function).
+func registerBuiltinGlobal(name string, f func(c *Conn) func(*Request)) {
+	builtinGlobals[name] = f
+}
+
+// globalHandler returns the handler of the peer's global request name:
+// registerGlobalHandler's, a registerBuiltinGlobal factory's, then
+// TransportConfig.GlobalRequestHandler; nil when there is none.
+func (c *Conn) globalHandler(name string) func(*Request) {
+	c.mux.mu.Lock()
+	h := c.mux.globals[name]
+	c.mux.mu.Unlock()
+	if h != nil {
+		return h
+	}
+	if f := builtinGlobals[name]; f != nil {
+		if h := f(c); h != nil {
+			return h
+		}
+	}
+	return c.cfg.GlobalRequestHandler
+}
+
+// handleGlobalRequest handles SSH_MSG_GLOBAL_REQUEST on the transport
+// goroutine.
+func (c *Conn) handleGlobalRequest(p []byte) error {
+	var m wire.GlobalRequest
+	if err := m.Unmarshal(p); err != nil {
+		return c.protocolError("bad GLOBAL_REQUEST", err)
+	}
+	r := &Request{Type: m.Name, WantReply: m.WantReply, Payload: append([]byte(nil), m.Data...), conn: c}
+	if r.WantReply {
+		c.mux.mu.Lock()
+		if c.mux.err != nil {
+			c.mux.mu.Unlock()
+			return nil
+		}
+		c.mux.greplies = append(c.mux.greplies, r)
+		c.mux.mu.Unlock()
+	}
+	handled := true
+	switch m.Name {
+	case "keepalive@openssh.com":
+		// OpenSSH answers its keepalives with a failure (any reply shows
+		// the peer is alive), as it does for every unknown request.
+		r.Reply(false, nil)
+	case "hostkeys-00@openssh.com":
+		// OpenSSH PROTOCOL §2.5: the server announces its host keys after
+		// authentication, without wanting a reply.
+		hk, err := wire.ParseHostKeys(m.Data)
+		if err == nil && c.hub.wants(KindHostKeys) {
+			keys := make([][]byte, len(hk.Keys))
+			for i, k := range hk.Keys {
+				keys[i] = append([]byte(nil), k...)
+			}
+			c.hub.publish(&HostKeysEvent{Header: now(), Keys: keys})
+		}
+		handled = err == nil
+		r.Reply(false, nil)
+	case "no-more-sessions@openssh.com":
+		if c.isClient {
+			handled = false
+			r.Reply(false, nil)
+			break
+		}
+		// OpenSSH PROTOCOL §2.2: the server refuses any later "session"
+		// channel open.
+		c.mux.mu.Lock()
+		c.mux.noMore = true
+		c.mux.mu.Unlock()
+		r.Reply(true, nil)
+	default:
+		if h := c.globalHandler(m.Name); h != nil {
+			h(r)
+		} else {
+			// RFC 4254 §4: "If the recipient does not recognize or support
+			// the request, it simply responds with
+			// SSH_MSG_REQUEST_FAILURE."
+			handled = false
+			r.Reply(false, nil)
+		}
+	}
+	if c.hub.wants(KindGlobalRequest) {
+		c.hub.publish(&GlobalRequestEvent{Header: now(), Name: m.Name, WantReply: m.WantReply, Handled: handled})
+	}
+	return nil
+}
+
+// flushGlobalRepliesLocked sends the decided replies at the head of the
+// queue. mux.mu held.
+func (m *mux) flushGlobalRepliesLocked(c *Conn) error {
+	var err error
+	for len(m.greplies) > 0 && m.greplies[0].replied {
+		r := m.greplies[0]
+		m.greplies[0] = nil
+		m.greplies = m.greplies[1:]
+		var msg []byte
+		if r.ok {
+			msg = (&wire.RequestSuccess{Data: r.resp}).Marshal(nil)
+		} else {
+			msg = (&wire.RequestFailure{}).Marshal(nil)
+		}
+		if e := c.writeNoWait(msg); e != nil && err == nil {
+			err = e
+		}
+	}
+	if len(m.greplies) == 0 {
+		m.greplies = nil
+	}
+	return err
+}
+
+// handleGlobalReply handles SSH_MSG_REQUEST_SUCCESS / FAILURE, the answer
+// to our oldest global request still waiting for one.
+func (c *Conn) handleGlobalReply(p []byte) error {
+	res := globalResult{}
+	if p[0] == wire.MsgRequestSuccess {
+		var m wire.RequestSuccess
+		if err := m.Unmarshal(p); err != nil {
+			return c.protocolError("bad REQUEST_SUCCESS", err)
+		}
+		res.ok, res.data = true, append([]byte(nil), m.Data...)
+	}
+	m := &c.mux
+	m.mu.Lock()
+	if len(m.gpending) == 0 {
+		m.mu.Unlock()
+		return c.protocolError("unexpected global request reply", nil)
+	}
+	ch := m.gpending[0]
+	m.gpending[0] = nil
+	m.gpending = m.gpending[1:]
+	m.mu.Unlock()
+	ch <- res
+	return nil
+}
+
+// SendGlobalRequest sends a global request (RFC 4254 §4). With wantReply it
+// waits, bounded by ctx, for the answer: whether it succeeded and the
+// response-specific data of SSH_MSG_REQUEST_SUCCESS. Without, it returns
+// (false, nil, nil) once the request is queued. It runs the handshake
+// first if needed.
+func (c *Conn) SendGlobalRequest(ctx context.Context, name string, wantReply bool, payload []byte) (bool, []byte, error) {
+	if err := c.Handshake(ctx); err != nil {
+		return false, nil, err
+	}
+	if !c.Authenticated() {
+		return false, nil, ErrNotAuthenticated
+	}
+	msg := (&wire.GlobalRequest{Name: name, WantReply: wantReply, Data: payload}).Marshal(nil)
+	m := &c.mux
+	var res chan globalResult
+	m.greqMu.Lock()
+	if wantReply {
+		m.mu.Lock()
+		if m.err != nil {
+			err := m.err
+			m.mu.Unlock()
+			m.greqMu.Unlock()
+			return false, nil, err
+		}
+		res = make(chan globalResult, 1)
+		m.gpending = append(m.gpending, res)
+		m.mu.Unlock()
+	}
+	err := c.writePacket(ctx, msg)
+	if err != nil && wantReply {
+		m.mu.Lock()
+		for i, p := range m.gpending {
+			if p == res {
+				m.gpending = append(m.gpending[:i], m.gpending[i+1:]...)
+				break
+			}
+		}
+		m.mu.Unlock()
+	}
+	m.greqMu.Unlock()
+	if err != nil || !wantReply {
+		return false, nil, err
+	}
+	select {
+	case r := <-res:
+		return r.ok, r.data, r.err
+	case <-ctx.Done():
+		return false, nil, context.Cause(ctx)
+	}
+}

@@ -1,0 +1,390 @@
+package sshtap
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	"sshtap/internal/wire"
+	"sshtap/kex"
+)
+
+// dispatch handles one packet outside a key exchange. Transport messages
+// are handled inline; anything else goes to the connection layer.
+func (c *Conn) dispatch(p []byte, seq uint32) error {
+	t := p[0]
+	switch t {
+	case wire.MsgKexInit:
+		return c.runKex(p, seq)
+	case wire.MsgDisconnect, wire.MsgIgnore, wire.MsgDebug, wire.MsgUnimplemented:
+		return c.handleGeneric(p)
+	}
+	if !c.isKeyed() {
+		// RFC 4253 §7: the first key exchange starts the connection; nothing
+		// else is allowed before it.
+		return c.protocolError(fmt.Sprintf("unexpected %s before key exchange", wire.MsgName(t)), nil)
+	}
+	switch t {
+	case wire.MsgNewKeys:
+		return c.protocolError("NEWKEYS outside key exchange", nil)
+	case wire.MsgExtInfo:
+		return c.handleExtInfo(p)
+	case wire.MsgServiceRequest:
+		return c.handleServiceRequest(p)
+	case wire.MsgServiceAccept:
+		return c.handleServiceAccept(p)
+	case wire.MsgPing:
+		return c.handlePing(p)
+	case wire.MsgPong:
+		return c.handlePong(p)
+	}
+	switch {
+	case t >= 50 && t <= 79:
+		return c.routeAuth(p)
+	case t >= 80 && t <= 127:
+		if !c.authenticated.Load() {
+			// RFC 4252 §6 / RFC 4254 §1: the connection protocol runs on
+			// top of an authenticated transport.
+			return c.protocolError(fmt.Sprintf("%s before user authentication", wire.MsgName(t)), nil)
+		}
+		return c.handleConnection(p)
+	}
+	return c.unimplemented(t, seq)
+}
+
+// routeAuth queues a user authentication message for the handshake runner.
+func (c *Conn) routeAuth(p []byte) error {
+	if c.authenticated.Load() {
+		// RFC 4252 §5.1: after USERAUTH_SUCCESS further authentication
+		// requests are ignored; a client ignores stray auth messages too.
+		return nil
+	}
+	if c.isClient && p[0] == wire.MsgUserAuthSuccess {
+		// Mark it here, on the transport goroutine, so that connection
+		// messages the server sends right after it are accepted.
+		c.authenticated.Store(true)
+	}
+	if !c.authQ.push(p) {
+		return c.protocolError("too many queued authentication messages", nil)
+	}
+	return nil
+}
+
+func (c *Conn) isKeyed() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.keyed
+}
+
+// unimplemented answers a message type we do not know. RFC 4253 §11.4: "An
+// implementation MUST respond to all unrecognized messages with an
+// SSH_MSG_UNIMPLEMENTED message in the order in which the messages were
+// received."
+func (c *Conn) unimplemented(t byte, seq uint32) error {
+	m := wire.Unimplemented{Seq: seq}
+	if c.hub.wants(KindUnimplemented) {
+		c.hub.publish(&UnimplementedEvent{Header: now(), Seq: seq, Type: t})
+	}
+	return c.writeFromTransport(m.Marshal(nil))
+}
+
+// handleGeneric handles DISCONNECT, IGNORE, DEBUG and UNIMPLEMENTED
+// (RFC 4253 §11), which may arrive at any time.
+func (c *Conn) handleGeneric(p []byte) error {
+	switch p[0] {
+	case wire.MsgDisconnect:
+		var m wire.Disconnect
+		if err := m.Unmarshal(p); err != nil {
+			return &ProtocolViolation{Msg: "bad DISCONNECT", Err: err}
+		}
+		e := &DisconnectError{Reason: DisconnectReason(m.Reason), Message: m.Message, Language: m.Language, Remote: true}
+		if c.hub.wants(KindDisconnect) {
+			c.hub.publish(&DisconnectEvent{Header: now(), Reason: e.Reason, Message: e.Message, Language: e.Language, Remote: true})
+		}
+		return e
+	case wire.MsgIgnore:
+		// Lenient: a truncated IGNORE is still an IGNORE (some embedded
+		// servers send them); wire.Ignore keeps the bytes present.
+		if c.hub.wants(KindIgnore) {
+			var m wire.Ignore
+			m.Unmarshal(p)
+			c.hub.publish(&IgnoreEvent{Header: now(), Data: append([]byte{}, m.Data...)})
+		}
+	case wire.MsgDebug:
+		// Decoded only when someone listens (rule 1: unwanted kinds cost
+		// nothing); RFC 4253 §11.3 lets a receiver ignore DEBUG anyway.
+		if c.hub.wants(KindDebug) {
+			var m wire.Debug
+			if err := m.Unmarshal(p); err != nil {
+				return c.protocolError("bad DEBUG", err)
+			}
+			c.hub.publish(&DebugEvent{Header: now(), AlwaysDisplay: m.AlwaysDisplay, Message: m.Message, Language: m.Language})
+		}
+	case wire.MsgUnimplemented:
+		var m wire.Unimplemented
+		if err := m.Unmarshal(p); err != nil {
+			return c.protocolError("bad UNIMPLEMENTED", err)
+		}
+		if c.hub.wants(KindUnimplemented) {
+			c.hub.publish(&UnimplementedEvent{Header: now(), Seq: m.Seq, Remote: true})
+		}
+		c.refusedKex(m.Seq)
+	}
+	return nil
+}
+
+// refusedKex abandons a rekey whose KEXINIT the peer answered with
+// UNIMPLEMENTED, as OpenSSH does before user authentication: the old keys
+// stay in force and held writes are released.
+func (c *Conn) refusedKex(seq uint32) {
+	c.wmu.Lock()
+	r := c.kex
+	if r == nil || r.initial || r.remoteFirst || r.ourInitSeq != seq {
+		c.wmu.Unlock()
+		return
+	}
+	c.kex = nil
+	for _, q := range c.queued {
+		c.writeLocked(q)
+	}
+	c.queued = nil
+	c.wmu.Unlock()
+	r.finish(ErrRekeyRefused)
+}
+
+func (c *Conn) handleExtInfo(p []byte) error {
+	var m wire.ExtInfo
+	if err := m.Unmarshal(p); err != nil {
+		return c.protocolError("bad EXT_INFO", err)
+	}
+	exts := make([]Extension, len(m.Extensions))
+	c.mu.Lock()
+	for i, e := range m.Extensions {
+		exts[i] = Extension{Name: e.Name, Value: append([]byte{}, e.Value...)}
+		switch e.Name {
+		case "ping@openssh.com":
+			c.peerPing = string(e.Value) == "0"
+		case "server-sig-algs":
+			c.peerSigAlg = splitNames(string(e.Value))
+		}
+	}
+	c.mu.Unlock()
+	if c.hub.wants(KindExtInfo) {
+		c.hub.publish(&ExtInfoEvent{Header: now(), Extensions: exts})
+	}
+	return nil
+}
+
+func splitNames(s string) []string {
+	var out []string
+	for s != "" {
+		i := 0
+		for i < len(s) && s[i] != ',' {
+			i++
+		}
+		if i > 0 {
+			out = append(out, s[:i])
+		}
+		if i == len(s) {
+			break
+		}
+		s = s[i+1:]
+	}
+	return out
+}
+
+// ServerSigAlgs returns the server-sig-algs the server announced in
+// EXT_INFO (RFC 8308 §3.1), or nil.
+func (c *Conn) ServerSigAlgs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peerSigAlg
+}
+
+// Strict reports whether strict key exchange is in force.
+func (c *Conn) Strict() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.strict
+}
+
+func (c *Conn) handleServiceRequest(p []byte) error {
+	var m wire.ServiceRequest
+	if err := m.Unmarshal(p); err != nil {
+		return c.protocolError("bad SERVICE_REQUEST", err)
+	}
+	if c.isClient {
+		return c.protocolError("SERVICE_REQUEST sent to a client", nil)
+	}
+	// RFC 4253 §10: "If the server rejects the service request, it SHOULD
+	// send an appropriate SSH_MSG_DISCONNECT message".
+	if m.Service != "ssh-userauth" {
+		c.sendDisconnect(DisconnectServiceNotAvailable, "service not available: "+m.Service)
+		return &DisconnectError{Reason: DisconnectServiceNotAvailable, Message: "service not available: " + m.Service}
+	}
+	a := wire.ServiceAccept{Service: m.Service}
+	return c.writeFromTransport(a.Marshal(nil))
+}
+
+func (c *Conn) handleServiceAccept(p []byte) error {
+	var m wire.ServiceAccept
+	if err := m.Unmarshal(p); err != nil {
+		return c.protocolError("bad SERVICE_ACCEPT", err)
+	}
+	if !c.isClient || m.Service != "ssh-userauth" {
+		return c.protocolError("unexpected SERVICE_ACCEPT for "+fmt.Sprintf("%q", m.Service), nil)
+	}
+	c.transportIsReady()
+	return nil
+}
+
+// handlePing answers PING with PONG carrying the same data (OpenSSH
+// PROTOCOL, ping@openssh.com). The PONG is held while a key exchange is in
+// flight, as required.
+func (c *Conn) handlePing(p []byte) error {
+	var m wire.Ping
+	if err := m.Unmarshal(p); err != nil {
+		return c.protocolError("bad PING", err)
+	}
+	pong := wire.Pong{Data: m.Data}
+	return c.writeFromTransport(pong.Marshal(nil))
+}
+
+func (c *Conn) handlePong(p []byte) error {
+	var m wire.Pong
+	if err := m.Unmarshal(p); err != nil {
+		return c.protocolError("bad PONG", err)
+	}
+	if len(m.Data) != 8 {
+		return nil // not ours
+	}
+	id := binary.BigEndian.Uint64(m.Data)
+	c.mu.Lock()
+	var pp *pendingPing
+	for i, x := range c.pings {
+		if x.data == id {
+			pp = x
+			c.pings = append(c.pings[:i], c.pings[i+1:]...)
+			break
+		}
+	}
+	c.mu.Unlock()
+	if pp == nil {
+		return nil
+	}
+	rtt := time.Since(pp.sent)
+	pp.ch <- rtt
+	if c.hub.wants(KindPing) {
+		c.hub.publish(&PingEvent{Header: now(), RTT: rtt})
+	}
+	return nil
+}
+
+// Ping sends a ping@openssh.com PING and waits for the matching PONG,
+// returning the round-trip time. It needs the peer to have announced
+// ping@openssh.com in EXT_INFO (OpenSSH 9.5 and later servers, sshtap
+// servers); otherwise it returns ErrPingUnsupported without sending.
+func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
+	if err := c.waitKeyed(ctx); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	if !c.peerPing {
+		c.mu.Unlock()
+		return 0, ErrPingUnsupported
+	}
+	c.pingSeq++
+	pp := &pendingPing{data: c.pingSeq, ch: make(chan time.Duration, 1)}
+	c.pings = append(c.pings, pp)
+	c.mu.Unlock()
+	var data [8]byte
+	binary.BigEndian.PutUint64(data[:], pp.data)
+	m := wire.Ping{Data: data[:]}
+	pp.sent = time.Now()
+	// pp.sent is read by the transport goroutine only after the PONG, which
+	// cannot arrive before the PING below is written.
+	if err := c.writePacket(ctx, m.Marshal(nil)); err != nil {
+		c.dropPing(pp)
+		return 0, err
+	}
+	select {
+	case rtt, ok := <-pp.ch:
+		if !ok {
+			return 0, c.Err()
+		}
+		return rtt, nil
+	case <-ctx.Done():
+		c.dropPing(pp)
+		return 0, context.Cause(ctx)
+	}
+}
+
+func (c *Conn) dropPing(pp *pendingPing) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.pings {
+		if x == pp {
+			c.pings = append(c.pings[:i], c.pings[i+1:]...)
+			return
+		}
+	}
+}
+
+// Rekey starts a key exchange (or joins the one in flight) and waits until
+// it completes, bounded by ctx. Either side may start one at any time after
+// the first.
+func (c *Conn) Rekey(ctx context.Context) error {
+	if err := c.waitKeyed(ctx); err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	if c.werr != nil {
+		err := c.werr
+		c.wmu.Unlock()
+		return err
+	}
+	r, err := c.startKexLocked(false)
+	c.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-r.finished:
+		return r.err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// SendIgnore sends SSH_MSG_IGNORE carrying data (RFC 4253 §11.2), waiting,
+// bounded by ctx, while a key exchange holds writes.
+func (c *Conn) SendIgnore(ctx context.Context, data []byte) error {
+	if err := c.waitKeyed(ctx); err != nil {
+		return err
+	}
+	// The payload is marshalled into a pooled buffer: writePacket copies it
+	// into the outbound buffer (sealing there) and keeps no reference, so a
+	// stream of IGNOREs allocates nothing per packet.
+	m := wire.Ignore{Data: data}
+	bp := payloadPool.Get().(*[]byte)
+	*bp = m.Marshal((*bp)[:0])
+	err := c.writePacket(ctx, *bp)
+	payloadPool.Put(bp)
+	return err
+}
+
+// payloadPool holds scratch buffers for payloads that writePacket copies.
+var payloadPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// SendDebug sends SSH_MSG_DEBUG (RFC 4253 §11.3).
+func (c *Conn) SendDebug(ctx context.Context, alwaysDisplay bool, message string) error {
+	if err := c.waitKeyed(ctx); err != nil {
+		return err
+	}
+	m := wire.Debug{AlwaysDisplay: alwaysDisplay, Message: message}
+	return c.writePacket(ctx, m.Marshal(nil))
+}
+
+var _ = kex.Client
