@@ -3,6 +3,7 @@ package sshtap
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -388,3 +389,30 @@ func (c *Conn) SendDebug(ctx context.Context, alwaysDisplay bool, message string
 }
 
 var _ = kex.Client
+
+// ErrNotExtensionType is returned by Conn.SendExtensionMessage for a message
+// number outside the range it may send.
+var ErrNotExtensionType = errors.New("sshtap: message number is not a free local-extension number (194-255)")
+
+// SendExtensionMessage sends one message of a local-extension number (RFC
+// 4250 §4.1.2: "Local extensions" 192 to 255) with the given body after the
+// message number, waiting, bounded by ctx, while a key exchange holds
+// writes. Numbers 192 and 193 belong to ping@openssh.com, which this package
+// implements (Conn.Ping), so msgType must be 194 to 255.
+//
+// It exists for protocol experiments and tooling: a peer that does not know
+// the number answers SSH_MSG_UNIMPLEMENTED (RFC 4253 §11.4), which arrives
+// as an UnimplementedEvent with Remote set and the sequence number of the
+// message sent; an sshtap peer answers so too. The Conn attaches no other
+// meaning to it.
+func (c *Conn) SendExtensionMessage(ctx context.Context, msgType byte, body []byte) error {
+	if msgType < 194 {
+		return ErrNotExtensionType
+	}
+	if err := c.waitKeyed(ctx); err != nil {
+		return err
+	}
+	p := make([]byte, 0, 1+len(body))
+	p = append(append(p, msgType), body...)
+	return c.writePacket(ctx, p)
+}
