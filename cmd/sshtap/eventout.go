@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"sshtap"
+	"sshtap/internal/eventfmt"
+)
+
+// eventFlags are the options every subcommand shares for the event stream.
+type eventFlags struct {
+	json      bool
+	file      string
+	only      string
+	except    string
+	color     string // auto (default), always, never
+	noSummary bool
+}
+
+func (f *eventFlags) opts() []opt {
+	return []opt{
+		flagOpt(0, "json", &f.json),
+		stringOpt(0, "events", &f.file),
+		stringOpt(0, "only", &f.only),
+		stringOpt(0, "except", &f.except),
+		stringOpt(0, "color", &f.color),
+		flagOpt(0, "no-summary", &f.noSummary),
+	}
+}
+
+// eventOutput is where events and the exit summary go: stderr, or the
+// --events file or fifo.
+type eventOutput struct {
+	w       *eventfmt.Writer
+	file    *os.File // the --events file, closed by close
+	start   time.Time
+	summary bool
+}
+
+// openEvents sets up the event output from the flags. Colour is used only
+// when the output is a terminal, --color is not never and NO_COLOR is unset
+// or empty (https://no-color.org), or when --color always.
+func (a *app) openEvents(f *eventFlags, usage string) (*eventOutput, error) {
+	show := sshtap.KindAll
+	if f.only != "" {
+		k, err := eventfmt.ParseKinds(f.only)
+		if err != nil {
+			return nil, &usageError{msg: "--only: " + err.Error(), usage: usage}
+		}
+		show = k
+	}
+	if f.except != "" {
+		k, err := eventfmt.ParseKinds(f.except)
+		if err != nil {
+			return nil, &usageError{msg: "--except: " + err.Error(), usage: usage}
+		}
+		show &^= k
+	}
+	out := &eventOutput{start: time.Now(), summary: !f.noSummary}
+	var w io.Writer = a.stderr
+	if f.file != "" {
+		// O_TRUNC is ignored for a fifo; opening one blocks until a reader
+		// opens it, which is what a user watching it expects.
+		file, err := os.OpenFile(f.file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("events: %w", err)
+		}
+		out.file, w = file, file
+	}
+	color := false
+	switch f.color {
+	case "", "auto":
+		color = isTerminal(w) && a.getenv("NO_COLOR") == ""
+	case "always":
+		color = true
+	case "never":
+	default:
+		return nil, &usageError{msg: fmt.Sprintf("--color: %q is not auto, always or never", f.color), usage: usage}
+	}
+	out.w = eventfmt.New(w, eventfmt.Options{JSON: f.json, Color: color && !f.json, Start: out.start, Show: show})
+	return out, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// watch subscribes to every kind of c's events and renders them until c's
+// ClosedEvent, counting each in sum. Call it before c's handshake so nothing
+// is missed. The returned channel is closed after the last event was
+// rendered. The subscription ends with c, not with a context: the last
+// events of a cancelled run (the disconnect, closed) are still shown.
+func (out *eventOutput) watch(c *sshtap.Conn, conn string, sum *eventfmt.Summary) <-chan struct{} {
+	sub := c.SubscribeBuffer(context.Background(), sshtap.KindAll, 4096)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range sub.Events() {
+			sum.Add(ev)
+			out.w.Event(conn, ev)
+		}
+	}()
+	return done
+}
+
+// finish writes the exit summary of one connection (unless --no-summary).
+func (out *eventOutput) finish(conn string, sum *eventfmt.Summary, st sshtap.Stats) {
+	if out.summary {
+		out.w.WriteSummary(conn, sum, st, time.Since(out.start))
+	}
+}
+
+// close closes the --events file.
+func (out *eventOutput) close() {
+	if out.file != nil {
+		out.file.Close()
+	}
+}

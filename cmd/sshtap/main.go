@@ -1,0 +1,102 @@
+// Command sshtap connects to an SSH server like ssh(1) and shows what the
+// transport does while it runs: key exchanges, banners, IGNORE and DEBUG
+// messages, MAC mismatches and their verdicts, X11 and agent requests,
+// keepalive round trips and the disconnect, live, as text or NDJSON.
+//
+//	sshtap [flags] [user@]host [command...]
+//	sshtap demo [flags]     an embedded server exercising every event kind
+//	sshtap serve [flags]    an sshtap server showing each client's events
+//
+// See cmd/sshtap/README.md for flags, the NDJSON schema and exit codes.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes. Like ssh(1): a remote command's exit status passes through;
+// anything that stops sshtap itself (bad usage, connection, host key,
+// authentication, protocol errors) exits 255.
+const (
+	exitOK    = 0
+	exitError = 255
+)
+
+// app is one run of the command. Tests build it with their own streams and
+// environment; main uses the process's.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func main() {
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	code := a.run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand and returns the exit code. A first
+// argument "demo" or "serve" selects the subcommand; to reach a host of
+// that name, put a flag or a user before it (sshtap -p 22 demo, sshtap me@demo).
+func (a *app) run(ctx context.Context, args []string) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "demo":
+			return a.runDemo(ctx, args[1:])
+		case "serve":
+			return a.runServe(ctx, args[1:])
+		case "help":
+			a.usage(a.stdout)
+			return exitOK
+		}
+	}
+	return a.runClient(ctx, args)
+}
+
+// fail prints err as "sshtap: ..." and returns its exit code: 255 unless
+// err carries another (an *exitStatus from the remote command).
+func (a *app) fail(err error) int {
+	var st *exitStatus
+	if errors.As(err, &st) {
+		return st.code
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(a.stderr, "sshtap: %v\n", ue.msg)
+		fmt.Fprintf(a.stderr, "usage: %s\n", ue.usage)
+		return exitError
+	}
+	fmt.Fprintf(a.stderr, "sshtap: %v\n", err)
+	return exitError
+}
+
+// exitStatus carries a remote command's status as sshtap's own.
+type exitStatus struct{ code int }
+
+func (e *exitStatus) Error() string { return fmt.Sprintf("remote exit status %d", e.code) }
+
+func (a *app) usage(w io.Writer) {
+	fmt.Fprint(w, `usage: sshtap [flags] [user@]host [command...]
+       sshtap demo [--json] [--events FILE] [--only KINDS] [--except KINDS]
+       sshtap serve [flags]
+
+Connection (as ssh): -p port, -l user, -i identity (repeatable), -F config,
+  -o Option=value, -A, -X, -Y, -L spec, -R spec, -t, -T, -N, -q
+Events: --json, --events FILE, --only KINDS, --except KINDS, --color auto|always|never,
+  --no-summary
+Transport: --rekey-every BYTES|DURATION, --keepalive DURATION, --mac-policy disconnect|discard|accept,
+  --kex LIST, --ciphers LIST, --macs LIST, --hostkey-algos LIST
+
+Exit status: the remote command's, or 255 when sshtap fails (usage, connection,
+host key, authentication). See cmd/sshtap/README.md.
+`)
+}
