@@ -1,6 +1,273 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
 
-// runClient is `sshtap [flags] [user@]host [command...]`. STUB.
-func (a *app) runClient(ctx context.Context, args []string) int { return exitError }
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+
+	"sshtap"
+	"sshtap/agentproxy"
+	"sshtap/internal/eventfmt"
+	"sshtap/kex"
+)
+
+// runClient is `sshtap [flags] [user@]host [command...]`.
+func (a *app) runClient(ctx context.Context, args []string) int {
+	var f clientFlags
+	rest, err := parseOpts(args, f.opts(), true, clientUsage)
+	if err != nil {
+		return a.fail(err)
+	}
+	if f.version {
+		fmt.Fprintln(a.stdout, "sshtap "+version)
+		return exitOK
+	}
+	s, err := resolve(&f, rest, a.getenv)
+	if err != nil {
+		return a.fail(err)
+	}
+	out, err := a.openEvents(&f.events, clientUsage)
+	if err != nil {
+		return a.fail(err)
+	}
+	defer out.close()
+	c := &client{app: a, s: s, out: out, sum: new(eventfmt.Summary)}
+	return a.fail(c.run(ctx))
+}
+
+// version is the CLI's version, also sent in the identification string.
+const version = "0.1"
+
+// client is one connection made by runClient.
+type client struct {
+	app    *app
+	s      *settings
+	out    *eventOutput
+	sum    *eventfmt.Summary
+	prompt *prompter
+	conn   *sshtap.Conn
+	agent  agent.ExtendedAgent
+	wg     sync.WaitGroup // forwarding and X11 goroutines
+}
+
+// note shows a line about what sshtap itself does: on the event stream
+// (kind "note") with -v, and always for warnings unless -q.
+func (c *client) note(msg string) {
+	if c.s.verbose || (!c.s.quiet && strings.HasPrefix(msg, "warning")) || strings.HasPrefix(msg, "Permanently added") && !c.s.quiet {
+		c.out.w.Note("", msg)
+	}
+}
+
+func (c *client) run(ctx context.Context) (err error) {
+	s := c.s
+	c.prompt = newPrompter(c.app.getenv, s.batch)
+	defer c.prompt.close()
+
+	// The agent, for authentication and -A.
+	if sock := c.agentSocket(); sock != "" {
+		ag, closer, err := agentproxy.Dial(sock)
+		if err != nil {
+			c.note(fmt.Sprintf("warning: agent %s: %v", sock, err))
+		} else {
+			defer closer.Close()
+			c.agent = ag
+		}
+	}
+	hk, err := newHostKeyChecker(s.check, s.knownHosts, s.globalKnown, s.hashKnownHosts,
+		func(q string) (string, error) { return c.prompt.ask(q, true) }, c.note)
+	if err != nil {
+		return err
+	}
+	if !c.prompt.available() {
+		hk.ask = nil
+	}
+	addr := net.JoinHostPort(s.hostname, strconv.Itoa(s.port))
+	hostport := addr
+	plan := &authPlan{
+		user: s.user, host: s.hostname, agent: c.agent, identities: s.identities, explicit: s.explicit,
+		identOnly: s.identitiesOnly, pubkey: s.pubkey, password: s.password, kbdInt: s.kbdInt,
+		passwordTurn: s.passwordTurns, preferred: s.preferred, prompt: c.prompt, note: c.note,
+	}
+	cfg := &sshtap.Config{
+		TransportConfig: sshtap.TransportConfig{
+			KexAlgorithms: s.kex, Ciphers: s.ciphers, MACs: s.macs, HostKeyAlgorithms: s.hkAlgs,
+			MACPolicy: s.macPolicy, RekeyBytes: s.rekeyBytes, RekeyInterval: s.rekeyInterval,
+			Version: "sshtap_" + version,
+		},
+		User:            s.user,
+		Auth:            plan.methods(),
+		HostKeyCallback: func(_ string, remote net.Addr, key ssh.PublicKey) error { return hk.check(hostport, remote, key) },
+		KeepAlive:       sshtap.KeepAlive{Interval: s.keepAlive, CountMax: s.keepAliveMax},
+	}
+	if len(s.hkAlgs) == 0 {
+		cfg.HostKeyAlgorithms = preferKnown(hk.knownAlgorithms(hostport), kex.DefaultHostKeyAlgos)
+	}
+	if s.forwardAgent {
+		if c.agent == nil {
+			c.note("warning: agent forwarding requested but there is no agent (SSH_AUTH_SOCK)")
+		} else {
+			cfg.AgentHandler = (&agentproxy.Proxy{Backing: c.agent}).Handler()
+		}
+	}
+
+	// Connect.
+	dctx := ctx
+	if s.connectTimeout > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, s.connectTimeout)
+		defer cancel()
+	}
+	nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return connectError(s.hostname, s.port, err)
+	}
+	conn := sshtap.Client(nc, cfg)
+	c.conn = conn
+	c.out.w.Note("", fmt.Sprintf("connected to %s (%s) as %s", addr, nc.RemoteAddr(), s.user))
+	watched := c.out.watch(conn, "", c.sum)
+	defer func() {
+		conn.Close()
+		c.wg.Wait()
+		<-watched
+		c.out.finish("", c.sum, conn.Stats())
+	}()
+
+	hctx := ctx
+	if s.connectTimeout > 0 {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, s.connectTimeout+30*time.Second)
+		defer cancel()
+	}
+	if err := conn.Handshake(hctx); err != nil {
+		return c.handshakeError(plan, err)
+	}
+	if err := c.startForwards(ctx); err != nil {
+		return err
+	}
+	if s.noCommand {
+		// -N: forwarding only, until interrupted or the server goes.
+		select {
+		case <-ctx.Done():
+		case <-waitConn(conn):
+			if err := conn.Err(); err != nil && !errors.Is(err, net.ErrClosed) {
+				return describeConnError(err)
+			}
+		}
+		conn.Disconnect(sshtap.DisconnectByApplication, "disconnected by user")
+		return nil
+	}
+	return c.session(ctx)
+}
+
+// agentSocket is IdentityAgent or SSH_AUTH_SOCK ("" = none).
+func (c *client) agentSocket() string {
+	switch c.s.identityAgent {
+	case "none":
+		return ""
+	case "", "SSH_AUTH_SOCK":
+		return c.app.getenv("SSH_AUTH_SOCK")
+	}
+	if v, ok := strings.CutPrefix(c.s.identityAgent, "$"); ok {
+		return c.app.getenv(v)
+	}
+	return c.s.identityAgent
+}
+
+// preferKnown orders algos with those of the known keys first (as OpenSSH
+// does), so a host whose RSA key is on record is asked for that key.
+func preferKnown(known, algos []string) []string {
+	if len(known) == 0 {
+		return nil
+	}
+	var first, rest []string
+	for _, a := range algos {
+		isKnown := false
+		for _, k := range known {
+			if a == k || strings.TrimSuffix(a, "-cert-v01@openssh.com") == k {
+				isKnown = true
+			}
+		}
+		if isKnown {
+			first = append(first, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	return append(first, rest...)
+}
+
+// waitConn returns a channel closed when conn ends.
+func waitConn(conn *sshtap.Conn) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		conn.Wait()
+		close(done)
+	}()
+	return done
+}
+
+// connectError words a failed TCP connect as ssh does.
+func connectError(host string, port int, err error) error {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return fmt.Errorf("could not resolve hostname %s: %s", host, dns.Err)
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("connect to host %s port %d: connection refused", host, port)
+	case errors.Is(err, context.DeadlineExceeded), os.IsTimeout(err):
+		return fmt.Errorf("connect to host %s port %d: connection timed out", host, port)
+	}
+	return fmt.Errorf("connect to host %s port %d: %v", host, port, err)
+}
+
+// handshakeError explains why the handshake failed.
+func (c *client) handshakeError(plan *authPlan, err error) error {
+	var ae *sshtap.AuthError
+	var ne *kex.NegotiationError
+	var hc *hostKeyChangedError
+	var hu *hostKeyUnknownError
+	switch {
+	case errors.As(err, &hc):
+		return hc
+	case errors.As(err, &hu):
+		return hu
+	case errors.As(err, &ae):
+		return plan.authFailure(ae)
+	case errors.As(err, &ne):
+		return fmt.Errorf("unable to negotiate with %s port %d: no matching %s.\n  sshtap offered: %s\n  server offered: %s",
+			c.s.hostname, c.s.port, ne.What, strings.Join(ne.Client, ","), strings.Join(ne.Server, ","))
+	}
+	var he *sshtap.HostKeyError
+	if errors.As(err, &he) {
+		return he.Err
+	}
+	return describeConnError(err)
+}
+
+// describeConnError words connection-level failures.
+func describeConnError(err error) error {
+	var de *sshtap.DisconnectError
+	if errors.As(err, &de) && de.Remote {
+		return fmt.Errorf("disconnected by %s: %s (reason %d, %s)", "the server", de.Message, de.Reason, de.Reason)
+	}
+	var ka *sshtap.KeepAliveError
+	if errors.As(err, &ka) {
+		return fmt.Errorf("timeout, server not responding: %v", err)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("connection closed by the server")
+	}
+	return err
+}

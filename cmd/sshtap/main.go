@@ -62,9 +62,12 @@ func (a *app) run(ctx context.Context, args []string) int {
 	return a.runClient(ctx, args)
 }
 
-// fail prints err as "sshtap: ..." and returns its exit code: 255 unless
+// fail returns 0 for a nil err; otherwise it prints err as "sshtap: ..." and returns its exit code: 255 unless
 // err carries another (an *exitStatus from the remote command).
 func (a *app) fail(err error) int {
+	if err == nil {
+		return exitOK
+	}
 	var st *exitStatus
 	if errors.As(err, &st) {
 		return st.code

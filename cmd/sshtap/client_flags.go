@@ -1,0 +1,280 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"sshtap"
+	"sshtap/cipher"
+	"sshtap/kex"
+)
+
+const clientUsage = "sshtap [-AaNqTtXY] [-p port] [-l user] [-i identity] [-F config] [-o option] [-L spec] [-R spec] [--json] [--events file] [--only kinds] [--except kinds] [user@]host [command...]"
+
+// clientFlags is the command line of `sshtap [flags] [user@]host [command]`.
+type clientFlags struct {
+	port, user, configFile string
+	identities             []string
+	options                []string // -o Keyword=value, in order
+	agentFwd, noAgentFwd   bool     // -A, -a
+	x11, x11Trusted        bool     // -X, -Y
+	noX11                  bool     // -x
+	locals, remotes        []string // -L, -R
+	tty                    int      // -t count
+	noTTY                  bool     // -T
+	noCommand              bool     // -N
+	quiet                  bool     // -q
+	verbose                bool     // -v: notes about what sshtap does (identities tried, ...)
+	version                bool     // -V
+
+	events eventFlags
+
+	rekeyEvery   string // bytes (with K/M/G suffix) or a duration
+	keepalive    string // duration
+	macPolicy    string // disconnect, discard, accept
+	kex, ciphers string
+	macs, hkAlgs string
+}
+
+func (f *clientFlags) opts() []opt {
+	o := []opt{
+		stringOpt('p', "", &f.port),
+		stringOpt('l', "", &f.user),
+		listOpt('i', "", &f.identities),
+		stringOpt('F', "", &f.configFile),
+		listOpt('o', "", &f.options),
+		flagOpt('A', "", &f.agentFwd),
+		flagOpt('a', "", &f.noAgentFwd),
+		flagOpt('X', "", &f.x11),
+		flagOpt('Y', "", &f.x11Trusted),
+		flagOpt('x', "", &f.noX11),
+		listOpt('L', "", &f.locals),
+		listOpt('R', "", &f.remotes),
+		{short: 't', set: func(string) error { f.tty++; return nil }},
+		flagOpt('T', "", &f.noTTY),
+		flagOpt('N', "", &f.noCommand),
+		flagOpt('q', "", &f.quiet),
+		flagOpt('v', "", &f.verbose),
+		flagOpt('V', "version", &f.version),
+		stringOpt(0, "rekey-every", &f.rekeyEvery),
+		stringOpt(0, "keepalive", &f.keepalive),
+		stringOpt(0, "mac-policy", &f.macPolicy),
+		stringOpt(0, "kex", &f.kex),
+		stringOpt(0, "ciphers", &f.ciphers),
+		stringOpt(0, "macs", &f.macs),
+		stringOpt(0, "hostkey-algos", &f.hkAlgs),
+	}
+	return append(o, f.events.opts()...)
+}
+
+// parseDestination splits [user@]host or ssh://[user@]host[:port].
+func parseDestination(d string) (user, host string, port int, err error) {
+	if rest, ok := strings.CutPrefix(d, "ssh://"); ok {
+		if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+			user, rest = rest[:i], rest[i+1:]
+		}
+		host = rest
+		if h, p, ok := cutPort(rest); ok {
+			n, perr := parsePort(p)
+			if perr != nil {
+				return "", "", 0, perr
+			}
+			host, port = h, n
+		}
+	} else {
+		host = d
+		if i := strings.LastIndexByte(d, '@'); i >= 0 {
+			user, host = d[:i], d[i+1:]
+		}
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "" {
+		return "", "", 0, fmt.Errorf("no host in %q", d)
+	}
+	return user, host, port, nil
+}
+
+// cutPort splits host:port and [v6]:port in a URL authority.
+func cutPort(s string) (host, port string, ok bool) {
+	if strings.HasPrefix(s, "[") {
+		i := strings.Index(s, "]:")
+		if i < 0 {
+			return s, "", false
+		}
+		return s[1:i], s[i+2:], true
+	}
+	if strings.Count(s, ":") != 1 {
+		return s, "", false
+	}
+	h, p, _ := strings.Cut(s, ":")
+	return h, p, true
+}
+
+func parsePort(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 {
+		return 0, fmt.Errorf("bad port %q", s)
+	}
+	return n, nil
+}
+
+// parseRekeyEvery reads --rekey-every: a byte count with an optional K, M or
+// G suffix (powers of 1024), or a Go duration ("30s").
+func parseRekeyEvery(s string) (bytes uint64, every time.Duration, err error) {
+	if d, derr := time.ParseDuration(s); derr == nil {
+		if d <= 0 {
+			return 0, 0, fmt.Errorf("%q: the interval must be positive", s)
+		}
+		return 0, d, nil
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%q is neither a size (1G, 512M, 65536) nor a duration (30s)", s)
+	}
+	if n < 16 {
+		return 0, 0, fmt.Errorf("%q: rekeying after fewer than 16 bytes would never end", s)
+	}
+	return n, 0, nil
+}
+
+// parseSize reads a byte count with an optional K, M or G suffix (also
+// accepting the ssh_config RekeyLimit spelling).
+func parseSize(s string) (uint64, error) {
+	mult := uint64(1)
+	switch {
+	case strings.HasSuffix(s, "K"), strings.HasSuffix(s, "k"):
+		mult, s = 1<<10, s[:len(s)-1]
+	case strings.HasSuffix(s, "M"), strings.HasSuffix(s, "m"):
+		mult, s = 1<<20, s[:len(s)-1]
+	case strings.HasSuffix(s, "G"), strings.HasSuffix(s, "g"):
+		mult, s = 1<<30, s[:len(s)-1]
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n > (1<<62)/mult {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+func parseMACPolicy(s string) (func(sshtap.MACMismatch) sshtap.MACVerdict, error) {
+	var v sshtap.MACVerdict
+	switch s {
+	case "disconnect":
+		return nil, nil // the library default
+	case "discard":
+		v = sshtap.Discard
+	case "accept":
+		v = sshtap.Accept
+	default:
+		return nil, fmt.Errorf("%q is not disconnect, discard or accept", s)
+	}
+	return func(sshtap.MACMismatch) sshtap.MACVerdict { return v }, nil
+}
+
+// algorithmList applies an OpenSSH-style algorithm list to defaults: a
+// plain list replaces them, "+a,b" appends, "-a,b" removes (wildcards * and
+// ? allowed) and "^a,b" puts them first. Every resulting name must be in
+// supported.
+func algorithmList(spec string, defaults, supported []string) ([]string, error) {
+	if spec == "" {
+		return nil, nil
+	}
+	var out []string
+	switch spec[0] {
+	case '+', '-', '^':
+		names := splitList(spec[1:])
+		switch spec[0] {
+		case '+':
+			out = append(clone(defaults), names...)
+		case '^':
+			out = append(names, clone(defaults)...)
+		case '-':
+			for _, d := range defaults {
+				removed := false
+				for _, pat := range names {
+					if wildMatch(pat, d) {
+						removed = true
+					}
+				}
+				if !removed {
+					out = append(out, d)
+				}
+			}
+			return out, nil
+		}
+	default:
+		out = splitList(spec)
+	}
+	seen := map[string]bool{}
+	var dedup []string
+	for _, n := range out {
+		if !contains(supported, n) {
+			return nil, fmt.Errorf("unsupported algorithm %q (supported: %s)", n, strings.Join(supported, ","))
+		}
+		if !seen[n] {
+			seen[n] = true
+			dedup = append(dedup, n)
+		}
+	}
+	if len(dedup) == 0 {
+		return nil, fmt.Errorf("empty algorithm list %q", spec)
+	}
+	return dedup, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func clone(s []string) []string { return append([]string(nil), s...) }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// wildMatch matches s against a pattern with * and ?.
+func wildMatch(pat, s string) bool {
+	for len(pat) > 0 {
+		switch pat[0] {
+		case '*':
+			for i := len(s); i >= 0; i-- {
+				if wildMatch(pat[1:], s[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if s == "" {
+				return false
+			}
+			pat, s = pat[1:], s[1:]
+		default:
+			if s == "" || pat[0] != s[0] {
+				return false
+			}
+			pat, s = pat[1:], s[1:]
+		}
+	}
+	return s == ""
+}
+
+// supportedLists are the algorithm names each list option accepts.
+var (
+	supportedKex     = kex.SupportedKexAlgos
+	supportedHostKey = kex.SupportedHostKeyAlgos
+	supportedCiphers = cipher.SupportedCiphers
+	supportedMACs    = cipher.SupportedMACs
+)

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"sshtap/internal/testpeer"
+)
+
+// peerHome is a HOME for the sshtap process with the test client key as
+// ~/.ssh/id_ed25519 and, when known is set, the server's host keys in
+// ~/.ssh/known_hosts.
+func peerHome(t *testing.T, d *testpeer.SSHD, known bool) string {
+	t.Helper()
+	home := t.TempDir()
+	sshDir := filepath.Join(home, ".ssh")
+	if err := os.MkdirAll(sshDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	k := d.ClientKeys[0]
+	if err := os.WriteFile(filepath.Join(sshDir, "id_ed25519"), k.Private, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if known {
+		var b strings.Builder
+		for _, hk := range d.HostKeys {
+			b.WriteString(hk.KnownHostsLine(d.Addr) + "\n")
+		}
+		if err := os.WriteFile(filepath.Join(sshDir, "known_hosts"), []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return home
+}
+
+// ndjson parses an NDJSON stream, failing the test on a line that is not
+// one JSON object.
+func ndjson(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("not NDJSON: %q: %v", sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func kindsOf(evs []map[string]any) map[string]int {
+	n := map[string]int{}
+	for _, e := range evs {
+		k, _ := e["kind"].(string)
+		n[k]++
+	}
+	return n
+}
+
+// TestClientCommandSSHD runs a command on OpenSSH sshd with the built
+// binary: stdout, stderr and the exit status pass through, and the events
+// show in NDJSON (to a file) and in the human format (on stderr).
+func TestClientCommandSSHD(t *testing.T) {
+	d := testpeer.StartSSHD(t, testpeer.SSHDOptions{})
+	home := peerHome(t, d, true)
+	env := []string{"HOME=" + home, "USER=root"}
+	port := strconv.Itoa(d.Port)
+	events := filepath.Join(t.TempDir(), "events.ndjson")
+
+	r := runBin(t, 60*time.Second, env, "", "-p", port, "--json", "--events", events, "root@127.0.0.1",
+		"echo out; echo err >&2; exit 7")
+	if r.code != 7 {
+		t.Fatalf("exit code %d, want 7\nstderr:\n%s", r.code, r.stderr)
+	}
+	if r.stdout != "out\n" {
+		t.Errorf("stdout %q, want %q", r.stdout, "out\n")
+	}
+	if !strings.Contains(r.stderr, "err\n") {
+		t.Errorf("stderr %q lacks the command's stderr", r.stderr)
+	}
+	data, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := ndjson(t, string(data))
+	kinds := kindsOf(evs)
+	for _, k := range []string{"kex-start", "kex", "ext-info", "user-auth", "closed", "summary"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %q event; got %v", k, kinds)
+		}
+	}
+	for _, e := range evs {
+		switch e["kind"] {
+		case "kex":
+			if e["initial"] != true || e["strict"] != true {
+				t.Errorf("kex event %v: want initial and strict against sshd 9.x", e)
+			}
+		case "user-auth":
+			if e["result"] == "success" && e["method"] != "publickey" {
+				t.Errorf("user-auth success by %v, want publickey", e["method"])
+			}
+		}
+	}
+
+	// Human format on stderr, no colour (not a terminal).
+	r = runBin(t, 60*time.Second, env, "", "-p", port, "root@127.0.0.1", "exit 0")
+	if r.code != 0 {
+		t.Fatalf("exit code %d\nstderr:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"kex", "user-auth", "closed"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("human output lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stderr, "\x1b[") {
+		t.Errorf("colour escapes in non-terminal output:\n%q", r.stderr)
+	}
+}

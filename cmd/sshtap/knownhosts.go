@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Host key checking modes, as ssh_config's StrictHostKeyChecking.
+const (
+	checkAsk       = "ask"        // unknown host: ask on the terminal (default)
+	checkYes       = "yes"        // unknown host: refuse
+	checkAcceptNew = "accept-new" // unknown host: accept and record; changed key: refuse
+	checkNo        = "no"         // accept anything, record nothing (throwaway hosts)
+)
+
+func parseCheckMode(s string) (string, error) {
+	switch strings.ToLower(s) {
+	case "ask":
+		return checkAsk, nil
+	case "yes", "true":
+		return checkYes, nil
+	case "accept-new":
+		return checkAcceptNew, nil
+	case "no", "off", "false":
+		return checkNo, nil
+	}
+	return "", fmt.Errorf("StrictHostKeyChecking %q is not yes, ask, accept-new or no", s)
+}
+
+// hostKeyChangedError is a host key that differs from the one recorded.
+type hostKeyChangedError struct {
+	host        string
+	fingerprint string // of the key the server presented
+	keyType     string
+	known       []knownhosts.KnownKey
+}
+
+func (e *hostKeyChangedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "REMOTE HOST IDENTIFICATION HAS CHANGED for %s!\n", e.host)
+	fmt.Fprintf(&b, "  The server presented %s key %s,\n", e.keyType, e.fingerprint)
+	for _, k := range e.known {
+		fmt.Fprintf(&b, "  but %s:%d records %s key %s.\n", k.Filename, k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key))
+	}
+	b.WriteString("  Someone could be intercepting the connection (man-in-the-middle), or the host key was replaced.\n")
+	if len(e.known) > 0 {
+		fmt.Fprintf(&b, "  If the change is expected, remove the old entry: ssh-keygen -R %q -f %s\n", e.host, e.known[0].Filename)
+	}
+	b.WriteString("Host key verification failed.")
+	return b.String()
+}
+
+// hostKeyUnknownError is an unknown host in a mode that does not accept it.
+type hostKeyUnknownError struct {
+	host, fingerprint, keyType, why string
+}
+
+func (e *hostKeyUnknownError) Error() string {
+	return fmt.Sprintf("no %s host key is known for %s (%s %s) and %s.\nHost key verification failed.",
+		e.keyType, e.host, e.keyType, e.fingerprint, e.why)
+}
+
+var errHostKeyDeclined = errors.New("host key not accepted.\nHost key verification failed")
+
+// hostKeyChecker checks server host keys against known_hosts files.
+type hostKeyChecker struct {
+	mode    string
+	user    []string // user known_hosts files, the first is written to
+	global  []string // read-only files
+	hash    bool     // HashKnownHosts: record hashed names
+	ask     func(question string) (string, error)
+	noteFn  func(string)
+	checker ssh.HostKeyCallback // nil when no file exists yet
+}
+
+func newHostKeyChecker(mode string, user, global []string, hash bool, ask func(string) (string, error), note func(string)) (*hostKeyChecker, error) {
+	h := &hostKeyChecker{mode: mode, user: user, global: global, hash: hash, ask: ask, noteFn: note}
+	var files []string
+	for _, f := range slices.Concat(user, global) {
+		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() {
+			files = append(files, f)
+		}
+	}
+	if len(files) > 0 {
+		cb, err := knownhosts.New(files...)
+		if err != nil {
+			return nil, fmt.Errorf("known hosts: %w", err)
+		}
+		h.checker = cb
+	}
+	return h, nil
+}
+
+// knownAlgorithms returns the key types recorded for hostport, so the
+// client can prefer them (as OpenSSH does) and a host with an RSA key on
+// record is not reported as changed because it offered ed25519 first.
+func (h *hostKeyChecker) knownAlgorithms(hostport string) []string {
+	if h.checker == nil {
+		return nil
+	}
+	// Any key that is certainly not on record reveals, through the
+	// KeyError, every key that is.
+	probe, _ := ssh.NewPublicKey(probeKey())
+	err := h.checker(hostport, fakeAddr(hostport), probe)
+	var ke *knownhosts.KeyError
+	if !errors.As(err, &ke) {
+		return nil
+	}
+	var algs []string
+	for _, k := range ke.Want {
+		switch k.Key.Type() {
+		case ssh.KeyAlgoRSA:
+			algs = append(algs, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256)
+		default:
+			algs = append(algs, k.Key.Type())
+		}
+	}
+	return algs
+}
+
+// check is the ssh.HostKeyCallback for the connection to hostport (the
+// name the user connects to, with its port).
+func (h *hostKeyChecker) check(hostport string, remote net.Addr, key ssh.PublicKey) error {
+	fp := ssh.FingerprintSHA256(key)
+	if h.mode == checkNo {
+		h.note(fmt.Sprintf("host key checking disabled: accepting %s key %s", key.Type(), fp))
+		return nil
+	}
+	var err error = &knownhosts.KeyError{}
+	if h.checker != nil {
+		err = h.checker(hostport, remote, key)
+	}
+	if err == nil {
+		return nil
+	}
+	var ke *knownhosts.KeyError
+	var re *knownhosts.RevokedError
+	switch {
+	case errors.As(err, &re):
+		return fmt.Errorf("%s key %s for %s is marked as revoked in %s:%d.\nHost key verification failed",
+			key.Type(), fp, hostport, re.Revoked.Filename, re.Revoked.Line)
+	case !errors.As(err, &ke):
+		return err
+	case len(ke.Want) > 0:
+		return &hostKeyChangedError{host: knownhosts.Normalize(hostport), fingerprint: fp, keyType: key.Type(), known: ke.Want}
+	}
+	// Unknown host.
+	name := knownhosts.Normalize(hostport)
+	switch h.mode {
+	case checkYes:
+		return &hostKeyUnknownError{host: name, fingerprint: fp, keyType: key.Type(), why: "StrictHostKeyChecking is yes"}
+	case checkAsk:
+		if h.ask == nil {
+			return &hostKeyUnknownError{host: name, fingerprint: fp, keyType: key.Type(),
+				why: "there is no terminal to ask on (use -o StrictHostKeyChecking=accept-new to accept new hosts)"}
+		}
+		q := fmt.Sprintf("The authenticity of host '%s (%s)' can't be established.\n%s key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no/[fingerprint])? ",
+			name, remote, keyTypeName(key), fp)
+		for {
+			ans, err := h.ask(q)
+			if err != nil {
+				return fmt.Errorf("reading the answer: %w", err)
+			}
+			ans = strings.TrimSpace(ans)
+			switch {
+			case strings.EqualFold(ans, "yes"), ans == fp:
+			case strings.EqualFold(ans, "no"):
+				return errHostKeyDeclined
+			case strings.HasPrefix(ans, "SHA256:"):
+				return fmt.Errorf("the fingerprint you entered does not match the server's %s.\nHost key verification failed", fp)
+			default:
+				q = "Please type 'yes', 'no' or the fingerprint: "
+				continue
+			}
+			break
+		}
+	}
+	if err := h.record(hostport, key); err != nil {
+		// ssh goes on when it cannot write known_hosts; so do we, loudly.
+		h.note(fmt.Sprintf("warning: could not record the host key: %v", err))
+		return nil
+	}
+	h.note(fmt.Sprintf("Permanently added '%s' (%s) to the list of known hosts (%s).", name, keyTypeName(key), h.user[0]))
+	return nil
+}
+
+// record appends the key to the first user known_hosts file.
+func (h *hostKeyChecker) record(hostport string, key ssh.PublicKey) error {
+	if len(h.user) == 0 {
+		return errors.New("no known_hosts file")
+	}
+	file := h.user[0]
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return err
+	}
+	name := knownhosts.Normalize(hostport)
+	if h.hash {
+		name = knownhosts.HashHostname(name)
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	// A file that does not end in a newline would glue our line to its last.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		if last, err := lastByte(file); err == nil && last != '\n' {
+			w.WriteByte('\n')
+		}
+	}
+	w.WriteString(knownhosts.Line([]string{name}, key) + "\n")
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (h *hostKeyChecker) note(s string) {
+	if h.noteFn != nil {
+		h.noteFn(s)
+	}
+}
+
+func lastByte(path string) (byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return '\n', err
+	}
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, st.Size()-1)
+	return b[0], err
+}
+
+// keyTypeName is the short name ssh prints ("ED25519", "ECDSA", "RSA").
+func keyTypeName(k ssh.PublicKey) string {
+	switch t := k.Type(); {
+	case t == ssh.KeyAlgoED25519:
+		return "ED25519"
+	case strings.HasPrefix(t, "ecdsa-"):
+		return "ECDSA"
+	case t == ssh.KeyAlgoRSA:
+		return "RSA"
+	default:
+		return t
+	}
+}
+
+type addrString string
+
+func (a addrString) Network() string { return "tcp" }
+func (a addrString) String() string  { return string(a) }
+
+func fakeAddr(hostport string) net.Addr { return addrString(hostport) }
+
+// probeKey is a fixed ed25519 public key no host has: the all-zero seed's.
+func probeKey() ed25519.PublicKey {
+	return ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+}

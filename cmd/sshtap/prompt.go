@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// errNoPrompt means a question could not be asked: BatchMode, or no
+// terminal and no askpass program.
+var errNoPrompt = errors.New("cannot ask: no terminal (set SSH_ASKPASS or use keys)")
+
+// prompter asks the user questions on the controlling terminal (/dev/tty,
+// so redirected stdin and stdout stay the session's), or through an askpass
+// program as ssh does: $SSH_ASKPASS when there is no terminal, or always
+// when SSH_ASKPASS_REQUIRE=force.
+type prompter struct {
+	mu      sync.Mutex
+	batch   bool
+	askpass string
+	force   bool
+	tty     *os.File // opened lazily
+	ttyErr  error
+	opened  bool
+}
+
+func newPrompter(getenv func(string) string, batch bool) *prompter {
+	p := &prompter{batch: batch, askpass: getenv("SSH_ASKPASS")}
+	switch getenv("SSH_ASKPASS_REQUIRE") {
+	case "force":
+		p.force = p.askpass != ""
+	case "never":
+		p.askpass = ""
+	}
+	return p
+}
+
+// available reports whether a question can be asked at all.
+func (p *prompter) available() bool {
+	if p.batch {
+		return false
+	}
+	if p.askpass != "" {
+		return true
+	}
+	return p.terminal() != nil
+}
+
+func (p *prompter) terminal() *os.File {
+	if !p.opened {
+		p.opened = true
+		p.tty, p.ttyErr = os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		if p.ttyErr == nil && !term.IsTerminal(int(p.tty.Fd())) {
+			p.tty.Close()
+			p.tty, p.ttyErr = nil, errors.New("/dev/tty is not a terminal")
+		}
+	}
+	return p.tty
+}
+
+// ask shows question and returns the answer without its newline; echo false
+// hides the typing (passwords).
+func (p *prompter) ask(question string, echo bool) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.batch {
+		return "", errNoPrompt
+	}
+	tty := p.terminal()
+	if p.askpass != "" && (p.force || tty == nil) {
+		return p.runAskpass(question, echo)
+	}
+	if tty == nil {
+		return "", errNoPrompt
+	}
+	fmt.Fprint(tty, question)
+	if !echo {
+		b, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprint(tty, "\r\n")
+		return string(b), err
+	}
+	line, err := bufio.NewReader(tty).ReadString('\n')
+	if err != nil && line == "" {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// say writes an informational line on the terminal, if there is one.
+func (p *prompter) say(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if tty := p.terminal(); tty != nil && !p.batch {
+		fmt.Fprint(tty, s)
+	}
+}
+
+// runAskpass runs the askpass program with the question as its argument and
+// reads the answer from its stdout, as ssh does (SSH_ASKPASS_PROMPT=confirm
+// is not used: yes/no questions are asked as text).
+func (p *prompter) runAskpass(question string, echo bool) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, p.askpass, strings.TrimSpace(question))
+	cmd.Stdin = nil
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("askpass %s: %w", p.askpass, err)
+	}
+	return strings.TrimRight(string(out), "\r\n"), nil
+}
+
+func (p *prompter) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty != nil {
+		p.tty.Close()
+	}
+}

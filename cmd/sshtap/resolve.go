@@ -1,0 +1,512 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"sshtap"
+	"sshtap/cipher"
+	"sshtap/internal/sshconfig"
+	"sshtap/kex"
+)
+
+// settings is everything a client connection uses, resolved from the
+// command line, -o options, the ssh_config file and defaults, in that order
+// of precedence (ssh's: the first value obtained wins).
+type settings struct {
+	host           string // as typed: matched against Host blocks
+	hostname       string // to connect to
+	port           int
+	user           string
+	identities     []string
+	explicit       map[string]bool
+	identitiesOnly bool
+	identityAgent  string // "" = SSH_AUTH_SOCK, "none" = no agent
+	knownHosts     []string
+	globalKnown    []string
+	check          string
+	hashKnownHosts bool
+	forwardAgent   bool
+	forwardX11     bool
+	keepAlive      time.Duration
+	keepAliveMax   int
+	connectTimeout time.Duration
+	kex, ciphers   []string
+	macs, hkAlgs   []string
+	locals         []forwardSpec
+	remotes        []forwardSpec
+	batch          bool
+	pubkey         bool
+	password       bool
+	kbdInt         bool
+	passwordTurns  int
+	preferred      []string
+	requestTTY     string // auto, yes, no, force
+	rekeyBytes     uint64
+	rekeyInterval  time.Duration
+	macPolicy      func(sshtap.MACMismatch) sshtap.MACVerdict
+	command        string
+	noCommand      bool
+	quiet, verbose bool
+	home           string
+}
+
+// lookup finds a keyword's value: -o options first, then the config file.
+type lookup struct {
+	opts, file *sshconfig.Host
+}
+
+func (l lookup) get(kw string) (string, bool) {
+	if l.opts != nil {
+		if v, ok := l.opts.Get(kw); ok {
+			return v, true
+		}
+	}
+	if l.file != nil {
+		return l.file.Get(kw)
+	}
+	return "", false
+}
+
+// first returns a keyword's arguments from the first place that sets it.
+func (l lookup) first(kw string) []string {
+	for _, h := range []*sshconfig.Host{l.opts, l.file} {
+		if h != nil {
+			if _, ok := h.Get(kw); ok {
+				return h.GetAll(kw)
+			}
+		}
+	}
+	return nil
+}
+
+// all returns a repeatable keyword's values: -o ones, then the file's.
+func (l lookup) all(kw string) []string {
+	var out []string
+	for _, h := range []*sshconfig.Host{l.opts, l.file} {
+		if h != nil {
+			out = append(out, h.GetAll(kw)...)
+		}
+	}
+	return out
+}
+
+func (l lookup) yes(kw string, def bool) (bool, error) {
+	v, ok := l.get(kw)
+	if !ok {
+		return def, nil
+	}
+	switch strings.ToLower(v) {
+	case "yes", "true":
+		return true, nil
+	case "no", "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: %q is not yes or no", kw, v)
+}
+
+// resolve turns the command line into settings. getenv gives HOME, USER and
+// SSH_AUTH_SOCK (tests set their own).
+func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settings, error) {
+	bad := func(format string, a ...any) error {
+		return &usageError{msg: fmt.Sprintf(format, a...), usage: clientUsage}
+	}
+	if len(rest) == 0 {
+		return nil, bad("no destination given")
+	}
+	destUser, host, destPort, err := parseDestination(rest[0])
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	s := &settings{host: host, home: getenv("HOME"), explicit: map[string]bool{}, quiet: f.quiet, verbose: f.verbose, noCommand: f.noCommand}
+	if s.home == "" {
+		if u, err := user.Current(); err == nil {
+			s.home = u.HomeDir
+		}
+	}
+	s.command = strings.Join(rest[1:], " ")
+
+	// -o options are parsed as a config file whose lines come first.
+	var l lookup
+	if len(f.options) > 0 {
+		var text strings.Builder
+		for _, o := range f.options {
+			text.WriteString(o)
+			text.WriteByte('\n')
+		}
+		oc, err := sshconfig.Parse(strings.NewReader(text.String()), "-o", sshconfig.ParseOptions{Home: s.home})
+		if err != nil {
+			return nil, bad("-o: %v", err)
+		}
+		l.opts = oc.Lookup(host)
+	}
+	cfgPath := f.configFile
+	if cfgPath == "" {
+		cfgPath = filepath.Join(s.home, ".ssh", "config")
+	}
+	if cfgPath != "none" {
+		fc, err := sshconfig.ParseFile(cfgPath, sshconfig.ParseOptions{Home: s.home})
+		switch {
+		case err == nil:
+			l.file = fc.Lookup(host)
+		case errors.Is(err, fs.ErrNotExist) && f.configFile == "":
+		default:
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+
+	// Host, port, user.
+	s.hostname = host
+	if v, ok := l.get("hostname"); ok {
+		s.hostname = strings.ReplaceAll(strings.ReplaceAll(v, "%h", host), "%%", "%")
+	}
+	s.port = 22
+	if v, ok := l.get("port"); ok {
+		if s.port, err = parsePort(v); err != nil {
+			return nil, bad("Port: %v", err)
+		}
+	}
+	if destPort != 0 {
+		s.port = destPort
+	}
+	if f.port != "" {
+		if s.port, err = parsePort(f.port); err != nil {
+			return nil, bad("-p: %v", err)
+		}
+	}
+	s.user = getenv("USER")
+	if s.user == "" {
+		if u, err := user.Current(); err == nil {
+			s.user = u.Username
+		}
+	}
+	if v, ok := l.get("user"); ok {
+		s.user = v
+	}
+	if destUser != "" {
+		s.user = destUser
+	}
+	if f.user != "" {
+		s.user = f.user
+	}
+
+	tokens := func(p string) string {
+		p = expandTilde(p, s.home)
+		r := strings.NewReplacer("%d", s.home, "%u", getenv("USER"), "%h", s.hostname, "%r", s.user,
+			"%p", strconv.Itoa(s.port), "%n", host, "%%", "%")
+		return r.Replace(p)
+	}
+
+	// Identities: -i first, then IdentityFile, then the defaults (when
+	// neither gave any).
+	for _, i := range f.identities {
+		p := tokens(i)
+		s.identities = append(s.identities, p)
+		s.explicit[p] = true
+	}
+	for _, i := range l.all("identityfile") {
+		p := tokens(i)
+		s.identities = append(s.identities, p)
+		s.explicit[p] = true
+	}
+	if len(s.identities) == 0 {
+		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+			s.identities = append(s.identities, filepath.Join(s.home, ".ssh", n))
+		}
+	}
+	if s.identitiesOnly, err = l.yes("identitiesonly", false); err != nil {
+		return nil, bad("%v", err)
+	}
+	if v, ok := l.get("identityagent"); ok {
+		s.identityAgent = tokens(v)
+		if strings.EqualFold(v, "none") {
+			s.identityAgent = "none"
+		}
+	}
+
+	// Known hosts.
+	s.knownHosts = []string{filepath.Join(s.home, ".ssh", "known_hosts"), filepath.Join(s.home, ".ssh", "known_hosts2")}
+	if v := l.first("userknownhostsfile"); len(v) > 0 {
+		s.knownHosts = nil
+		for _, list := range v {
+			for _, p := range strings.Fields(list) {
+				s.knownHosts = append(s.knownHosts, tokens(p))
+			}
+		}
+	}
+	s.globalKnown = []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
+	if v := l.first("globalknownhostsfile"); len(v) > 0 {
+		s.globalKnown = nil
+		for _, list := range v {
+			s.globalKnown = append(s.globalKnown, strings.Fields(list)...)
+		}
+	}
+	s.check = checkAsk
+	if v, ok := l.get("stricthostkeychecking"); ok {
+		if s.check, err = parseCheckMode(v); err != nil {
+			return nil, bad("%v", err)
+		}
+	}
+	if s.hashKnownHosts, err = l.yes("hashknownhosts", false); err != nil {
+		return nil, bad("%v", err)
+	}
+	if s.batch, err = l.yes("batchmode", false); err != nil {
+		return nil, bad("%v", err)
+	}
+
+	// Forwarding.
+	if s.forwardAgent, err = l.yes("forwardagent", false); err != nil {
+		return nil, bad("%v", err)
+	}
+	s.forwardAgent = (s.forwardAgent || f.agentFwd) && !f.noAgentFwd
+	if s.forwardX11, err = l.yes("forwardx11", false); err != nil {
+		return nil, bad("%v", err)
+	}
+	s.forwardX11 = (s.forwardX11 || f.x11 || f.x11Trusted) && !f.noX11
+	for _, spec := range append(slicesClone(f.locals), l.all("localforward")...) {
+		fs, err := parseForward(spec)
+		if err != nil {
+			return nil, bad("-L %s: %v", spec, err)
+		}
+		s.locals = append(s.locals, fs)
+	}
+	for _, spec := range append(slicesClone(f.remotes), l.all("remoteforward")...) {
+		fs, err := parseForward(spec)
+		if err != nil {
+			return nil, bad("-R %s: %v", spec, err)
+		}
+		s.remotes = append(s.remotes, fs)
+	}
+
+	// Liveness and timing.
+	s.keepAliveMax = 3
+	if v, ok := l.get("serveralivecountmax"); ok {
+		if s.keepAliveMax, err = strconv.Atoi(v); err != nil || s.keepAliveMax < 1 {
+			return nil, bad("ServerAliveCountMax %q is not a positive number", v)
+		}
+	}
+	if v, ok := l.get("serveraliveinterval"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, bad("ServerAliveInterval %q is not a number of seconds", v)
+		}
+		s.keepAlive = time.Duration(n) * time.Second
+	}
+	if f.keepalive != "" {
+		d, err := time.ParseDuration(f.keepalive)
+		if err != nil || d <= 0 {
+			return nil, bad("--keepalive %q is not a positive duration (e.g. 5s)", f.keepalive)
+		}
+		s.keepAlive = d
+	}
+	if v, ok := l.get("connecttimeout"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, bad("ConnectTimeout %q is not a number of seconds", v)
+		}
+		s.connectTimeout = time.Duration(n) * time.Second
+	}
+	if f.rekeyEvery != "" {
+		if s.rekeyBytes, s.rekeyInterval, err = parseRekeyEvery(f.rekeyEvery); err != nil {
+			return nil, bad("--rekey-every: %v", err)
+		}
+	} else if v, ok := l.get("rekeylimit"); ok {
+		fields := strings.Fields(v)
+		if fields[0] != "default" {
+			if s.rekeyBytes, err = parseSize(fields[0]); err != nil {
+				return nil, bad("RekeyLimit: %v", err)
+			}
+		}
+		if len(fields) > 1 && fields[1] != "none" && fields[1] != "default" {
+			if s.rekeyInterval, err = parseSSHTime(fields[1]); err != nil {
+				return nil, bad("RekeyLimit: %v", err)
+			}
+		}
+	}
+	if f.macPolicy != "" {
+		if s.macPolicy, err = parseMACPolicy(f.macPolicy); err != nil {
+			return nil, bad("--mac-policy: %v", err)
+		}
+	}
+
+	// Algorithms: the flag, else the config keyword.
+	for _, a := range []struct {
+		flag, kw       string
+		def, supported []string
+		dst            *[]string
+	}{
+		{f.kex, "kexalgorithms", kex.DefaultKexAlgos, supportedKex, &s.kex},
+		{f.ciphers, "ciphers", cipher.DefaultCiphers, supportedCiphers, &s.ciphers},
+		{f.macs, "macs", cipher.DefaultMACs, supportedMACs, &s.macs},
+		{f.hkAlgs, "hostkeyalgorithms", kex.DefaultHostKeyAlgos, supportedHostKey, &s.hkAlgs},
+	} {
+		spec := a.flag
+		if spec == "" {
+			spec, _ = l.get(a.kw)
+		}
+		if *a.dst, err = algorithmList(spec, a.def, a.supported); err != nil {
+			return nil, bad("%s: %v", a.kw, err)
+		}
+	}
+
+	// Authentication.
+	if s.pubkey, err = l.yes("pubkeyauthentication", true); err != nil {
+		return nil, bad("%v", err)
+	}
+	if s.password, err = l.yes("passwordauthentication", true); err != nil {
+		return nil, bad("%v", err)
+	}
+	if s.kbdInt, err = l.yes("kbdinteractiveauthentication", true); err != nil {
+		return nil, bad("%v", err)
+	}
+	s.passwordTurns = 3
+	if v, ok := l.get("numberofpasswordprompts"); ok {
+		if s.passwordTurns, err = strconv.Atoi(v); err != nil || s.passwordTurns < 1 {
+			return nil, bad("NumberOfPasswordPrompts %q is not a positive number", v)
+		}
+	}
+	if v, ok := l.get("preferredauthentications"); ok {
+		s.preferred = splitList(v)
+	}
+	s.requestTTY = "auto"
+	if v, ok := l.get("requesttty"); ok {
+		s.requestTTY = strings.ToLower(v)
+	}
+	switch {
+	case f.noTTY:
+		s.requestTTY = "no"
+	case f.tty >= 2:
+		s.requestTTY = "force"
+	case f.tty == 1:
+		s.requestTTY = "yes"
+	}
+	return s, nil
+}
+
+func expandTilde(p, home string) string {
+	if p == "~" {
+		return home
+	}
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		return filepath.Join(home, rest)
+	}
+	return p
+}
+
+func slicesClone(s []string) []string { return append([]string(nil), s...) }
+
+// parseSSHTime reads an sshd_config time ("30", "10m", "1h30m").
+func parseSSHTime(s string) (time.Duration, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("bad time %q", s)
+	}
+	return d, nil
+}
+
+// forwardSpec is one -L or -R: listen on listenNet/listenAddr, connect to
+// dialNet/dialAddr on the other side.
+type forwardSpec struct {
+	listenNet, listenAddr string
+	dialNet, dialAddr     string
+	spec                  string
+}
+
+// parseForward reads ssh's forwarding specs:
+//
+//	[bind_address:]port:host:hostport
+//	[bind_address:]port:remote_socket
+//	local_socket:host:hostport
+//	local_socket:remote_socket
+//
+// IPv6 addresses go in brackets. A missing bind address means localhost.
+func parseForward(spec string) (forwardSpec, error) {
+	fs := forwardSpec{spec: spec}
+	parts, err := splitForward(spec)
+	if err != nil {
+		return fs, err
+	}
+	isSock := func(p string) bool { return strings.Contains(p, "/") }
+	var listen, dial []string
+	switch {
+	case len(parts) >= 2 && isSock(parts[len(parts)-1]):
+		listen, dial = parts[:len(parts)-1], parts[len(parts)-1:]
+	case len(parts) >= 3:
+		listen, dial = parts[:len(parts)-2], parts[len(parts)-2:]
+	default:
+		return fs, errors.New("want [bind_address:]port:host:hostport")
+	}
+	switch {
+	case len(listen) == 1 && isSock(listen[0]):
+		fs.listenNet, fs.listenAddr = "unix", listen[0]
+	case len(listen) == 1:
+		if _, err := strconv.ParseUint(listen[0], 10, 16); err != nil {
+			return fs, fmt.Errorf("bad listen port %q", listen[0])
+		}
+		fs.listenNet, fs.listenAddr = "tcp", "localhost:"+listen[0]
+	case len(listen) == 2:
+		if _, err := strconv.ParseUint(listen[1], 10, 16); err != nil {
+			return fs, fmt.Errorf("bad listen port %q", listen[1])
+		}
+		bind := listen[0]
+		if bind == "*" {
+			bind = ""
+		}
+		fs.listenNet, fs.listenAddr = "tcp", joinHostPort(bind, listen[1])
+	default:
+		return fs, errors.New("too many fields")
+	}
+	if len(dial) == 1 {
+		fs.dialNet, fs.dialAddr = "unix", dial[0]
+	} else {
+		if _, err := parsePort(dial[1]); err != nil {
+			return fs, err
+		}
+		fs.dialNet, fs.dialAddr = "tcp", joinHostPort(dial[0], dial[1])
+	}
+	return fs, nil
+}
+
+func joinHostPort(h, p string) string {
+	if strings.Contains(h, ":") {
+		return "[" + h + "]:" + p
+	}
+	return h + ":" + p
+}
+
+// splitForward splits on colons outside brackets.
+func splitForward(spec string) ([]string, error) {
+	var parts []string
+	var cur strings.Builder
+	depth := 0
+	for _, r := range spec {
+		switch {
+		case r == '[':
+			depth++
+		case r == ']':
+			depth--
+			if depth < 0 {
+				return nil, errors.New("unbalanced ]")
+			}
+		case r == ':' && depth == 0:
+			parts = append(parts, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if depth != 0 {
+		return nil, errors.New("unbalanced [")
+	}
+	return append(parts, cur.String()), nil
+}
+

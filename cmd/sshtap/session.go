@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"sshtap"
+	"sshtap/agentproxy"
+)
+
+// session runs the command, or an interactive shell, and returns its exit
+// status as an *exitStatus (nil for 0).
+func (c *client) session(ctx context.Context) error {
+	s := c.s
+	sess, err := c.conn.NewSession(ctx)
+	if err != nil {
+		return fmt.Errorf("opening a session: %w", describeConnError(err))
+	}
+	defer sess.Close()
+
+	if s.forwardAgent && c.agent != nil {
+		if err := agentproxy.EnableForwarding(sess); err != nil {
+			c.note(fmt.Sprintf("warning: agent forwarding refused: %v", err))
+		}
+	}
+	if s.forwardX11 {
+		if err := c.startX11(ctx, sess); err != nil {
+			c.note(fmt.Sprintf("warning: X11 forwarding: %v", err))
+		}
+	}
+
+	// A pty as ssh decides: asked for with -t, or no command and stdin is
+	// a terminal; -tt forces it without a local terminal; -T never.
+	stdinFile, _ := c.app.stdin.(*os.File)
+	stdinTTY := stdinFile != nil && term.IsTerminal(int(stdinFile.Fd()))
+	wantPty := false
+	switch s.requestTTY {
+	case "force":
+		wantPty = true
+	case "yes":
+		wantPty = stdinTTY
+		if !stdinTTY && !s.quiet {
+			c.note("warning: pseudo-terminal will not be allocated because stdin is not a terminal")
+		}
+	case "auto":
+		wantPty = s.command == "" && stdinTTY
+	}
+	if wantPty {
+		w, h := 80, 24
+		if stdinTTY {
+			if tw, th, err := term.GetSize(int(stdinFile.Fd())); err == nil {
+				w, h = tw, th
+			}
+		}
+		termName := c.app.getenv("TERM")
+		if termName == "" {
+			termName = "xterm"
+		}
+		modes := sshtap.TerminalModes{sshtap.ModeISPEED: 38400, sshtap.ModeOSPEED: 38400}
+		if err := sess.RequestPty(termName, h, w, modes); err != nil {
+			return fmt.Errorf("pty request failed: %w", err)
+		}
+		if stdinTTY {
+			old, err := term.MakeRaw(int(stdinFile.Fd()))
+			if err == nil {
+				defer term.Restore(int(stdinFile.Fd()), old)
+			}
+			stop := c.watchWindow(sess, stdinFile)
+			defer stop()
+		}
+	}
+	for _, kv := range []string{"LANG", "LC_ALL", "LC_CTYPE"} {
+		if v := c.app.getenv(kv); v != "" {
+			sess.Setenv(kv, v) // as ssh's default SendEnv; servers may refuse
+		}
+	}
+
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return err
+	}
+	sess.Stdout = c.app.stdout
+	sess.Stderr = c.app.stderr
+	if s.command == "" {
+		err = sess.Shell()
+	} else {
+		err = sess.Start(s.command)
+	}
+	if err != nil {
+		return fmt.Errorf("starting the remote command: %w", describeConnError(err))
+	}
+	// stdin is copied on its own goroutine, which may stay blocked reading
+	// a terminal after the command ends; the process exits anyway.
+	go func() {
+		io.Copy(stdin, c.app.stdin)
+		stdin.Close()
+	}()
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- sess.Wait() }()
+	select {
+	case err = <-waitErr:
+	case <-ctx.Done():
+		c.conn.Disconnect(sshtap.DisconnectByApplication, "interrupted")
+		<-waitErr
+		return errors.New("interrupted")
+	}
+	return c.exitResult(err)
+}
+
+// exitResult maps the session's end to sshtap's exit status.
+func (c *client) exitResult(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *sshtap.ExitError
+	if errors.As(err, &ee) {
+		if ee.Signal != "" {
+			// ssh exits 255 when the command was killed by a signal; we
+			// do too, and say which.
+			msg := "remote command killed by signal " + ee.Signal
+			if ee.CoreDumped {
+				msg += " (core dumped)"
+			}
+			return errors.New(msg)
+		}
+		return &exitStatus{code: ee.Status & 0xff}
+	}
+	var me *sshtap.ExitMissingError
+	if errors.As(err, &me) {
+		if cerr := c.conn.Err(); cerr != nil {
+			return describeConnError(cerr)
+		}
+		return errors.New("the remote command ended without an exit status")
+	}
+	return describeConnError(err)
+}
+
+// watchWindow forwards terminal size changes (SIGWINCH) to the session.
+func (c *client) watchWindow(sess *sshtap.Session, tty *os.File) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				if w, h, err := term.GetSize(int(tty.Fd())); err == nil {
+					sess.WindowChange(h, w)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
