@@ -509,4 +509,3 @@ func splitForward(spec string) ([]string, error) {
 	}
 	return append(parts, cur.String()), nil
 }
-
