@@ -29,6 +29,10 @@ func (a *app) runClient(ctx context.Context, args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	if f.help {
+		a.usage(a.stdout)
+		return exitOK
+	}
 	if f.version {
 		fmt.Fprintln(a.stdout, "sshtap "+version)
 		return exitOK

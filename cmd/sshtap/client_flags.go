@@ -28,6 +28,7 @@ type clientFlags struct {
 	quiet                  bool     // -q
 	verbose                bool     // -v: notes about what sshtap does (identities tried, ...)
 	version                bool     // -V
+	help                   bool     // -h, --help
 
 	events eventFlags
 
@@ -58,6 +59,7 @@ func (f *clientFlags) opts() []opt {
 		flagOpt('q', "", &f.quiet),
 		flagOpt('v', "", &f.verbose),
 		flagOpt('V', "version", &f.version),
+		flagOpt('h', "help", &f.help),
 		stringOpt(0, "rekey-every", &f.rekeyEvery),
 		stringOpt(0, "keepalive", &f.keepalive),
 		stringOpt(0, "mac-policy", &f.macPolicy),
