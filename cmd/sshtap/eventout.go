@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/term"
@@ -38,6 +40,7 @@ func (f *eventFlags) opts() []opt {
 // --events file or fifo.
 type eventOutput struct {
 	w       *eventfmt.Writer
+	tty     *rawAwareWriter // set when the events go to a terminal
 	file    *os.File // the --events file, closed by close
 	start   time.Time
 	summary bool
@@ -73,6 +76,10 @@ func (a *app) openEvents(f *eventFlags, usage string) (*eventOutput, error) {
 		}
 		out.file, w = file, file
 	}
+	if isTerminal(w) {
+		out.tty = &rawAwareWriter{w: w}
+		w = out.tty
+	}
 	color := false
 	switch f.color {
 	case "", "auto":
@@ -88,8 +95,38 @@ func (a *app) openEvents(f *eventFlags, usage string) (*eventOutput, error) {
 }
 
 func isTerminal(w io.Writer) bool {
+	if r, ok := w.(*rawAwareWriter); ok {
+		w = r.w
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// setRaw tells the event output that the terminal it writes to is in raw
+// mode (an interactive session), so lines end in CRLF.
+func (out *eventOutput) setRaw(raw bool) {
+	if out.tty != nil {
+		out.tty.raw.Store(raw)
+	}
+}
+
+// rawAwareWriter writes events to a terminal that an interactive session
+// may have put in raw mode, where a bare LF would not return the cursor:
+// then every LF is written as CRLF. Each Write is one event line.
+type rawAwareWriter struct {
+	w   io.Writer
+	raw atomic.Bool
+}
+
+func (r *rawAwareWriter) Write(p []byte) (int, error) {
+	if !r.raw.Load() || !bytes.Contains(p, []byte{'\n'}) {
+		return r.w.Write(p)
+	}
+	q := bytes.ReplaceAll(p, []byte{'\n'}, []byte{'\r', '\n'})
+	if _, err := r.w.Write(q); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // watch subscribes to every kind of c's events and renders them until c's

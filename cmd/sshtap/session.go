@@ -70,7 +70,11 @@ func (c *client) session(ctx context.Context) error {
 		if stdinTTY {
 			old, err := term.MakeRaw(int(stdinFile.Fd()))
 			if err == nil {
-				defer term.Restore(int(stdinFile.Fd()), old)
+				c.out.setRaw(true)
+				defer func() {
+					term.Restore(int(stdinFile.Fd()), old)
+					c.out.setRaw(false)
+				}()
 			}
 			stop := c.watchWindow(sess, stdinFile)
 			defer stop()
