@@ -41,7 +41,7 @@ func (f *eventFlags) opts() []opt {
 type eventOutput struct {
 	w       *eventfmt.Writer
 	tty     *rawAwareWriter // set when the events go to a terminal
-	file    *os.File // the --events file, closed by close
+	file    *os.File        // the --events file, closed by close
 	start   time.Time
 	summary bool
 }
