@@ -7,8 +7,6 @@ package sshtap
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net"
 	"os"
@@ -88,77 +86,9 @@ func TestInteropAuthSSHDPublicKey(t *testing.T) {
 	}
 }
 
-// iaPasswordMu and the lock file iaPasswordLock serialise the tests that
-// give testpeer's test user a password, within this process and across
-// test processes (several packages' or engineers' runs at once).
-var iaPasswordMu sync.Mutex
-
-const iaPasswordLock = "/tmp/sshtap-testuser-password.lock"
-
-// iaPassword gives testpeer's test user a fresh random password (chpasswd,
-// as root) for the test's duration: the tests that use it run one at a
-// time, and the original password field (normally "*", no password) is put
-// back with usermod -p at cleanup.
-func iaPassword(t *testing.T) (user, pw string) {
-	t.Helper()
-	acct := testpeer.EnsureTestUser(t)
-	chpasswd := testpeer.Binary(t, "chpasswd")
-	usermod := testpeer.Binary(t, "usermod")
-	iaPasswordMu.Lock()
-	lf, err := os.OpenFile(iaPasswordLock, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		iaPasswordMu.Unlock()
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
-		lf.Close()
-		iaPasswordMu.Unlock()
-		t.Fatal(err)
-	}
-	unlock := func() {
-		syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
-		lf.Close()
-		iaPasswordMu.Unlock()
-	}
-	orig, err := iaShadowField(acct.Name)
-	if err != nil {
-		unlock()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		defer unlock()
-		if out, err := exec.Command(usermod, "-p", orig, acct.Name).CombinedOutput(); err != nil {
-			t.Errorf("usermod -p: %v: %s", err, out)
-		}
-	})
-	var b [12]byte
-	rand.Read(b[:])
-	pw = "Tp-" + hex.EncodeToString(b[:])
-	cmd := exec.Command(chpasswd)
-	cmd.Stdin = strings.NewReader(acct.Name + ":" + pw + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("chpasswd: %v: %s", err, out)
-	}
-	return acct.Name, pw
-}
-
-// iaShadowField returns user's password field from /etc/shadow.
-func iaShadowField(user string) (string, error) {
-	b, err := os.ReadFile("/etc/shadow")
-	if err != nil {
-		return "", err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Split(l, ":"); len(f) > 1 && f[0] == user {
-			return f[1], nil
-		}
-	}
-	return "", errors.New("no /etc/shadow entry for " + user)
-}
-
 func TestInteropAuthSSHDPassword(t *testing.T) {
 	t.Parallel()
-	user, pw := iaPassword(t)
+	user, pw := testpeer.TestUserPassword(t)
 	s := testpeer.StartSSHD(t, testpeer.SSHDOptions{AuthorizedKeys: []*testpeer.Key{},
 		Config: []string{"PasswordAuthentication yes", "KbdInteractiveAuthentication no", "PubkeyAuthentication no"}})
 	t.Run("wrong-then-right", func(t *testing.T) {
@@ -189,7 +119,7 @@ func TestInteropAuthSSHDPassword(t *testing.T) {
 // an INFO_REQUEST.
 func TestInteropAuthSSHDKeyboardInteractive(t *testing.T) {
 	t.Parallel()
-	user, pw := iaPassword(t)
+	user, pw := testpeer.TestUserPassword(t)
 	if _, err := os.Stat("/etc/pam.d/sshd"); err != nil {
 		t.Skip("no /etc/pam.d/sshd: sshd has no keyboard-interactive device without PAM")
 	}
