@@ -18,6 +18,12 @@ import (
 // until our NEWKEYS, writes other than key exchange messages wait
 // (RFC 4253 §7.1). c.wmu is held.
 func (c *Conn) startKexLocked(initial bool) (*kexRound, error) {
+	return c.beginKexLocked(initial, false)
+}
+
+// beginKexLocked is startKexLocked; remote says the peer's KEXINIT started
+// the exchange (reported in the KexStartEvent).
+func (c *Conn) beginKexLocked(initial, remote bool) (*kexRound, error) {
 	if c.kex != nil {
 		return c.kex, nil
 	}
@@ -42,12 +48,13 @@ func (c *Conn) startKexLocked(initial bool) (*kexRound, error) {
 		return nil, err
 	}
 	r := &kexRound{
-		initial:    initial,
-		start:      time.Now(),
-		ourMsg:     msg,
-		ourInit:    msg.Marshal(nil),
-		writesOpen: make(chan struct{}),
-		finished:   make(chan struct{}),
+		initial:     initial,
+		start:       time.Now(),
+		ourMsg:      msg,
+		ourInit:     msg.Marshal(nil),
+		writesOpen:  make(chan struct{}),
+		finished:    make(chan struct{}),
+		remoteFirst: remote,
 	}
 	c.kex = r
 	r.ourInitSeq = c.pw.Seq()
@@ -55,7 +62,7 @@ func (c *Conn) startKexLocked(initial bool) (*kexRound, error) {
 		return nil, err
 	}
 	if c.hub.wants(KindKexStart) {
-		c.hub.publish(&KexStartEvent{Header: now(), Initial: initial})
+		c.hub.publish(&KexStartEvent{Header: now(), Initial: initial, Remote: remote})
 	}
 	return r, nil
 }
@@ -115,10 +122,7 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 	var err error
 	if r == nil {
 		// RFC 4253 §7.1: answer a KEXINIT with ours if we have not sent one.
-		r, err = c.startKexLocked(false)
-		if r != nil {
-			r.remoteFirst = true
-		}
+		r, err = c.beginKexLocked(false, true)
 	}
 	c.wmu.Unlock()
 	if err != nil {
