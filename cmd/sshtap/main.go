@@ -90,7 +90,8 @@ func (e *exitStatus) Error() string { return fmt.Sprintf("remote exit status %d"
 func (a *app) usage(w io.Writer) {
 	fmt.Fprint(w, `usage: sshtap [flags] [user@]host [command...]
        sshtap demo [--json] [--events FILE] [--only KINDS] [--except KINDS]
-       sshtap serve [flags]
+                   [--color auto|always|never] [--no-summary] [--pace DURATION]
+       sshtap serve [flags]        (sshtap serve --help)
 
 Connection (as ssh): -p port, -l user, -i identity (repeatable), -F config,
   -o Option=value, -A, -X, -Y, -L spec, -R spec, -t, -T, -N, -q
