@@ -152,11 +152,10 @@ type serveHookKey struct{}
 func (a *app) runServe(ctx context.Context, args []string) int {
 	var f serveFlags
 	var ef eventFlags
-	rest, err := parseOpts(args, append(f.opts(), ef.opts()...), false, serveUsage)
-	if err != nil {
+	// Positional arguments are an error (stopAtArg false).
+	if _, err := parseOpts(args, append(f.opts(), ef.opts()...), false, serveUsage); err != nil {
 		return a.fail(err)
 	}
-	_ = rest // positional arguments are an error (stopAtArg false)
 	if f.help {
 		fmt.Fprintf(a.stdout, "usage: %s\n", serveUsage)
 		return exitOK

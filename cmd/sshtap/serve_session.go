@@ -81,11 +81,11 @@ func (s *server) session(label string, ss *sshtap.ServerSession) {
 	}
 	note("session: %s", what)
 
-	var agentDone sync.WaitGroup
 	if ss.AgentForwardingRequested() {
-		agentDone.Go(func() { s.listAgent(note, ss) })
+		// Before the command starts: a short command would end the session
+		// (and the client may hang up) before the listing is done.
+		s.listAgent(note, ss)
 	}
-	defer agentDone.Wait()
 
 	cmd := exec.CommandContext(ss.Context(), "/bin/sh", args...)
 	cmd.Env = s.sessionEnv(note, ss, pty, hasPty)

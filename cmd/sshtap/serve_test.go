@@ -702,3 +702,55 @@ func TestServeBadClients(t *testing.T) {
 		t.Error("the client's connection survived the server's stop")
 	}
 }
+
+// TestServeAgentForwarding: with ssh -A, the forwarded agent's keys are
+// listed in a note.
+func TestServeAgentForwarding(t *testing.T) {
+	// Not parallel: ssh takes its agent from SSH_AUTH_SOCK (t.Setenv).
+	testpeer.Require(t, "ssh", "ssh-agent", "ssh-add")
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	agentCmd := exec.Command(testpeer.Binary(t, "ssh-agent"), "-D", "-a", sock)
+	agentCmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	agentOut, err := agentCmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentCmd.WaitDelay = 5 * time.Second
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		agentCmd.Process.Kill()
+		agentCmd.Wait()
+	})
+	stuck := time.AfterFunc(20*time.Second, func() { agentCmd.Process.Kill() })
+	// ssh-agent -D prints SSH_AUTH_SOCK=... once it listens.
+	line, err := bufio.NewReader(agentOut).ReadString('\n')
+	stuck.Stop()
+	if err != nil || !strings.Contains(line, "SSH_AUTH_SOCK="+sock) {
+		t.Fatalf("ssh-agent: first line %q, %v", line, err)
+	}
+	agentKey := testpeer.NewKey(t, testpeer.KeyEd25519)
+	add := exec.Command(testpeer.Binary(t, "ssh-add"), agentKey.Path)
+	add.Env = []string{"SSH_AUTH_SOCK=" + sock, "SSH_ASKPASS=/bin/false", "DISPLAY="}
+	add.WaitDelay = 5 * time.Second
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add: %v\n%s", err, out)
+	}
+	t.Setenv("SSH_AUTH_SOCK", sock)
+
+	key := testpeer.NewKey(t, testpeer.KeyEd25519)
+	r := startServe(t, nil, "--listen", "127.0.0.1:0", "--host-key", filepath.Join(t.TempDir(), "hk"),
+		"--authorized-keys", writeAuthorizedKeys(t, key))
+	res := testpeer.SSHClient{Addr: r.addr, Keys: []*testpeer.Key{key}, Flags: []string{"-A"}, Command: []string{"echo ok"}}.Run(t)
+	if res.ExitCode != 0 || res.Stdout != "ok\n" {
+		t.Fatalf("ssh -A: %s", res)
+	}
+	if code := r.stop(t); code != exitOK {
+		t.Fatalf("serve exited %d", code)
+	}
+	want := "agent: the client forwarded an agent with 1 key(s); ssh-ed25519 " + ssh.FingerprintSHA256(agentKey.PublicKey)
+	if !strings.Contains(r.stderr.String(), want) {
+		t.Errorf("event output lacks %q:\n%s", want, r.stderr.String())
+	}
+}
