@@ -5,9 +5,6 @@ go 1.26.0
 require (
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.59.0
-)
-
-require (
-	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/term v0.48.0 // indirect
+	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
 )

@@ -284,31 +284,29 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, int, error) {
 		}
 		tc.RekeyBytes, tc.RekeyInterval = b, d
 	}
-	switch f.macPolicy {
-	case "", "disconnect":
-	case "discard":
-		tc.MACPolicy = func(sshtap.MACMismatch) sshtap.MACVerdict { return sshtap.Discard }
-	case "accept":
-		tc.MACPolicy = func(sshtap.MACMismatch) sshtap.MACVerdict { return sshtap.Accept }
-	default:
-		return nil, 0, bad("--mac-policy: %q is not disconnect, discard or accept", f.macPolicy)
+	if f.macPolicy != "" {
+		policy, err := parseMACPolicy(f.macPolicy)
+		if err != nil {
+			return nil, 0, bad("--mac-policy: %v", err)
+		}
+		tc.MACPolicy = policy
 	}
 	lists := []struct {
-		name      string
-		val       string
-		supported []string
-		dst       *[]string
+		name           string
+		val            string
+		def, supported []string
+		dst            *[]string
 	}{
-		{"kex", f.kex, kex.SupportedKexAlgos, &tc.KexAlgorithms},
-		{"ciphers", f.ciphers, cipher.SupportedCiphers, &tc.Ciphers},
-		{"macs", f.macs, cipher.SupportedMACs, &tc.MACs},
-		{"hostkey-algos", f.hostKeyAlgos, kex.SupportedHostKeyAlgos, &tc.HostKeyAlgorithms},
+		{"kex", f.kex, kex.DefaultKexAlgos, kex.SupportedKexAlgos, &tc.KexAlgorithms},
+		{"ciphers", f.ciphers, cipher.DefaultCiphers, cipher.SupportedCiphers, &tc.Ciphers},
+		{"macs", f.macs, cipher.DefaultMACs, cipher.SupportedMACs, &tc.MACs},
+		{"hostkey-algos", f.hostKeyAlgos, kex.DefaultHostKeyAlgos, kex.SupportedHostKeyAlgos, &tc.HostKeyAlgorithms},
 	}
 	for _, l := range lists {
 		if l.val == "" {
 			continue
 		}
-		names, err := serveAlgoList(l.val, l.supported)
+		names, err := algorithmList(l.val, l.def, l.supported)
 		if err != nil {
 			return nil, 0, bad("--%s: %v", l.name, err)
 		}
@@ -318,53 +316,6 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, int, error) {
 		cfg.AllowSHA1RSA = true
 	}
 	return cfg, maxConns, nil
-}
-
-// serveAlgoList splits a comma-separated algorithm list and checks every
-// name against supported.
-func serveAlgoList(v string, supported []string) ([]string, error) {
-	var names []string
-	for _, n := range strings.Split(v, ",") {
-		n = strings.TrimSpace(n)
-		if n == "" {
-			continue
-		}
-		if !slices.Contains(supported, n) {
-			return nil, fmt.Errorf("unsupported algorithm %q (supported: %s)", n, strings.Join(supported, ","))
-		}
-		names = append(names, n)
-	}
-	if len(names) == 0 {
-		return nil, errors.New("empty list")
-	}
-	return names, nil
-}
-
-// parseRekeyEvery parses BYTES (a number with an optional K, M or G suffix,
-// powers of 1024 as OpenSSH's RekeyLimit) or a Go duration ("30s", "10m").
-func parseRekeyEvery(v string) (uint64, time.Duration, error) {
-	if d, err := time.ParseDuration(v); err == nil {
-		if d <= 0 {
-			return 0, 0, fmt.Errorf("%q: the interval must be positive", v)
-		}
-		return 0, d, nil
-	}
-	num, mult := v, uint64(1)
-	if n := len(v); n > 0 {
-		switch v[n-1] {
-		case 'k', 'K':
-			num, mult = v[:n-1], 1<<10
-		case 'm', 'M':
-			num, mult = v[:n-1], 1<<20
-		case 'g', 'G':
-			num, mult = v[:n-1], 1<<30
-		}
-	}
-	b, err := strconv.ParseUint(num, 10, 64)
-	if err != nil || b == 0 || b > (1<<62)/mult {
-		return 0, 0, fmt.Errorf("%q is neither a byte count (1M, 512K) nor a duration (30s)", v)
-	}
-	return b * mult, 0, nil
 }
 
 // readAuthorizedKeys reads an OpenSSH authorized_keys file. Key options are
