@@ -144,7 +144,7 @@ func (c *client) run(ctx context.Context) (err error) {
 		conn.Close()
 		c.wg.Wait()
 		<-watched
-		c.out.finish("", c.sum, conn.Stats())
+		c.out.finish("", c.sum, conn.Stats(), time.Since(c.out.start))
 	}()
 
 	hctx := ctx

@@ -81,7 +81,7 @@ func (a *app) runDemo(ctx context.Context, args []string) int {
 		note: func(msg string) { out.w.Note("", msg) },
 	})
 	if res != nil {
-		out.finish("", &sum, res.stats)
+		out.finish("", &sum, res.stats, time.Since(out.start))
 	}
 	if err != nil {
 		return a.fail(fmt.Errorf("demo: %w", err))

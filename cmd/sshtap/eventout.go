@@ -133,8 +133,13 @@ func (r *rawAwareWriter) Write(p []byte) (int, error) {
 // ClosedEvent, counting each in sum. Call it before c's handshake so nothing
 // is missed. The returned channel is closed after the last event was
 // rendered. The subscription ends with c, not with a context: the last
-// events of a cancelled run (the disconnect, closed) are still shown.
+// events of a cancelled run (the disconnect, closed) are still shown. A
+// labelled connection (conn != "", as in serve) is timed from now; finish
+// forgets it.
 func (out *eventOutput) watch(c *sshtap.Conn, conn string, sum *eventfmt.Summary) <-chan struct{} {
+	if conn != "" {
+		out.w.SetConnStart(conn, time.Now())
+	}
 	sub := c.SubscribeBuffer(context.Background(), sshtap.KindAll, 4096)
 	done := make(chan struct{})
 	go func() {
@@ -147,10 +152,14 @@ func (out *eventOutput) watch(c *sshtap.Conn, conn string, sum *eventfmt.Summary
 	return done
 }
 
-// finish writes the exit summary of one connection (unless --no-summary).
-func (out *eventOutput) finish(conn string, sum *eventfmt.Summary, st sshtap.Stats) {
+// finish writes the exit summary of one connection (unless --no-summary);
+// elapsed is how long the connection lasted.
+func (out *eventOutput) finish(conn string, sum *eventfmt.Summary, st sshtap.Stats, elapsed time.Duration) {
 	if out.summary {
-		out.w.WriteSummary(conn, sum, st, time.Since(out.start))
+		out.w.WriteSummary(conn, sum, st, elapsed)
+	}
+	if conn != "" {
+		out.w.ForgetConn(conn)
 	}
 }
 

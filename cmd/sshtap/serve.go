@@ -596,11 +596,7 @@ func (s *server) handle(label string, nc net.Conn) {
 		msg += ": " + err.Error()
 	}
 	s.out.w.Note(label, msg)
-	// Not out.finish: its duration counts from the start of sshtap serve,
-	// the summary is about this connection.
-	if s.out.summary {
-		s.out.w.WriteSummary(label, &sum, c.Stats(), elapsed)
-	}
+	s.out.finish(label, &sum, c.Stats(), elapsed)
 }
 
 // sessionStart counts a running session handler.

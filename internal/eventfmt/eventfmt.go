@@ -42,10 +42,31 @@ type Options struct {
 // whatever Options.Show says. A zero Options.Start is replaced by the time of
 // the first line written.
 type Writer struct {
-	mu  sync.Mutex
-	w   io.Writer
-	o   Options
-	buf bytes.Buffer
+	mu     sync.Mutex
+	w      io.Writer
+	o      Options
+	buf    bytes.Buffer
+	starts map[string]time.Time // per-connection starts (SetConnStart)
+}
+
+// SetConnStart makes the elapsed time of conn's lines count from start
+// instead of Options.Start: a server showing many clients times each from
+// its own connect. ForgetConn drops it.
+func (w *Writer) SetConnStart(conn string, start time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.starts == nil {
+		w.starts = map[string]time.Time{}
+	}
+	w.starts[conn] = start
+}
+
+// ForgetConn drops conn's start, so that a long-running server keeps no
+// state for connections that ended.
+func (w *Writer) ForgetConn(conn string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.starts, conn)
 }
 
 // New returns a Writer rendering to w.
@@ -64,7 +85,7 @@ func (w *Writer) Event(conn string, ev sshtap.Event) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Reset()
-	start := w.startLocked(t)
+	start := w.startLocked(conn, t)
 	if w.o.JSON {
 		if err := writeJSON(&w.buf, jsonEvent(common(conn, ev.Kind().String(), t, t.Sub(start)), ev)); err != nil {
 			return err
@@ -84,7 +105,7 @@ func (w *Writer) Note(conn, msg string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Reset()
-	start := w.startLocked(t)
+	start := w.startLocked(conn, t)
 	if w.o.JSON {
 		if err := writeJSON(&w.buf, &noteJSON{common(conn, "note", t, t.Sub(start)), msg}); err != nil {
 			return err
@@ -97,8 +118,12 @@ func (w *Writer) Note(conn, msg string) error {
 	return w.flushLocked()
 }
 
-// startLocked returns Options.Start, setting it to t when it is zero.
-func (w *Writer) startLocked(t time.Time) time.Time {
+// startLocked returns conn's start (SetConnStart), else Options.Start,
+// setting it to t when it is zero.
+func (w *Writer) startLocked(conn string, t time.Time) time.Time {
+	if st, ok := w.starts[conn]; ok {
+		return st
+	}
 	if w.o.Start.IsZero() {
 		w.o.Start = t
 	}
@@ -251,7 +276,7 @@ func (w *Writer) WriteSummary(conn string, s *Summary, st sshtap.Stats, elapsed 
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Reset()
-	w.startLocked(t)
+	w.startLocked(conn, t)
 	if w.o.JSON {
 		if err := writeJSON(&w.buf, summaryToJSON(conn, t, snap, st, elapsed)); err != nil {
 			return err

@@ -967,3 +967,28 @@ func TestKindNames(t *testing.T) {
 		t.Errorf("duplicate names %v", names)
 	}
 }
+
+// TestConnStart: a connection's lines count from its own start once set,
+// and from Options.Start again after ForgetConn.
+func TestConnStart(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var b bytes.Buffer
+	w := New(&b, Options{JSON: true, Start: start, Show: sshtap.KindAll})
+	ev := &sshtap.PingEvent{Header: sshtap.Header{Time: start.Add(10 * time.Second)}, RTT: time.Millisecond}
+	w.SetConnStart("#1", start.Add(8*time.Second))
+	w.Event("#1", ev)
+	w.Event("#2", ev)
+	w.ForgetConn("#1")
+	w.Event("#1", ev)
+	var got []float64
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		var m struct{ Elapsed float64 }
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m.Elapsed)
+	}
+	if want := []float64{2, 10, 10}; !slices.Equal(got, want) {
+		t.Fatalf("elapsed = %v, want %v", got, want)
+	}
+}
