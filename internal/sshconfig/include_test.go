@@ -175,3 +175,14 @@ func TestIncludeDevZero(t *testing.T) {
 		t.Fatalf("/dev/null: %v", err)
 	}
 }
+
+func TestIncludeCycleRelativeRoot(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	abs := filepath.Join(dir, "cfg")
+	writeFiles(t, dir, map[string]string{"cfg": "Include " + abs + "\n"})
+	_, err := ParseFile("cfg", ParseOptions{Home: dir})
+	if !errors.Is(err, ErrIncludeCycle) {
+		t.Fatalf("got %v", err)
+	}
+}

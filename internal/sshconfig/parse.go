@@ -242,7 +242,7 @@ func (p *parser) parseFile(data []byte, path string, depth int) ([]item, error) 
 		return nil, &Error{File: path, Err: ErrTooMuchInput,
 			Msg: fmt.Sprintf("limits are %d bytes and %d files", MaxTotalSize, MaxFiles)}
 	}
-	p.stack = append(p.stack, filepath.Clean(path))
+	p.stack = append(p.stack, absPath(path))
 	defer func() { p.stack = p.stack[:len(p.stack)-1] }()
 
 	var items []item
@@ -504,7 +504,7 @@ func (p *parser) parseInclude(it *item, depth int) error {
 			return lineErr(it.file, it.line, ErrSyntax, "Include %q: %v", a, err)
 		}
 		for _, name := range names {
-			clean := filepath.Clean(name)
+			clean := absPath(name)
 			for _, s := range p.stack {
 				if s == clean {
 					return lineErr(it.file, it.line, ErrIncludeCycle, "%s includes itself", clean)
@@ -525,6 +525,15 @@ func (p *parser) parseInclude(it *item, depth int) error {
 		}
 	}
 	return nil
+}
+
+// absPath returns path made absolute and clean, for cycle detection;
+// if the working directory is unknown it returns the cleaned path.
+func absPath(path string) string {
+	if a, err := filepath.Abs(path); err == nil {
+		return a
+	}
+	return filepath.Clean(path)
 }
 
 // expandTilde replaces a leading "~" or "~/" with home (when home is
