@@ -42,9 +42,14 @@ const slowSubscriberConn = "slow-subscriber"
 func (a *app) runDemo(ctx context.Context, args []string) int {
 	var ef eventFlags
 	pace := ""
-	opts := append(ef.opts(), stringOpt(0, "pace", &pace))
+	help := false
+	opts := append(ef.opts(), stringOpt(0, "pace", &pace), flagOpt('h', "help", &help))
 	if _, err := parseOpts(args, opts, false, demoUsage); err != nil {
 		return a.fail(err)
+	}
+	if help {
+		fmt.Fprintln(a.stdout, "usage: "+demoUsage)
+		return exitOK
 	}
 	var paceD time.Duration
 	if pace != "" {
