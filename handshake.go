@@ -494,8 +494,15 @@ func (c *Conn) protocolError(msg string, err error) error {
 // exchange. RFC 4253 §7.1 lets the peer send only transport generic
 // messages then; under strict kex, during the initial exchange, not even
 // those (kex-strict-*-v00@openssh.com).
+//
+// A DISCONNECT is always honoured, strict or not: it ends the connection,
+// which is what strict kex asks for, and the peer's reason (say, a host
+// key its user refused) is the error worth reporting, as OpenSSH does.
 func (c *Conn) handleDuringKex(p []byte, strictInitial bool) error {
 	t := p[0]
+	if t == wire.MsgDisconnect {
+		return c.handleGeneric(p)
+	}
 	if strictInitial {
 		return c.strictViolation(fmt.Sprintf("unexpected %s during initial key exchange", wire.MsgName(t)))
 	}

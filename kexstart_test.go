@@ -2,8 +2,12 @@ package sshtap
 
 import (
 	"context"
+	"errors"
+	"net"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // TestKexStartRemote: a rekey the server starts is reported as started by
@@ -33,5 +37,21 @@ func TestKexStartRemote(t *testing.T) {
 		}
 		ssub.Close()
 		fsub.Close()
+	}
+}
+
+// TestDisconnectDuringStrictInitialKex: a client that refuses the host key
+// sends DISCONNECT in the middle of the (strict) initial key exchange; the
+// server reports the client's reason, not a strict kex violation.
+func TestDisconnectDuringStrictInitialKex(t *testing.T) {
+	refuse := func(string, net.Addr, ssh.PublicKey) error { return errors.New("not this key") }
+	a, b := net.Pipe()
+	_, cerr, serr := tryHandshake(a, b, &Config{HostKeyCallback: refuse}, &ServerConfig{}, 10*time.Second)
+	if cerr == nil {
+		t.Fatal("client handshake succeeded with a refused host key")
+	}
+	var de *DisconnectError
+	if !errors.As(serr, &de) || !de.Remote || de.Reason != DisconnectHostKeyNotVerifiable {
+		t.Fatalf("server error %v, want the client's DISCONNECT HOST_KEY_NOT_VERIFIABLE", serr)
 	}
 }
