@@ -106,39 +106,43 @@ func (c *client) startX11(ctx context.Context, sess *sshtap.Session) error {
 			if !ok {
 				continue
 			}
-			ch, err := open.Accept()
-			if err != nil {
-				continue
-			}
 			c.wg.Add(1)
 			go func() {
 				defer c.wg.Done()
-				c.serveX11(ch, x, fake)
+				c.serveX11(open, x, fake)
 			}()
 		}
 	}()
 	return nil
 }
 
-func (c *client) serveX11(ch *sshtap.Channel, x *x11Display, fake []byte) {
+// serveX11 connects to the local display first, as ssh does, so that a
+// display that is not there is an OPEN_FAILURE the server sees, then
+// accepts the channel and joins the two.
+func (c *client) serveX11(open *sshtap.X11OpenEvent, x *x11Display, fake []byte) {
+	local, err := net.DialTimeout(x.network, x.addr, 10*time.Second)
+	if err != nil {
+		c.note(fmt.Sprintf("warning: x11: local display %s: %v", x.addr, err))
+		open.Reject(sshtap.ConnectFailed, "cannot connect to the local X display")
+		return
+	}
+	ch, err := open.Accept()
+	if err != nil {
+		local.Close()
+		return
+	}
 	defer ch.Close()
 	ch.SetReadDeadline(time.Now().Add(30 * time.Second))
 	setup, err := readX11Setup(ch)
 	ch.SetReadDeadline(time.Time{})
+	if err == nil {
+		setup, err = substituteCookie(setup, fake, x.cookie)
+	}
+	if err == nil {
+		_, err = local.Write(setup)
+	}
 	if err != nil {
-		c.note(fmt.Sprintf("warning: x11: %v", err))
-		return
-	}
-	if setup, err = substituteCookie(setup, fake, x.cookie); err != nil {
-		c.note(fmt.Sprintf("warning: x11: rejected connection: %v", err))
-		return
-	}
-	local, err := net.DialTimeout(x.network, x.addr, 10*time.Second)
-	if err != nil {
-		c.note(fmt.Sprintf("warning: x11: local display %s: %v", x.addr, err))
-		return
-	}
-	if _, err := local.Write(setup); err != nil {
+		c.note(fmt.Sprintf("warning: x11: connection from %s:%d refused: %v", open.OriginAddr, open.OriginPort, err))
 		local.Close()
 		return
 	}
