@@ -81,12 +81,18 @@ func (p *prompter) ask(question string, echo bool) (string, error) {
 	if tty == nil {
 		return "", errNoPrompt
 	}
-	fmt.Fprint(tty, question)
 	if !echo {
+		// Echo goes off before the prompt shows, as readpassphrase(3)
+		// does: a password typed as soon as the prompt appears is never
+		// echoed.
+		restore := echoOff(int(tty.Fd()))
+		fmt.Fprint(tty, question)
 		b, err := term.ReadPassword(int(tty.Fd()))
+		restore()
 		fmt.Fprint(tty, "\r\n")
 		return string(b), err
 	}
+	fmt.Fprint(tty, question)
 	line, err := bufio.NewReader(tty).ReadString('\n')
 	if err != nil && line == "" {
 		return "", err
