@@ -129,6 +129,17 @@ func TestClientPasswordAskpass(t *testing.T) {
 			t.Errorf("%d password prompts, want 2 (NumberOfPasswordPrompts)", n)
 		}
 	})
+	t.Run("askpass-no-tty", func(t *testing.T) {
+		// Without a terminal SSH_ASKPASS is used without being forced.
+		prog, log := askpass(t, pw)
+		r := runDetached(t, 60*time.Second, []string{"HOME=" + home, "SSH_ASKPASS=" + prog}, "-p", port, dest, "id -un")
+		if r.code != 0 || r.stdout != user+"\n" {
+			t.Fatalf("exit %d, stdout %q\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if ps := prompts(t, log); len(ps) != 1 {
+			t.Errorf("askpass prompts %q, want one", ps)
+		}
+	})
 	t.Run("batch-mode", func(t *testing.T) {
 		// BatchMode never asks, not even askpass.
 		prog, log := askpass(t, pw)

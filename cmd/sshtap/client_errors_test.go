@@ -35,6 +35,15 @@ func wantFail(t *testing.T, r result, wants ...string) {
 		t.Errorf("exit code %d, want 255\nstderr:\n%s", r.code, r.stderr)
 	}
 	msg := finalError(r.stderr)
+	n := 0
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if strings.HasPrefix(l, "sshtap: ") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d lines start with \"sshtap: \", want one message:\n%s", n, r.stderr)
+	}
 	for _, w := range wants {
 		if !strings.Contains(msg, w) {
 			t.Errorf("error message lacks %q:\n%s\nstderr:\n%s", w, msg, r.stderr)
@@ -181,13 +190,41 @@ func TestClientErrorsSSHD(t *testing.T) {
 			}
 			r := runDetached(t, 30*time.Second, []string{"HOME=" + home}, args...)
 			wantFail(t, r, "REMOTE HOST IDENTIFICATION HAS CHANGED", ssh.FingerprintSHA256(serverKey.PublicKey),
-				kh+":3", "Host key verification failed")
+				ssh.FingerprintSHA256(other.PublicKey), kh+":3", "ssh-keygen -R", "Host key verification failed")
 			if r.stdout != "" {
 				t.Errorf("%s: the command ran: %q", check, r.stdout)
 			}
 		}
+		// StrictHostKeyChecking=no accepts even a changed key (and says
+		// so with -v), still writing nothing.
+		r := runDetached(t, 30*time.Second, []string{"HOME=" + home}, "-v", "-o", "StrictHostKeyChecking=no", "-p", port, dest, "echo ran")
+		if r.code != 0 || r.stdout != "ran\n" {
+			t.Errorf("StrictHostKeyChecking=no with a changed key: exit %d, stdout %q\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if !strings.Contains(r.stderr, "host key checking disabled") {
+			t.Errorf("no note that host key checking is off with -v:\n%s", r.stderr)
+		}
 		if b, _ := os.ReadFile(kh); string(b) != content {
 			t.Errorf("known_hosts changed:\n%s", b)
+		}
+	})
+	t.Run("remote-signal", func(t *testing.T) {
+		t.Parallel()
+		home := peerHome(t, d, true)
+		r := runDetached(t, 30*time.Second, []string{"HOME=" + home}, "-p", port, dest, "echo before; kill -TERM $$; echo after")
+		wantFail(t, r, "killed by signal TERM")
+		if r.stdout != "before\n" {
+			t.Errorf("stdout %q, want %q", r.stdout, "before\n")
+		}
+	})
+	t.Run("exit-status", func(t *testing.T) {
+		t.Parallel()
+		home := peerHome(t, d, true)
+		for _, code := range []int{0, 1, 42, 254, 255} {
+			r := runDetached(t, 30*time.Second, []string{"HOME=" + home}, "-p", port, dest, "exit "+strconv.Itoa(code))
+			if r.code != code {
+				t.Errorf("remote exit %d: sshtap exited %d\nstderr:\n%s", code, r.code, r.stderr)
+			}
 		}
 	})
 	t.Run("auth-no-key", func(t *testing.T) {
@@ -233,4 +270,40 @@ func TestClientNegotiationFailure(t *testing.T) {
 	home := peerHome(t, d, true)
 	r := runDetached(t, 30*time.Second, []string{"HOME=" + home}, "-p", strconv.Itoa(d.Port), "--ciphers", "aes128-ctr", "root@127.0.0.1", "true")
 	wantFail(t, r, "unable to negotiate", "cipher", "sshtap offered: aes128-ctr", "server offered: aes256-gcm@openssh.com")
+}
+
+// TestClientServerLost: a server that stops answering is detected by the
+// keepalive (ServerAliveCountMax probes), one that vanishes without a
+// DISCONNECT ends the session; both exit 255 with a message saying so.
+func TestClientServerLost(t *testing.T) {
+	t.Parallel()
+	d := testpeer.StartSSHD(t, testpeer.SSHDOptions{})
+	home := peerHome(t, d, false)
+	env := []string{"HOME=" + home}
+
+	t.Run("hung", func(t *testing.T) {
+		t.Parallel()
+		px := startProxy(t, d.Addr)
+		_, port, _ := strings.Cut(px.addr, ":")
+		p := startBG(t, env, nil, "-p", port, "-o", "StrictHostKeyChecking=no", "--keepalive", "200ms",
+			"-o", "ServerAliveCountMax=2", "root@127.0.0.1", "echo started; sleep 60")
+		p.waitStdout("started", 30*time.Second)
+		p.waitStderr("ping", 30*time.Second)
+		px.freeze()
+		r := p.wait(30 * time.Second)
+		wantFail(t, r, "server not responding")
+		if !strings.Contains(r.stderr, "connection-lost") {
+			t.Errorf("no connection-lost disconnect event:\n%s", r.stderr)
+		}
+	})
+	t.Run("gone", func(t *testing.T) {
+		t.Parallel()
+		px := startProxy(t, d.Addr)
+		_, port, _ := strings.Cut(px.addr, ":")
+		p := startBG(t, env, nil, "-p", port, "-o", "StrictHostKeyChecking=no", "root@127.0.0.1", "echo started; sleep 60")
+		p.waitStdout("started", 30*time.Second)
+		px.cutAll()
+		r := p.wait(30 * time.Second)
+		wantFail(t, r, "connection closed by the server")
+	})
 }

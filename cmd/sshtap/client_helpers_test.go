@@ -69,7 +69,9 @@ type child struct {
 func startChild(t *testing.T, env []string, setup func(*exec.Cmd), cleanup func(), args ...string) *child {
 	t.Helper()
 	c := &child{t: t, cmd: exec.Command(sshtapBin(t), args...), exited: make(chan struct{})}
-	c.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	// The binary is built with -race, whose runtime sleeps a second at
+	// exit by default; races found are reported (exit code 66) anyway.
+	c.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0"}, env...)
 	setup(c.cmd)
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start sshtap: %v", err)
@@ -128,18 +130,35 @@ type ptyProc struct {
 // on a fresh pty. It is killed, and the pty closed, at cleanup.
 func startPTY(t *testing.T, env []string, args ...string) *ptyProc {
 	t.Helper()
+	return startPTYRedirected(t, env, nil, nil, args...)
+}
+
+// startPTYRedirected is startPTY with stdin and stdout elsewhere when not
+// nil: the pty stays the controlling terminal (/dev/tty) and stderr.
+func startPTYRedirected(t *testing.T, env []string, stdin io.Reader, stdout io.Writer, args ...string) *ptyProc {
+	t.Helper()
 	master, slave := openPTY(t)
 	defer slave.Close() // the child has its own; reads on master end with EIO when it exits
 	p := &ptyProc{master: master, grew: make(chan struct{})}
 	setup := func(cmd *exec.Cmd) {
 		cmd.Env = append(cmd.Env, "TERM=dumb")
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		if stdin != nil {
+			cmd.Stdin = stdin
+		}
+		if stdout != nil {
+			cmd.Stdout = stdout
+		}
+		// Ctty is a descriptor of the child: stderr is always the pty.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 2}
 	}
 	t.Cleanup(func() { master.Close() }) // if the start fails; closing twice is harmless
 	p.child = startChild(t, env, setup, func() {
 		master.Close()
 		p.readWG.Wait()
+		if strings.Contains(p.output(), "DATA RACE") {
+			t.Errorf("the race detector reported a race in sshtap")
+		}
 		if t.Failed() {
 			t.Logf("sshtap %v, terminal output:\n%s", args, p.output())
 		}
@@ -256,6 +275,9 @@ func startBG(t *testing.T, env []string, stdin io.Reader, args ...string) *bgPro
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	}
 	p.child = startChild(t, env, setup, func() {
+		if strings.Contains(p.stderr.String(), "DATA RACE") {
+			t.Errorf("the race detector reported a race in sshtap")
+		}
 		if t.Failed() {
 			t.Logf("sshtap %v\nstdout:\n%s\nstderr:\n%s", args, p.stdout.String(), p.stderr.String())
 		}
@@ -263,26 +285,37 @@ func startBG(t *testing.T, env []string, stdin io.Reader, args ...string) *bgPro
 	return p
 }
 
-// waitStderr polls stderr until it contains substr (or the process exits)
-// and returns it, failing the test after d.
+// waitStderr polls stderr until it contains substr and returns it, failing
+// the test after d or when the process exits without writing it.
 func (p *bgProc) waitStderr(substr string, d time.Duration) string {
+	p.t.Helper()
+	return p.waitOutput(&p.stderr, "stderr", substr, d)
+}
+
+// waitStdout is waitStderr for stdout.
+func (p *bgProc) waitStdout(substr string, d time.Duration) string {
+	p.t.Helper()
+	return p.waitOutput(&p.stdout, "stdout", substr, d)
+}
+
+func (p *bgProc) waitOutput(b *syncBuffer, name, substr string, d time.Duration) string {
 	p.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		s := p.stderr.String()
+		s := b.String()
 		if strings.Contains(s, substr) {
 			return s
 		}
 		select {
 		case <-p.exited:
-			if s := p.stderr.String(); strings.Contains(s, substr) {
+			if s := b.String(); strings.Contains(s, substr) {
 				return s
 			}
-			p.t.Fatalf("sshtap exited (%d) without writing %q; stderr:\n%s", p.code, substr, p.stderr.String())
+			p.t.Fatalf("sshtap exited (%d) without writing %q to %s; stderr:\n%s", p.code, substr, name, p.stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("no %q on sshtap's stderr after %v:\n%s", substr, d, s)
+			p.t.Fatalf("no %q on sshtap's %s after %v:\n%s", substr, name, d, s)
 		}
 	}
 }
@@ -423,4 +456,94 @@ func eventsOf(t *testing.T, path string) []map[string]any {
 		t.Fatal(err)
 	}
 	return ndjson(t, string(b))
+}
+
+// tcpProxy forwards connections from a 127.0.0.1 port to a target; the
+// test can freeze it (the server's bytes stop reaching the client, nothing
+// is closed: a hung server or network) or cut it (both sides closed: a
+// server gone without a DISCONNECT). It stops at cleanup.
+type tcpProxy struct {
+	addr   string
+	frozen chan struct{} // closed by freeze
+	once   sync.Once
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *tcpProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{addr: l.Addr().String(), frozen: make(chan struct{})}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			p.wg.Add(2)
+			go func() { defer p.wg.Done(); p.pipe(c, s, false) }()
+			go func() { defer p.wg.Done(); p.pipe(s, c, true) }()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		p.cutAll()
+		p.wg.Wait()
+	})
+	return p
+}
+
+// pipe copies src to dst; when freezable, data read after freeze is
+// dropped and nothing more is written.
+func (p *tcpProxy) pipe(src, dst net.Conn, freezable bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			frozen := false
+			if freezable {
+				select {
+				case <-p.frozen:
+					frozen = true
+				default:
+				}
+			}
+			if !frozen {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+		}
+		if err != nil {
+			if tc, ok := dst.(*net.TCPConn); ok {
+				tc.CloseWrite()
+			}
+			return
+		}
+	}
+}
+
+func (p *tcpProxy) freeze() { p.once.Do(func() { close(p.frozen) }) }
+
+// cutAll closes every proxied connection, both sides.
+func (p *tcpProxy) cutAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
 }

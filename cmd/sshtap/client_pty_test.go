@@ -177,3 +177,31 @@ func TestClientPTYFirstUse(t *testing.T) {
 		}
 	})
 }
+
+// TestClientPTYPromptOnTTY: the questions go to the controlling terminal,
+// not to stdin and stdout, which stay the session's.
+func TestClientPTYPromptOnTTY(t *testing.T) {
+	t.Parallel()
+	d := testpeer.StartSSHD(t, testpeer.SSHDOptions{})
+	home := peerHome(t, d, false)
+	var stdout syncBuffer
+	p := startPTYRedirected(t, []string{"HOME=" + home}, strings.NewReader("line one\nline two\n"), &stdout,
+		"-p", strconv.Itoa(d.Port), "root@127.0.0.1", "cat; echo cat-done")
+	off := p.waitFor(0, "Are you sure you want to continue connecting", 30*time.Second)
+	if stdout.String() != "" {
+		t.Errorf("the question went to stdout: %q", stdout.String())
+	}
+	p.send("yes\r")
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if got, want := stdout.String(), "line one\nline two\ncat-done\n"; got != want {
+		t.Errorf("stdout %q, want %q (stdin passed through, nothing else)", got, want)
+	}
+	if out := p.output()[off:]; strings.Contains(out, "line one") {
+		t.Errorf("the session's data reached the terminal:\n%s", out)
+	}
+	if kh := knownHostsOf(t, home); !isHostKeyLine(d, kh) {
+		t.Errorf("known_hosts after yes: %q", kh)
+	}
+}
