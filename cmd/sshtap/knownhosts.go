@@ -132,23 +132,26 @@ func (h *hostKeyChecker) knownAlgorithms(hostport string) []string {
 // name the user connects to, with its port).
 func (h *hostKeyChecker) check(hostport string, remote net.Addr, key ssh.PublicKey) error {
 	fp := ssh.FingerprintSHA256(key)
-	if h.mode == checkNo {
-		h.note(fmt.Sprintf("host key checking disabled: accepting %s key %s", key.Type(), fp))
-		return nil
-	}
 	var err error = &knownhosts.KeyError{}
 	if h.checker != nil {
 		err = h.checker(hostport, remote, key)
+	}
+	// A revoked key is refused in every mode, StrictHostKeyChecking=no
+	// included, as ssh does.
+	var re *knownhosts.RevokedError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%s key %s for %s is marked as revoked in %s:%d.\nHost key verification failed",
+			key.Type(), fp, hostport, re.Revoked.Filename, re.Revoked.Line)
+	}
+	if h.mode == checkNo {
+		h.note(fmt.Sprintf("host key checking disabled: accepting %s key %s", key.Type(), fp))
+		return nil
 	}
 	if err == nil {
 		return nil
 	}
 	var ke *knownhosts.KeyError
-	var re *knownhosts.RevokedError
 	switch {
-	case errors.As(err, &re):
-		return fmt.Errorf("%s key %s for %s is marked as revoked in %s:%d.\nHost key verification failed",
-			key.Type(), fp, hostport, re.Revoked.Filename, re.Revoked.Line)
 	case !errors.As(err, &ke):
 		return err
 	case len(ke.Want) > 0:
