@@ -208,6 +208,28 @@ func TestClientErrorsSSHD(t *testing.T) {
 			t.Errorf("known_hosts changed:\n%s", b)
 		}
 	})
+	t.Run("revoked-host-key", func(t *testing.T) {
+		t.Parallel()
+		home := peerHome(t, d, false)
+		kh := filepath.Join(home, ".ssh", "known_hosts")
+		var ed *testpeer.Key
+		for _, hk := range d.HostKeys {
+			if hk.PublicKey.Type() == ssh.KeyAlgoED25519 {
+				ed = hk
+			}
+		}
+		if err := os.WriteFile(kh, []byte("@revoked * "+ed.AuthorizedKey+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// Refused whatever StrictHostKeyChecking says, as ssh does.
+		for _, mode := range []string{"ask", "accept-new", "yes", "no"} {
+			r := runDetached(t, 30*time.Second, []string{"HOME=" + home}, "-p", port, "-o", "StrictHostKeyChecking="+mode, dest, "echo ran")
+			wantFail(t, r, "revoked", ssh.FingerprintSHA256(ed.PublicKey), kh+":1", "Host key verification failed")
+			if r.stdout != "" {
+				t.Errorf("%s: the command ran", mode)
+			}
+		}
+	})
 	t.Run("remote-signal", func(t *testing.T) {
 		t.Parallel()
 		home := peerHome(t, d, true)
