@@ -113,6 +113,9 @@ func TestClientPasswordAskpass(t *testing.T) {
 		if strings.Contains(p.output(), pw) {
 			t.Errorf("the password was echoed on the terminal:\n%s", p.output())
 		}
+		if !p.cooked() {
+			t.Error("echo was left off after the password prompt")
+		}
 	})
 	t.Run("tty-wrong", func(t *testing.T) {
 		p := startPTY(t, []string{"HOME=" + home}, "-p", port, "-o", "NumberOfPasswordPrompts=2", dest, "echo ran")

@@ -237,6 +237,17 @@ func (p *ptyProc) resize(rows, cols uint16) {
 	}
 }
 
+// cooked reports whether the terminal is back in its normal mode: echo and
+// line editing on, as sshtap must leave it.
+func (p *ptyProc) cooked() bool {
+	p.t.Helper()
+	tio, err := unix.IoctlGetTermios(int(p.master.Fd()), unix.TCGETS)
+	if err != nil {
+		p.t.Fatalf("terminal settings: %v", err)
+	}
+	return tio.Lflag&unix.ECHO != 0 && tio.Lflag&unix.ICANON != 0 && tio.Lflag&unix.ISIG != 0 && tio.Oflag&unix.OPOST != 0
+}
+
 // wait waits for the process to exit and returns its exit code, failing the
 // test after d.
 func (p *ptyProc) wait(d time.Duration) int {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,9 +74,15 @@ func TestClientPTYShell(t *testing.T) {
 	p.send("echo after-$((1+1))\r")
 	off = p.waitFor(off, "after-2", 20*time.Second)
 	p.waitFor(off, "# ", 20*time.Second)
+	if p.cooked() {
+		t.Error("the terminal is not in raw mode during the interactive session")
+	}
 	p.send("exit 3\r")
 	if code := p.wait(30 * time.Second); code != 3 {
 		t.Fatalf("exit code %d, want 3 (the shell's)", code)
+	}
+	if !p.cooked() {
+		t.Error("the terminal was left in raw mode")
 	}
 
 	out := p.output()
@@ -203,5 +210,31 @@ func TestClientPTYPromptOnTTY(t *testing.T) {
 	}
 	if kh := knownHostsOf(t, home); !isHostKeyLine(d, kh) {
 		t.Errorf("known_hosts after yes: %q", kh)
+	}
+}
+
+// TestClientPTYSignal: SIGTERM during an interactive session ends it with
+// 255 and leaves the terminal as it was.
+func TestClientPTYSignal(t *testing.T) {
+	t.Parallel()
+	d := testpeer.StartSSHD(t, testpeer.SSHDOptions{})
+	home := peerHome(t, d, true)
+	p := startPTY(t, []string{"HOME=" + home, "USER=root"}, "-p", strconv.Itoa(d.Port), "root@127.0.0.1")
+	p.waitFor(0, "# ", 30*time.Second)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(30 * time.Second); code != 255 {
+		t.Errorf("exit code %d after SIGTERM, want 255", code)
+	}
+	if !p.cooked() {
+		t.Error("the terminal was left in raw mode")
+	}
+	out := p.output()
+	if !strings.Contains(out, "summary") {
+		t.Errorf("no summary after SIGTERM:\n%s", out)
+	}
+	if !strings.Contains(out, "sshtap: interrupted") {
+		t.Errorf("no 'sshtap: interrupted' message:\n%s", out)
 	}
 }
