@@ -16,9 +16,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"math/bits"
+	"net"
 	"sort"
 	"strings"
 	"sync"
@@ -306,4 +308,16 @@ func sortedKinds(counts map[sshtap.Kind]int) []sshtap.Kind {
 	}
 	sort.Slice(ks, func(i, j int) bool { return ks[i] < ks[j] })
 	return ks
+}
+
+// closeError is the error worth reporting in a ClosedEvent: nil for a clean
+// end, that is a local Close or Disconnect (which the library reports as
+// errors matching net.ErrClosed), else err: a remote disconnect, an I/O,
+// protocol or keepalive failure.
+func closeError(err error) error {
+	var de *sshtap.DisconnectError
+	if err == nil || (errors.Is(err, net.ErrClosed) && !(errors.As(err, &de) && de.Remote)) {
+		return nil
+	}
+	return err
 }

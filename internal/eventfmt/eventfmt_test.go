@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"reflect"
 	"slices"
 	"sort"
@@ -990,5 +991,36 @@ func TestConnStart(t *testing.T) {
 	}
 	if want := []float64{2, 10, 10}; !slices.Equal(got, want) {
 		t.Fatalf("elapsed = %v, want %v", got, want)
+	}
+}
+
+// TestClosedClean: a local Close or Disconnect (errors matching
+// net.ErrClosed) is a clean end, shown as "closed" without an error; a
+// remote disconnect or a failure keeps its error.
+func TestClosedClean(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		err   error
+		clean bool
+	}{
+		{"nil", nil, true},
+		{"local close", fmt.Errorf("sshtap: connection closed: %w", net.ErrClosed), true},
+		{"local disconnect", &sshtap.DisconnectError{Reason: 11, Message: "bye"}, true},
+		{"remote disconnect", &sshtap.DisconnectError{Reason: 11, Message: "bye", Remote: true}, false},
+		{"io error", io.ErrUnexpectedEOF, false},
+	} {
+		var h, j bytes.Buffer
+		ev := &sshtap.ClosedEvent{Header: sshtap.Header{Time: time.Now()}, Err: tc.err}
+		New(&h, Options{Show: sshtap.KindAll}).Event("", ev)
+		New(&j, Options{JSON: true, Show: sshtap.KindAll}).Event("", ev)
+		var m map[string]any
+		if err := json.Unmarshal(j.Bytes(), &m); err != nil {
+			t.Fatal(err)
+		}
+		_, hasErr := m["error"]
+		endsClean := strings.HasSuffix(strings.TrimSpace(h.String()), " closed")
+		if hasErr == tc.clean || endsClean != tc.clean {
+			t.Errorf("%s: human %q, json %v; want clean=%v", tc.name, h.String(), m, tc.clean)
+		}
 	}
 }

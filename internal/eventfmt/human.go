@@ -51,7 +51,7 @@ var kindColors = map[sshtap.Kind]string{
 // kindColor is the colour of ev's kind; a closed event without an error (a
 // clean end) is not an error and is not red.
 func kindColor(ev sshtap.Event) string {
-	if c, ok := ev.(*sshtap.ClosedEvent); ok && c.Err == nil {
+	if c, ok := ev.(*sshtap.ClosedEvent); ok && closeError(c.Err) == nil {
 		return colGreen
 	}
 	if ua, ok := ev.(*sshtap.UserAuthEvent); ok {
@@ -302,10 +302,10 @@ func humanDetails(ev sshtap.Event) string {
 	case *sshtap.LaggedEvent:
 		add(fmt.Sprintf("dropped=%d", ev.Dropped))
 	case *sshtap.ClosedEvent:
-		if ev.Err == nil {
+		if err := closeError(ev.Err); err == nil {
 			add("closed")
 		} else {
-			msg, cut := cutText(ev.Err.Error())
+			msg, cut := cutText(err.Error())
 			add(clean(msg) + cut)
 		}
 	case *sshtap.AuthBannerEvent:

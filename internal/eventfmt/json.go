@@ -257,8 +257,8 @@ func jsonEvent(c commonJSON, ev sshtap.Event) any {
 		return &laggedJSON{c, ev.Dropped}
 	case *sshtap.ClosedEvent:
 		j := &closedJSON{commonJSON: c}
-		if ev.Err != nil {
-			j.Error = ev.Err.Error()
+		if err := closeError(ev.Err); err != nil {
+			j.Error = err.Error()
 		}
 		return j
 	case *sshtap.AuthBannerEvent:
