@@ -24,8 +24,7 @@ import (
 
 // runClient is `sshtap [flags] [user@]host [command...]`.
 func (a *app) runClient(ctx context.Context, args []string) int {
-	var f clientFlags
-	rest, err := parseOpts(args, f.opts(), true, clientUsage)
+	f, rest, err := parseClientArgs(args)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -37,7 +36,7 @@ func (a *app) runClient(ctx context.Context, args []string) int {
 		fmt.Fprintln(a.stdout, "sshtap "+version)
 		return exitOK
 	}
-	s, err := resolve(&f, rest, a.getenv)
+	s, err := resolve(f, rest, a.getenv)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -48,6 +47,26 @@ func (a *app) runClient(ctx context.Context, args []string) int {
 	defer out.close()
 	c := &client{app: a, s: s, out: out, sum: new(eventfmt.Summary)}
 	return a.fail(c.run(ctx))
+}
+
+// parseClientArgs parses the client's command line. As ssh, options may
+// also follow the destination, up to the command (sshtap host -p 2222
+// uname): the command starts at the first argument after the destination
+// that is not an option, or after "--". rest is the destination and the
+// command's words.
+func parseClientArgs(args []string) (f *clientFlags, rest []string, err error) {
+	f = new(clientFlags)
+	if rest, err = parseOpts(args, f.opts(), true, clientUsage); err != nil {
+		return nil, nil, err
+	}
+	if len(rest) > 1 && strings.HasPrefix(rest[1], "-") && len(rest[1]) > 1 {
+		more, err := parseOpts(rest[1:], f.opts(), true, clientUsage)
+		if err != nil {
+			return nil, nil, err
+		}
+		rest = append(rest[:1:1], more...)
+	}
+	return f, rest, nil
 }
 
 // version is the CLI's version, also sent in the identification string.
