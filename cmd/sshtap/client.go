@@ -166,11 +166,20 @@ func (c *client) run(ctx context.Context) (err error) {
 		c.out.finish("", c.sum, conn.Stats(), time.Since(c.out.start))
 	}()
 
+	// ConnectTimeout also bounds the version exchange and the first key
+	// exchange (a server that accepts and then says nothing), but not
+	// authentication: a person typing a password takes the time it takes.
 	hctx := ctx
 	if s.connectTimeout > 0 {
-		var cancel context.CancelFunc
-		hctx, cancel = context.WithTimeout(ctx, s.connectTimeout+30*time.Second)
-		defer cancel()
+		var cancel context.CancelCauseFunc
+		hctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		timer := time.AfterFunc(s.connectTimeout, func() {
+			if conn.SessionID() == nil {
+				cancel(fmt.Errorf("connection to %s timed out during the key exchange (ConnectTimeout %v)", addr, s.connectTimeout))
+			}
+		})
+		defer timer.Stop()
 	}
 	if err := conn.Handshake(hctx); err != nil {
 		return c.handshakeError(plan, err)
