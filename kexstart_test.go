@@ -21,19 +21,27 @@ func TestKexStartRemote(t *testing.T) {
 		name              string
 		starter, follower *Conn
 	}{{"server starts", p.server, p.client}, {"client starts", p.client, p.server}} {
-		ssub := tc.starter.Subscribe(ctx, KindKexStart)
-		fsub := tc.follower.Subscribe(ctx, KindKexStart)
+		// Each round waits for both sides' KexEvent: a Rekey called while
+		// the previous exchange is still finishing on that side joins it.
+		ssub := tc.starter.Subscribe(ctx, KindKexStart|KindKex)
+		fsub := tc.follower.Subscribe(ctx, KindKexStart|KindKex)
 		if err := tc.starter.Rekey(ctx); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		isStart := func(ev Event) bool { _, ok := ev.(*KexStartEvent); return ok }
-		s := collect(t, ssub, 5*time.Second, isStart)
-		f := collect(t, fsub, 5*time.Second, isStart)
-		if ev := s[len(s)-1].(*KexStartEvent); ev.Remote || ev.Initial {
-			t.Errorf("%s: starter's event %+v, want local rekey", tc.name, ev)
-		}
-		if ev := f[len(f)-1].(*KexStartEvent); !ev.Remote || ev.Initial {
-			t.Errorf("%s: follower's event %+v, want remote rekey", tc.name, ev)
+		isKex := func(ev Event) bool { _, ok := ev.(*KexEvent); return ok }
+		for _, side := range []struct {
+			who    string
+			sub    *Subscription
+			remote bool
+		}{{"starter", ssub, false}, {"follower", fsub, true}} {
+			evs := collect(t, side.sub, 5*time.Second, isKex)
+			start, ok := evs[0].(*KexStartEvent)
+			if !ok || len(evs) != 2 {
+				t.Fatalf("%s: %s events %v, want KexStart then Kex", tc.name, side.who, evs)
+			}
+			if start.Remote != side.remote || start.Initial {
+				t.Errorf("%s: %s's KexStartEvent %+v, want Remote=%v rekey", tc.name, side.who, start, side.remote)
+			}
 		}
 		ssub.Close()
 		fsub.Close()
