@@ -426,6 +426,7 @@ type server struct {
 	hsCancel context.CancelFunc
 
 	mu       sync.Mutex
+	active   int // admitted connections not yet ended (for --max-conns)
 	conns    map[*sshtap.Conn]struct{}
 	closing  bool
 	sessions int
@@ -481,8 +482,13 @@ func (s *server) serve(ctx context.Context, ln net.Listener, once bool) {
 		if once {
 			ln.Close()
 		}
+		// Counted here, at admission, not when handle registers the
+		// Conn: a connection accepted a moment ago counts already.
 		s.mu.Lock()
-		full := s.maxConns > 0 && len(s.conns) >= s.maxConns
+		full := s.maxConns > 0 && s.active >= s.maxConns
+		if !full {
+			s.active++
+		}
 		s.mu.Unlock()
 		if full {
 			s.out.w.Note(label, fmt.Sprintf("refused: %d connections already (--max-conns)", s.maxConns))
@@ -570,6 +576,11 @@ func (s *server) handle(label string, nc net.Conn) {
 	} else if err = c.Handshake(s.hsCtx); err == nil {
 		err = c.Wait()
 	}
+	// The slot is free before the socket closes, so a client that saw its
+	// connection end can connect again at once under --max-conns.
+	s.mu.Lock()
+	s.active--
+	s.mu.Unlock()
 	c.Close()
 	<-done
 
