@@ -141,7 +141,7 @@ func (h *hostKeyChecker) check(hostport string, remote net.Addr, key ssh.PublicK
 	var re *knownhosts.RevokedError
 	if errors.As(err, &re) {
 		return fmt.Errorf("%s key %s for %s is marked as revoked in %s:%d.\nHost key verification failed",
-			key.Type(), fp, hostport, re.Revoked.Filename, re.Revoked.Line)
+			key.Type(), fp, knownhosts.Normalize(hostport), re.Revoked.Filename, re.Revoked.Line)
 	}
 	if h.mode == checkNo {
 		h.note(fmt.Sprintf("host key checking disabled: accepting %s key %s", key.Type(), fp))

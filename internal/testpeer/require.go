@@ -32,6 +32,9 @@ var debianPackage = map[string]string{
 	"xauth":           "xauth",
 	"nc":              "netcat-openbsd",
 	"useradd":         "passwd",
+	"usermod":         "passwd",
+	"chpasswd":        "passwd",
+	"bash":            "bash",
 }
 
 // Interop reports whether SSHTAP_INTEROP=1, i.e. whether missing peers are
