@@ -183,6 +183,17 @@ type ServerConfig struct {
 	// (administratively prohibited).
 	SessionHandler func(s *ServerSession)
 
+	// AllowSessionRequest, if set, decides each session request before it
+	// is granted: typ is "pty-req", "x11-req", "auth-agent-req@openssh.com",
+	// "env", "shell", "exec" or "subsystem", and detail the environment
+	// variable's name, the command, or the subsystem's name ("" for the
+	// others). A refused request is answered CHANNEL_FAILURE (RFC 4254
+	// §5.4) and leaves the session as it was; a refused shell, exec or
+	// subsystem does not start the handler, and the client may ask again.
+	// It runs on the transport goroutine: it must return quickly. Nil
+	// grants every well-formed request.
+	AllowSessionRequest func(meta ConnMetadata, typ, detail string) bool
+
 	// Preamble lines are sent before the identification string
 	// (RFC 4253 §4.2 allows servers to do so); clients report them as
 	// BannerLineEvents. They must not start with "SSH-".

@@ -412,6 +412,12 @@ func (s *Session) start(name string, payload []byte) error {
 	s.started = true
 	s.mu.Unlock()
 	if err := s.request(name, payload); err != nil {
+		// A refused request leaves the session unstarted (RFC 4254 §6.5
+		// lets only one of these succeed, not only one be asked): the
+		// caller may try another command.
+		s.mu.Lock()
+		s.started = false
+		s.mu.Unlock()
 		return err
 	}
 	s.startCopies()

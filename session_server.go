@@ -93,6 +93,12 @@ func (c *Conn) serveSession(nc *NewChannel) {
 	ch.HandleRequests(s.handleRequest)
 }
 
+// allowed asks ServerConfig.AllowSessionRequest about a request.
+func (s *ServerSession) allowed(typ, detail string) bool {
+	f := s.conn.scfg.AllowSessionRequest
+	return f == nil || f(s.conn, typ, detail)
+}
+
 // handleRequest runs on the transport goroutine; it never blocks.
 func (s *ServerSession) handleRequest(r *Request) {
 	ok := false
@@ -108,7 +114,7 @@ func (s *ServerSession) handleRequest(r *Request) {
 			break
 		}
 		modes, err := parseModes(pr.Modes)
-		if err != nil {
+		if err != nil || !s.allowed(r.Type, "") {
 			break
 		}
 		s.pty = &PtyRequest{Term: pr.Term, Cols: pr.Cols, Rows: pr.Rows, WidthPx: pr.WidthPx, HeightPx: pr.HeightPx, Modes: modes}
@@ -118,13 +124,13 @@ func (s *ServerSession) handleRequest(r *Request) {
 			break
 		}
 		xr, err := wire.ParseX11Req(r.Payload)
-		if err != nil {
+		if err != nil || !s.allowed(r.Type, "") {
 			break
 		}
 		s.x11 = &X11Request{SingleConnection: xr.SingleConnection, AuthProtocol: xr.AuthProtocol, AuthCookie: xr.AuthCookie, Screen: xr.Screen}
 		ok = true
 	case wire.RequestAuthAgent:
-		if s.started {
+		if s.started || !s.allowed(r.Type, "") {
 			break
 		}
 		s.agent = true
@@ -134,7 +140,7 @@ func (s *ServerSession) handleRequest(r *Request) {
 			break
 		}
 		e, err := wire.ParseEnvReq(r.Payload)
-		if err != nil {
+		if err != nil || !s.allowed(r.Type, e.Name) {
 			break
 		}
 		s.env = append(s.env, e.Name+"="+e.Value)
@@ -145,9 +151,8 @@ func (s *ServerSession) handleRequest(r *Request) {
 		if s.started {
 			break
 		}
+		var detail string
 		switch r.Type {
-		case wire.RequestShell:
-			s.shell = true
 		case wire.RequestExec:
 			e, err := wire.ParseExecReq(r.Payload)
 			if err != nil {
@@ -155,7 +160,7 @@ func (s *ServerSession) handleRequest(r *Request) {
 				s.reply(r, false)
 				return
 			}
-			s.command = e.Command
+			detail = e.Command
 		case wire.RequestSubsystem:
 			e, err := wire.ParseSubsystemReq(r.Payload)
 			if err != nil {
@@ -163,7 +168,18 @@ func (s *ServerSession) handleRequest(r *Request) {
 				s.reply(r, false)
 				return
 			}
-			s.subsystem = e.Name
+			detail = e.Name
+		}
+		if !s.allowed(r.Type, detail) {
+			break
+		}
+		switch r.Type {
+		case wire.RequestShell:
+			s.shell = true
+		case wire.RequestExec:
+			s.command = detail
+		case wire.RequestSubsystem:
+			s.subsystem = detail
 		}
 		s.started = true
 		ok, start = true, true
