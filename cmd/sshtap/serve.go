@@ -545,6 +545,23 @@ func (s *server) handle(label string, nc net.Conn) {
 
 	cfg := *s.base
 	cfg.SessionHandler = func(ss *sshtap.ServerSession) { s.session(label, ss) }
+	// Refused requests get CHANNEL_FAILURE, as sshd answers them, so the
+	// client knows (ssh prints nothing for env, "subsystem request failed"
+	// for a subsystem).
+	cfg.AllowSessionRequest = func(_ sshtap.ConnMetadata, typ, detail string) bool {
+		switch typ {
+		case "subsystem":
+			s.out.w.Note(label, fmt.Sprintf("session: subsystem %q refused (not supported by sshtap serve)", detail))
+			return false
+		case "env":
+			if detail == "LANG" || strings.HasPrefix(detail, "LC_") {
+				return true
+			}
+			s.out.w.Note(label, fmt.Sprintf("session: env %s refused (only LANG and LC_* are accepted)", detail))
+			return false
+		}
+		return true
+	}
 	if s.forward {
 		cfg.ForwardPermission = func(_ sshtap.ConnMetadata, kind, addr string) bool {
 			s.out.w.Note(label, fmt.Sprintf("forwarding %s %s allowed (--allow-forwarding)", kind, addr))

@@ -62,9 +62,7 @@ func (s *server) session(label string, ss *sshtap.ServerSession) {
 	var what string
 	var args []string
 	switch {
-	case ss.Subsystem() != "":
-		note("session: subsystem %q refused (not supported by sshtap serve)", ss.Subsystem())
-		fmt.Fprintf(ss.Stderr(), "sshtap serve: subsystem %q is not supported\r\n", ss.Subsystem())
+	case ss.Subsystem() != "": // refused by AllowSessionRequest; never reached
 		ss.Exit(1)
 		return
 	case ss.Shell():
@@ -220,7 +218,7 @@ func (s *server) startFailed(note func(string, ...any), ss *sshtap.ServerSession
 }
 
 // sessionEnv is the command's environment: what sshd sets, plus the
-// client's LANG and LC_* (others are dropped, with a note).
+// client's LANG and LC_* (the only env requests granted).
 func (s *server) sessionEnv(note func(string, ...any), ss *sshtap.ServerSession, pty sshtap.PtyRequest, hasPty bool) []string {
 	path := s.getenv("PATH")
 	if path == "" {
@@ -240,18 +238,8 @@ func (s *server) sessionEnv(note func(string, ...any), ss *sshtap.ServerSession,
 	if hasPty && pty.Term != "" {
 		env = append(env, "TERM="+pty.Term)
 	}
-	var dropped []string
-	for _, kv := range ss.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if name == "LANG" || strings.HasPrefix(name, "LC_") {
-			env = append(env, kv)
-		} else {
-			dropped = append(dropped, name)
-		}
-	}
-	if len(dropped) > 0 {
-		note("session: env %s dropped (only LANG and LC_* are passed on)", strings.Join(dropped, ","))
-	}
+	// Only LANG and LC_* were granted (AllowSessionRequest in handle).
+	env = append(env, ss.Environ()...)
 	return env
 }
 

@@ -415,7 +415,7 @@ func TestServeOpenSSHInProcess(t *testing.T) {
 	for _, want := range []string{
 		`session: exec /bin/sh -c "echo hello;`,
 		"session: command exited with status 3",
-		"env FOO dropped",
+		"env FOO refused",
 		"session: shell /bin/sh with pty",
 		"session: command exited with status 4",
 		`client (user "tester", key ` + ssh.FingerprintSHA256(key.PublicKey) + ") gone",
@@ -556,6 +556,14 @@ func TestServePassword(t *testing.T) {
 	s, err := c.NewSession(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Subsystems and env outside LANG/LC_* are refused (CHANNEL_FAILURE);
+	// the session is still usable.
+	if err := s.RequestSubsystem("sftp"); err == nil {
+		t.Error("subsystem sftp granted")
+	}
+	if err := s.Setenv("LD_PRELOAD", "x"); err == nil {
+		t.Error("env LD_PRELOAD granted")
 	}
 	out, err := s.Output("echo hi; kill -TERM $$")
 	var ee *sshtap.ExitError
