@@ -53,13 +53,12 @@ package main
 //     size, resized on window-change; TERM is set from the request. Terminal
 //     modes are ignored. Where no pty can be allocated the command runs
 //     without one, after a message on the client's stderr.
-//   - env: only LANG and LC_* are passed on; other names are shown in a note
-//     and dropped. The command's environment is otherwise minimal, as sshd
-//     makes it: PATH (sshtap's), HOME, USER, LOGNAME, SHELL=/bin/sh,
-//     SSH_CLIENT, SSH_CONNECTION. It runs in the user's home directory.
-//   - subsystem (sftp, ...): not supported; the session ends with status 1
-//     and a message on stderr (the library acknowledges the request before
-//     the handler runs, so it cannot be refused outright).
+//   - env: only LANG and LC_* are accepted; other names are refused
+//     (CHANNEL_FAILURE) with a note. The command's environment is otherwise
+//     minimal, as sshd makes it: PATH (sshtap's), HOME, USER, LOGNAME,
+//     SHELL=/bin/sh, SSH_CLIENT, SSH_CONNECTION. It runs in the user's home
+//     directory.
+//   - subsystem (sftp, ...): refused (CHANNEL_FAILURE) with a note.
 //   - agent forwarding: when requested, the forwarded agent's identities
 //     are listed in a note; commands do not get SSH_AUTH_SOCK.
 //   - x11-req is acknowledged by the library and otherwise ignored.
