@@ -82,6 +82,10 @@ type client struct {
 	conn   *sshtap.Conn
 	agent  agent.ExtendedAgent
 	wg     sync.WaitGroup // forwarding and X11 goroutines
+
+	fwdMu   sync.Mutex
+	fwdOpen map[io.Closer]struct{} // forwarded connections' ends
+	fwdDone bool                   // the SSH connection ended: close new ones at once
 }
 
 // note shows a line about what sshtap itself does: on the event stream
@@ -184,6 +188,8 @@ func (c *client) run(ctx context.Context) (err error) {
 	if err := conn.Handshake(hctx); err != nil {
 		return c.handshakeError(plan, err)
 	}
+	c.wg.Add(1)
+	go c.closeForwards()
 	if err := c.startForwards(ctx); err != nil {
 		return err
 	}

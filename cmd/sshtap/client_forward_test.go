@@ -72,6 +72,46 @@ func TestClientForwarding(t *testing.T) {
 	})
 }
 
+// TestClientForwardEndsWithSession: when the command ends, sshtap exits
+// even though a local client still holds a forwarded connection open (it
+// is closed); and -R with port 0 and the default bind address reports the
+// port the server chose.
+func TestClientForwardEndsWithSession(t *testing.T) {
+	t.Parallel()
+	d := testpeer.StartSSHD(t, testpeer.SSHDOptions{})
+	home := peerHome(t, d, true)
+	env := []string{"HOME=" + home, "USER=root"}
+	port := strconv.Itoa(d.Port)
+	echo := echoServer(t)
+
+	lport := freeTCPPort(t)
+	spec := "127.0.0.1:" + strconv.Itoa(lport) + ":127.0.0.1:" + strconv.Itoa(echo.Port)
+	p := startBG(t, env, nil, "-p", port, "-v", "-L", spec, "-R", "0:127.0.0.1:"+strconv.Itoa(echo.Port), "root@127.0.0.1", "sleep 2")
+	p.waitStderr("local forward 127.0.0.1:"+strconv.Itoa(lport), 30*time.Second)
+	if se := p.waitStderr("Allocated port ", 30*time.Second); !regexp.MustCompile(`Allocated port \d+ for remote forward`).MatchString(se) {
+		t.Errorf("no allocated port for -R 0:...:\n%s", se)
+	}
+	idle, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(lport)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	idle.Write([]byte("x"))
+	buf := make([]byte, 1)
+	idle.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := idle.Read(buf); err != nil {
+		t.Fatalf("forward not working: %v", err)
+	}
+	if r := p.wait(20 * time.Second); r.code != 0 {
+		t.Errorf("exit code %d, want 0", r.code)
+	}
+	// The idle client's connection was closed by sshtap.
+	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := idle.Read(buf); err == nil {
+		t.Error("the forwarded connection is still open after sshtap exited")
+	}
+}
+
 // TestClientForwardFailures: a forward that cannot be set up is an error
 // (exit 255), not a silently missing forward.
 func TestClientForwardFailures(t *testing.T) {

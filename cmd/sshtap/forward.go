@@ -31,24 +31,67 @@ func (c *client) startForwards(ctx context.Context) error {
 			return fmt.Errorf("-R %s: remote port forwarding failed: %w", f.spec, err)
 		}
 		listeners = append(listeners, l)
-		if tcp, ok := l.Addr().(*net.TCPAddr); ok && f.listenNet == "tcp" && portOf(f.listenAddr) == "0" {
+		if f.listenNet == "tcp" && portOf(f.listenAddr) == "0" && !c.s.quiet {
 			// As ssh: tell the user which port the server chose.
-			fmt.Fprintf(c.app.stderr, "Allocated port %d for remote forward to %s\n", tcp.Port, f.dialAddr)
+			fmt.Fprintf(c.app.stderr, "Allocated port %s for remote forward to %s\n", portOf(l.Addr().String()), f.dialAddr)
 		}
 		c.note(fmt.Sprintf("remote forward %s (on the server) -> %s", l.Addr(), f.dialAddr))
 		var d net.Dialer
 		c.serveForward(l, func() (net.Conn, error) { return d.DialContext(ctx, f.dialNet, f.dialAddr) })
 	}
-	if len(listeners) > 0 {
-		// Listeners close with the connection.
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.conn.Wait()
-			closeAll(listeners)
-		}()
+	// Listeners close with the SSH connection (closeForwards).
+	if !c.track(closers(listeners)...) {
+		closeAll(listeners)
 	}
 	return nil
+}
+
+func closers(ls []net.Listener) []io.Closer {
+	out := make([]io.Closer, len(ls))
+	for i, l := range ls {
+		out[i] = l
+	}
+	return out
+}
+
+// closeForwards waits for the SSH connection to end, then closes the
+// forwarding listeners and every forwarded (or X11) connection still open:
+// a local client idling on a forward must not keep sshtap alive after it.
+func (c *client) closeForwards() {
+	defer c.wg.Done()
+	c.conn.Wait()
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	c.fwdDone = true
+	for conn := range c.fwdOpen {
+		conn.Close()
+	}
+}
+
+// track registers listeners and forwarded connections' ends, to be closed
+// when the SSH connection ends; false means it already ended (the caller
+// closes them).
+func (c *client) track(conns ...io.Closer) bool {
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	if c.fwdDone {
+		return false
+	}
+	if c.fwdOpen == nil {
+		c.fwdOpen = map[io.Closer]struct{}{}
+	}
+	for _, conn := range conns {
+		c.fwdOpen[conn] = struct{}{}
+	}
+	return true
+}
+
+func (c *client) untrack(conns ...io.Closer) {
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	for _, conn := range conns {
+		delete(c.fwdOpen, conn)
+	}
 }
 
 func portOf(addr string) string {
@@ -84,7 +127,13 @@ func (c *client) serveForward(l net.Listener, dial func() (net.Conn, error)) {
 					in.Close()
 					return
 				}
+				if !c.track(in, out) {
+					in.Close()
+					out.Close()
+					return
+				}
 				join(in, out)
+				c.untrack(in, out)
 			}()
 		}
 	}()

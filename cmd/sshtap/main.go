@@ -39,6 +39,10 @@ type app struct {
 func main() {
 	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// The first signal asks for a clean end (disconnect, summary); the
+	// default action is back for the next one, so a second Ctrl-C always
+	// ends sshtap.
+	context.AfterFunc(ctx, stop)
 	code := a.run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)

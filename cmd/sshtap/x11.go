@@ -132,6 +132,11 @@ func (c *client) serveX11(open *sshtap.X11OpenEvent, x *x11Display, fake []byte)
 		return
 	}
 	defer ch.Close()
+	if !c.track(ch, local) {
+		local.Close()
+		return
+	}
+	defer c.untrack(ch, local)
 	ch.SetReadDeadline(time.Now().Add(30 * time.Second))
 	setup, err := readX11Setup(ch)
 	ch.SetReadDeadline(time.Time{})
