@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"sshtap"
+	"sshtap/internal/eventfmt"
 )
 
 // authPlan is what the client may authenticate with.
@@ -245,7 +246,7 @@ func sanitizeLine(s string) string {
 // was tried.
 func (p *authPlan) authFailure(e *sshtap.AuthError) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s@%s: Permission denied (%s).", p.user, p.host, strings.Join(e.Remaining, ","))
+	fmt.Fprintf(&b, "%s@%s: Permission denied (%s).", p.user, p.host, eventfmt.Clean(strings.Join(e.Remaining, ",")))
 	fmt.Fprintf(&b, "\n  tried: %s", strings.Join(e.Tried, ", "))
 	p.mu.Lock()
 	offered := slices.Clone(p.offered)

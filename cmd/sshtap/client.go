@@ -285,7 +285,7 @@ func (c *client) handshakeError(plan *authPlan, err error) error {
 		return plan.authFailure(ae)
 	case errors.As(err, &ne):
 		return fmt.Errorf("unable to negotiate with %s port %d: no matching %s.\n  sshtap offered: %s\n  server offered: %s",
-			c.s.hostname, c.s.port, ne.What, strings.Join(ne.Client, ","), strings.Join(ne.Server, ","))
+			c.s.hostname, c.s.port, ne.What, strings.Join(ne.Client, ","), eventfmt.Clean(strings.Join(ne.Server, ",")))
 	}
 	var he *sshtap.HostKeyError
 	if errors.As(err, &he) {
@@ -298,11 +298,11 @@ func (c *client) handshakeError(plan *authPlan, err error) error {
 func describeConnError(err error) error {
 	var de *sshtap.DisconnectError
 	if errors.As(err, &de) && de.Remote {
-		return fmt.Errorf("disconnected by %s: %s (reason %d, %s)", "the server", de.Message, de.Reason, de.Reason)
+		return fmt.Errorf("disconnected by the server: %s (reason %d, %s)", eventfmt.Clean(de.Message), de.Reason, de.Reason)
 	}
 	var ka *sshtap.KeepAliveError
 	if errors.As(err, &ka) {
-		return fmt.Errorf("timeout, server not responding: %v", err)
+		return fmt.Errorf("server not responding: %d keepalive probes unanswered, %v apart", ka.Missed, ka.Interval)
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return errors.New("connection closed by the server")

@@ -17,7 +17,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"sshtap/internal/eventfmt"
 )
 
 // Exit codes. Like ssh(1): a remote command's exit status passes through;
@@ -78,12 +81,20 @@ func (a *app) fail(err error) int {
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(a.stderr, "sshtap: %v\n", ue.msg)
+		fmt.Fprintf(a.stderr, "sshtap: %s\n", eventfmt.CleanText(ue.msg))
 		fmt.Fprintf(a.stderr, "usage: %s\n", ue.usage)
 		return exitError
 	}
-	fmt.Fprintf(a.stderr, "sshtap: %v\n", err)
+	fmt.Fprintf(a.stderr, "sshtap: %s\n", errorText(err))
 	return exitError
+}
+
+// errorText is err's message made fit to print: the library's own
+// "sshtap: " prefixes inside it are dropped (the line has one already) and
+// peer-supplied text in it (a disconnect reason, an algorithm list, a
+// signal name) cannot carry terminal escapes.
+func errorText(err error) string {
+	return eventfmt.CleanText(strings.ReplaceAll(err.Error(), "sshtap: ", ""))
 }
 
 // exitStatus carries a remote command's status as sshtap's own.

@@ -13,6 +13,7 @@ import (
 
 	"sshtap"
 	"sshtap/agentproxy"
+	"sshtap/internal/eventfmt"
 )
 
 // session runs the command, or an interactive shell, and returns its exit
@@ -128,7 +129,7 @@ func (c *client) exitResult(err error) error {
 		if ee.Signal != "" {
 			// ssh exits 255 when the command was killed by a signal; we
 			// do too, and say which.
-			msg := "remote command killed by signal " + ee.Signal
+			msg := "remote command killed by signal " + eventfmt.Clean(ee.Signal)
 			if ee.CoreDumped {
 				msg += " (core dumped)"
 			}
