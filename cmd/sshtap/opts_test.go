@@ -1,8 +1,11 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestParseClientArgs: getopt bundling and attached values, options after
@@ -35,5 +38,46 @@ func TestParseClientArgs(t *testing.T) {
 		if _, _, err := parseClientArgs(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestResolveConfig: ssh_config forms that ssh accepts resolve as ssh
+// resolves them: two-argument LocalForward/RemoteForward, time values with
+// units, and "none" for known_hosts files.
+func TestResolveConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	os.WriteFile(cfg, []byte(`Host h
+  HostName 127.0.0.1
+  LocalForward 40102 127.0.0.1:40022
+  RemoteForward 127.0.0.1:0 /tmp/sock
+  ConnectTimeout 5s
+  ServerAliveInterval 1m
+  UserKnownHostsFile none
+  GlobalKnownHostsFile none
+`), 0o600)
+	env := map[string]string{"HOME": dir, "USER": "me"}
+	f, rest, err := parseClientArgs([]string{"-F", cfg, "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := resolve(f, rest, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.locals) != 1 || s.locals[0].listenAddr != "localhost:40102" || s.locals[0].dialAddr != "127.0.0.1:40022" {
+		t.Errorf("LocalForward = %+v", s.locals)
+	}
+	if len(s.remotes) != 1 || s.remotes[0].listenAddr != "127.0.0.1:0" || s.remotes[0].dialNet != "unix" || s.remotes[0].dialAddr != "/tmp/sock" {
+		t.Errorf("RemoteForward = %+v", s.remotes)
+	}
+	if s.connectTimeout != 5*time.Second || s.keepAlive != time.Minute {
+		t.Errorf("ConnectTimeout %v, ServerAliveInterval %v", s.connectTimeout, s.keepAlive)
+	}
+	if len(s.knownHosts) != 0 || len(s.globalKnown) != 0 {
+		t.Errorf("known hosts files %q %q, want none", s.knownHosts, s.globalKnown)
+	}
+	if s.hostname != "127.0.0.1" || s.user != "me" {
+		t.Errorf("hostname %q user %q", s.hostname, s.user)
 	}
 }

@@ -247,6 +247,9 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 			s.globalKnown = append(s.globalKnown, strings.Fields(list)...)
 		}
 	}
+	// "none" names no file (ssh_config(5)).
+	s.knownHosts = withoutNone(s.knownHosts)
+	s.globalKnown = withoutNone(s.globalKnown)
 	s.check = checkAsk
 	if v, ok := l.get("stricthostkeychecking"); ok {
 		if s.check, err = parseCheckMode(v); err != nil {
@@ -269,19 +272,30 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		return nil, bad("%v", err)
 	}
 	s.forwardX11 = (s.forwardX11 || f.x11 || f.x11Trusted) && !f.noX11
-	for _, spec := range append(slicesClone(f.locals), l.all("localforward")...) {
-		fs, err := parseForward(spec)
-		if err != nil {
-			return nil, bad("-L %s: %v", spec, err)
+	for _, fw := range []struct {
+		flag, keyword string
+		specs         []string
+		dst           *[]forwardSpec
+	}{
+		{"-L", "LocalForward", f.locals, &s.locals},
+		{"-R", "RemoteForward", f.remotes, &s.remotes},
+	} {
+		for _, spec := range fw.specs {
+			fs, err := parseForward(spec)
+			if err != nil {
+				return nil, bad("%s %s: %v", fw.flag, spec, err)
+			}
+			*fw.dst = append(*fw.dst, fs)
 		}
-		s.locals = append(s.locals, fs)
-	}
-	for _, spec := range append(slicesClone(f.remotes), l.all("remoteforward")...) {
-		fs, err := parseForward(spec)
-		if err != nil {
-			return nil, bad("-R %s: %v", spec, err)
+		// In ssh_config the listen and connect parts are two arguments:
+		// "LocalForward [bind:]port host:hostport".
+		for _, v := range l.all(strings.ToLower(fw.keyword)) {
+			fs, err := parseForward(strings.Join(strings.Fields(v), ":"))
+			if err != nil {
+				return nil, fmt.Errorf("config: %s %s: %v", fw.keyword, v, err)
+			}
+			*fw.dst = append(*fw.dst, fs)
 		}
-		s.remotes = append(s.remotes, fs)
 	}
 
 	// Liveness and timing.
@@ -292,11 +306,11 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		}
 	}
 	if v, ok := l.get("serveraliveinterval"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return nil, bad("ServerAliveInterval %q is not a number of seconds", v)
+		d, err := parseSSHTime(v)
+		if err != nil || d < 0 {
+			return nil, bad("ServerAliveInterval %q is not a time (30, 30s, 1m)", v)
 		}
-		s.keepAlive = time.Duration(n) * time.Second
+		s.keepAlive = d
 	}
 	if f.keepalive != "" {
 		d, err := time.ParseDuration(f.keepalive)
@@ -306,11 +320,11 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		s.keepAlive = d
 	}
 	if v, ok := l.get("connecttimeout"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return nil, bad("ConnectTimeout %q is not a number of seconds", v)
+		d, err := parseSSHTime(v)
+		if err != nil || d < 0 {
+			return nil, bad("ConnectTimeout %q is not a time (10, 10s, 1m)", v)
 		}
-		s.connectTimeout = time.Duration(n) * time.Second
+		s.connectTimeout = d
 	}
 	if f.rekeyEvery != "" {
 		if s.rekeyBytes, s.rekeyInterval, err = parseRekeyEvery(f.rekeyEvery); err != nil {
@@ -399,7 +413,15 @@ func expandTilde(p, home string) string {
 	return p
 }
 
-func slicesClone(s []string) []string { return append([]string(nil), s...) }
+func withoutNone(files []string) []string {
+	var out []string
+	for _, f := range files {
+		if !strings.EqualFold(f, "none") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // parseSSHTime reads an sshd_config time ("30", "10m", "1h30m").
 func parseSSHTime(s string) (time.Duration, error) {
