@@ -99,6 +99,7 @@ func (c *client) note(msg string) {
 func (c *client) run(ctx context.Context) (err error) {
 	s := c.s
 	c.prompt = newPrompter(c.app.getenv, s.batch)
+	c.prompt.interrupt = ctx.Done()
 	defer c.prompt.close()
 
 	// The agent, for authentication and -A.

@@ -132,6 +132,22 @@ func TestClientPasswordAskpass(t *testing.T) {
 			t.Errorf("%d password prompts, want 2 (NumberOfPasswordPrompts)", n)
 		}
 	})
+	t.Run("tty-interrupt", func(t *testing.T) {
+		// Ctrl-C at the password prompt ends sshtap (255), with echo back
+		// on, instead of leaving it blocked in the terminal read.
+		p := startPTY(t, []string{"HOME=" + home}, "-p", port, dest, "echo ran")
+		p.waitFor(0, dest+"'s password: ", 30*time.Second)
+		p.send("\x03")
+		if code := p.wait(30 * time.Second); code != 255 {
+			t.Fatalf("exit code %d after Ctrl-C at the prompt, want 255\n%s", code, p.output())
+		}
+		if !strings.Contains(p.output(), "interrupted") {
+			t.Errorf("no 'interrupted' after Ctrl-C:\n%s", p.output())
+		}
+		if !p.cooked() {
+			t.Error("echo was left off after Ctrl-C at the password prompt")
+		}
+	})
 	t.Run("askpass-no-tty", func(t *testing.T) {
 		// Without a terminal SSH_ASKPASS is used without being forced.
 		prog, log := askpass(t, pw)

@@ -2,6 +2,6 @@
 
 package main
 
-// echoOff is a no-op outside Linux: term.ReadPassword still hides what is
-// typed once it runs.
-func echoOff(fd int) (restore func()) { return func() {} }
+// echoOff cannot turn echo off outside Linux: ok is false, and the caller
+// reads with term.ReadPassword, which hides what is typed once it runs.
+func echoOff(fd int) (restore func(), ok bool) { return func() {}, false }

@@ -18,6 +18,9 @@ import (
 // terminal and no askpass program.
 var errNoPrompt = errors.New("cannot ask: no terminal (set SSH_ASKPASS or use keys)")
 
+// errInterrupted is a question abandoned by Ctrl-C (or SIGTERM, SIGHUP).
+var errInterrupted = errors.New("interrupted")
+
 // prompter asks the user questions on the controlling terminal (/dev/tty,
 // so redirected stdin and stdout stay the session's), or through an askpass
 // program as ssh does: $SSH_ASKPASS when there is no terminal, or always
@@ -30,6 +33,11 @@ type prompter struct {
 	tty     *os.File // opened lazily
 	ttyErr  error
 	opened  bool
+
+	// interrupt, when closed, abandons the question being asked (the
+	// terminal read is cut short and echo restored): Ctrl-C at a password
+	// prompt ends sshtap as it ends ssh.
+	interrupt <-chan struct{}
 }
 
 func newPrompter(getenv func(string) string, batch bool) *prompter {
@@ -58,7 +66,7 @@ func (p *prompter) terminal() *os.File {
 	if !p.opened {
 		p.opened = true
 		p.tty, p.ttyErr = os.OpenFile("/dev/tty", os.O_RDWR, 0)
-		if p.ttyErr == nil && !term.IsTerminal(int(p.tty.Fd())) {
+		if p.ttyErr == nil && !term.IsTerminal(fdOf(p.tty)) {
 			p.tty.Close()
 			p.tty, p.ttyErr = nil, errors.New("/dev/tty is not a terminal")
 		}
@@ -85,15 +93,47 @@ func (p *prompter) ask(question string, echo bool) (string, error) {
 		// Echo goes off before the prompt shows, as readpassphrase(3)
 		// does: a password typed as soon as the prompt appears is never
 		// echoed.
-		restore := echoOff(int(tty.Fd()))
+		restore, ok := echoOff(fdOf(tty))
 		fmt.Fprint(tty, question)
-		b, err := term.ReadPassword(int(tty.Fd()))
+		if !ok {
+			// Fd puts the terminal back in blocking mode, which
+			// term.ReadPassword needs; the read is then not cut short.
+			b, err := term.ReadPassword(int(tty.Fd()))
+			fmt.Fprint(tty, "\r\n")
+			return string(b), err
+		}
+		line, err := p.readLine(tty)
 		restore()
 		fmt.Fprint(tty, "\r\n")
-		return string(b), err
+		return line, err
 	}
 	fmt.Fprint(tty, question)
+	return p.readLine(tty)
+}
+
+// readLine reads one line from the terminal, cut short when interrupt
+// closes.
+func (p *prompter) readLine(tty *os.File) (string, error) {
+	done := make(chan struct{})
+	defer close(done)
+	tty.SetReadDeadline(time.Time{})
+	if p.interrupt != nil {
+		go func() {
+			select {
+			case <-p.interrupt:
+				tty.SetReadDeadline(time.Now())
+			case <-done:
+			}
+		}()
+	}
 	line, err := bufio.NewReader(tty).ReadString('\n')
+	if p.interrupt != nil {
+		select {
+		case <-p.interrupt:
+			return "", errInterrupted
+		default:
+		}
+	}
 	if err != nil && line == "" {
 		return "", err
 	}
@@ -131,4 +171,15 @@ func (p *prompter) close() {
 	if p.tty != nil {
 		p.tty.Close()
 	}
+}
+
+// fdOf returns f's descriptor without File.Fd's side effect of switching it
+// to blocking mode, which would stop read deadlines (and so interrupt) from
+// working on the terminal.
+func fdOf(f *os.File) int {
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(u uintptr) { fd = int(u) })
+	}
+	return fd
 }
