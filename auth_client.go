@@ -504,7 +504,14 @@ func (m *publicKeyMethod) tryKey(ctx context.Context, ca *clientAuthRun, s ssh.S
 		sig, err = s.Sign(ca.c.cfg.rand(), data)
 	}
 	if err != nil {
-		return false, &AuthMethodError{Method: wire.MethodPublicKey, Err: err}
+		// A key that cannot sign (an agent that refused, a passphrase
+		// that was not given) is passed over like a key the server
+		// refused, as OpenSSH does; the event says why.
+		if ca.c.hub.wants(KindUserAuth) {
+			ca.c.hub.publish(&UserAuthEvent{Header: now(), User: ca.user, Method: wire.MethodPublicKey, Algorithm: reqAlgo,
+				Result: AuthFailure, Remaining: ca.remaining, Err: "signing failed: " + err.Error()})
+		}
+		return false, nil
 	}
 	// RFC 8332 §3.2 / RFC 4252 §7: the signature's algorithm must be the
 	// one named in the request (its plain form for certificates).

@@ -302,7 +302,7 @@ type UserAuthEvent struct {
 	Algorithm string // publickey: the signature algorithm
 	Result    AuthResult
 	Remaining []string // the methods that can continue, after a failure
-	Err       string   // why a callback refused, on the server (not sent to the client)
+	Err       string   // on a server, why a callback refused (not sent to the client); on a client, why a key could not sign
 }
 
 // HostKeysEvent reports the host keys a server announced after
