@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -150,6 +151,11 @@ func (p *authPlan) fileSigners() ([]ssh.Signer, error) {
 	return out, nil
 }
 
+// loadKey reads a private key. An encrypted key whose public half is known
+// (OpenSSH keys carry it in clear; older formats need the .pub file) comes
+// back as a lazySigner: its passphrase is asked only when the server has
+// accepted the key and a signature is needed, as ssh does, so an encrypted
+// key that is never used never prompts.
 func (p *authPlan) loadKey(path string) (ssh.Signer, error) {
 	pem, err := os.ReadFile(path)
 	if err != nil {
@@ -160,6 +166,18 @@ func (p *authPlan) loadKey(path string) (ssh.Signer, error) {
 	if !errors.As(err, &missing) {
 		return s, err
 	}
+	pub := missing.PublicKey
+	if pub == nil {
+		pub, _ = readPublicKey(path)
+	}
+	if pub != nil {
+		return &lazySigner{pub: pub, load: func() (ssh.Signer, error) { return p.decrypt(path, pem) }}, nil
+	}
+	return p.decrypt(path, pem)
+}
+
+// decrypt asks for the passphrase of an encrypted key (three tries).
+func (p *authPlan) decrypt(path string, pem []byte) (ssh.Signer, error) {
 	for range 3 {
 		pass, err := p.prompt.ask(fmt.Sprintf("Enter passphrase for key '%s': ", path), false)
 		if err != nil {
@@ -168,7 +186,7 @@ func (p *authPlan) loadKey(path string) (ssh.Signer, error) {
 		if pass == "" {
 			return nil, errors.New("no passphrase given")
 		}
-		s, err = ssh.ParsePrivateKeyWithPassphrase(pem, []byte(pass))
+		s, err := ssh.ParsePrivateKeyWithPassphrase(pem, []byte(pass))
 		if err == nil {
 			return s, nil
 		}
@@ -260,4 +278,54 @@ func (p *authPlan) authFailure(e *sshtap.AuthError) error {
 		b.WriteString("\n  password and keyboard-interactive were not tried: no terminal to ask on (or BatchMode); SSH_ASKPASS can supply them")
 	}
 	return errors.New(b.String())
+}
+
+// lazySigner is an encrypted key known by its public half: it is decrypted
+// (asking for the passphrase) on the first signature. Offering it to the
+// server (the publickey query) needs only the public key.
+type lazySigner struct {
+	pub  ssh.PublicKey
+	load func() (ssh.Signer, error)
+
+	once sync.Once
+	s    ssh.Signer
+	err  error
+}
+
+func (l *lazySigner) PublicKey() ssh.PublicKey { return l.pub }
+
+func (l *lazySigner) signer() (ssh.Signer, error) {
+	l.once.Do(func() { l.s, l.err = l.load() })
+	return l.s, l.err
+}
+
+func (l *lazySigner) Sign(rand io.Reader, data []byte) (*ssh.Signature, error) {
+	s, err := l.signer()
+	if err != nil {
+		return nil, err
+	}
+	return s.Sign(rand, data)
+}
+
+func (l *lazySigner) SignWithAlgorithm(rand io.Reader, data []byte, algorithm string) (*ssh.Signature, error) {
+	s, err := l.signer()
+	if err != nil {
+		return nil, err
+	}
+	if as, ok := s.(ssh.AlgorithmSigner); ok {
+		return as.SignWithAlgorithm(rand, data, algorithm)
+	}
+	if algorithm == "" || algorithm == l.pub.Type() {
+		return s.Sign(rand, data)
+	}
+	return nil, fmt.Errorf("key cannot sign with %s", algorithm)
+}
+
+// Algorithms are what the decrypted key will be able to sign with: the
+// rsa-sha2 forms for RSA keys (x/crypto's RSA signers support them).
+func (l *lazySigner) Algorithms() []string {
+	if l.pub.Type() == ssh.KeyAlgoRSA {
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	}
+	return []string{l.pub.Type()}
 }

@@ -31,6 +31,9 @@ func prompts(t *testing.T, log string) []string {
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
+	if strings.TrimSpace(string(b)) == "" {
+		return nil
+	}
 	return strings.Split(strings.TrimSpace(string(b)), "\n")
 }
 
@@ -259,4 +262,30 @@ func TestClientKeyPassphrase(t *testing.T) {
 			t.Errorf("the passphrase was echoed:\n%s", p.output())
 		}
 	})
+}
+
+// TestClientEncryptedKeyNotUsed: an encrypted identity after one the
+// server accepts is never decrypted: no passphrase question (ssh offers the
+// public key first, and so does sshtap).
+func TestClientEncryptedKeyNotUsed(t *testing.T) {
+	t.Parallel()
+	testpeer.Require(t, "ssh-keygen")
+	plain := testpeer.NewKey(t, testpeer.KeyEd25519)
+	d := testpeer.StartSSHD(t, testpeer.SSHDOptions{AuthorizedKeys: []*testpeer.Key{plain}})
+	home := peerHome(t, d, true)
+	dir := t.TempDir()
+	enc := filepath.Join(dir, "enc")
+	if out, err := exec.Command(testpeer.Binary(t, "ssh-keygen"), "-q", "-t", "ed25519", "-N", "sekrit", "-f", enc).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	os.Remove(enc + ".pub") // the OpenSSH format carries the public key in clear
+	prog, log := askpass(t, "sekrit")
+	r := runDetached(t, 60*time.Second, []string{"HOME=" + home, "SSH_ASKPASS=" + prog, "SSH_ASKPASS_REQUIRE=force"},
+		"-p", strconv.Itoa(d.Port), "-i", plain.Path, "-i", enc, "root@127.0.0.1", "echo ok")
+	if r.code != 0 || r.stdout != "ok\n" {
+		t.Fatalf("exit %d, stdout %q\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if ps := prompts(t, log); len(ps) != 0 {
+		t.Errorf("asked %q for a key that was never needed", ps)
+	}
 }
