@@ -208,6 +208,32 @@ func TestClientErrorsSSHD(t *testing.T) {
 			t.Errorf("known_hosts changed:\n%s", b)
 		}
 	})
+	t.Run("known-by-other-type", func(t *testing.T) {
+		// As OpenSSH: a host recorded only with a key of another type
+		// that now offers an ed25519 key is unknown (with a warning),
+		// not changed.
+		t.Parallel()
+		edOnly := testpeer.StartSSHD(t, testpeer.SSHDOptions{HostKeys: testpeer.HostKeys(t, testpeer.KeyEd25519)})
+		home := peerHome(t, edOnly, false)
+		rsa := testpeer.NewKey(t, testpeer.KeyRSA3072)
+		kh := filepath.Join(home, ".ssh", "known_hosts")
+		if err := os.WriteFile(kh, []byte(rsa.KnownHostsLine(edOnly.Addr)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := strconv.Itoa(edOnly.Port)
+		r := runDetached(t, 30*time.Second, []string{"HOME=" + home}, "-p", p, dest, "echo ran")
+		wantFail(t, r, "no ssh-ed25519 host key is known", "Host key verification failed")
+		if strings.Contains(r.stderr, "CHANGED") {
+			t.Errorf("a new key type was reported as a changed key:\n%s", r.stderr)
+		}
+		r = runDetached(t, 30*time.Second, []string{"HOME=" + home}, "-o", "StrictHostKeyChecking=accept-new", "-p", p, dest, "echo ran")
+		if r.code != 0 || r.stdout != "ran\n" || !strings.Contains(r.stderr, "known by ssh-rsa key(s)") {
+			t.Errorf("accept-new: exit %d, stdout %q\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if n := strings.Count(knownHostsOf(t, home), "\n"); n != 2 {
+			t.Errorf("known_hosts has %d lines, want the RSA line and the new ed25519 one:\n%s", n, knownHostsOf(t, home))
+		}
+	})
 	t.Run("revoked-host-key", func(t *testing.T) {
 		t.Parallel()
 		home := peerHome(t, d, false)

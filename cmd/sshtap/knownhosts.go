@@ -154,11 +154,16 @@ func (h *hostKeyChecker) check(hostport string, remote net.Addr, key ssh.PublicK
 	switch {
 	case !errors.As(err, &ke):
 		return err
-	case len(ke.Want) > 0:
+	case sameType(ke.Want, key):
 		return &hostKeyChangedError{host: knownhosts.Normalize(hostport), fingerprint: fp, keyType: key.Type(), known: ke.Want}
 	}
-	// Unknown host.
+	// Unknown host, or (as OpenSSH sees it) a host known only by keys of
+	// other types: the new type is a new key to accept, not a change.
 	name := knownhosts.Normalize(hostport)
+	if len(ke.Want) > 0 {
+		h.note(fmt.Sprintf("warning: %s is known by %s key(s) in %s:%d, not by the %s key it offers now",
+			name, ke.Want[0].Key.Type(), ke.Want[0].Filename, ke.Want[0].Line, key.Type()))
+	}
 	switch h.mode {
 	case checkYes:
 		return &hostKeyUnknownError{host: name, fingerprint: fp, keyType: key.Type(), why: "StrictHostKeyChecking is yes"}
@@ -274,4 +279,15 @@ func fakeAddr(hostport string) net.Addr { return addrString(hostport) }
 // probeKey is a fixed ed25519 public key no host has: the all-zero seed's.
 func probeKey() ed25519.PublicKey {
 	return ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+}
+
+// sameType reports whether a recorded key has the presented key's type: a
+// different key of the same type is a changed host key.
+func sameType(known []knownhosts.KnownKey, key ssh.PublicKey) bool {
+	for _, k := range known {
+		if k.Key.Type() == key.Type() {
+			return true
+		}
+	}
+	return false
 }
