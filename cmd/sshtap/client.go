@@ -100,6 +100,7 @@ func (c *client) run(ctx context.Context) (err error) {
 	s := c.s
 	c.prompt = newPrompter(c.app.getenv, s.batch)
 	c.prompt.interrupt = ctx.Done()
+	c.prompt.onAsk = c.out.holdForPrompt
 	defer c.prompt.close()
 
 	// The agent, for authentication and -A.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -118,6 +119,10 @@ func TestClientPasswordAskpass(t *testing.T) {
 		}
 		if !p.cooked() {
 			t.Error("echo was left off after the password prompt")
+		}
+		// Events wait while the prompt is up: none lands on its line.
+		if regexp.MustCompile(`password: [^\n]*\+\d+\.\d+s`).MatchString(p.output()) {
+			t.Errorf("an event was written on the password prompt's line:\n%q", p.output())
 		}
 	})
 	t.Run("tty-wrong", func(t *testing.T) {

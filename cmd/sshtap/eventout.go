@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -112,21 +113,68 @@ func (out *eventOutput) setRaw(raw bool) {
 
 // rawAwareWriter writes events to a terminal that an interactive session
 // may have put in raw mode, where a bare LF would not return the cursor:
-// then every LF is written as CRLF. Each Write is one event line.
+// then every LF is written as CRLF. Each Write is one event line. While a
+// question is asked on the terminal (hold), lines wait, so that they do not
+// land in the middle of a password prompt.
 type rawAwareWriter struct {
 	w   io.Writer
 	raw atomic.Bool
+
+	mu      sync.Mutex
+	held    bool
+	pending bytes.Buffer
 }
 
+// maxHeld bounds what waits behind a question; beyond it lines are written
+// anyway.
+const maxHeld = 1 << 20
+
 func (r *rawAwareWriter) Write(p []byte) (int, error) {
-	if !r.raw.Load() || !bytes.Contains(p, []byte{'\n'}) {
-		return r.w.Write(p)
+	if r.raw.Load() && bytes.Contains(p, []byte{'\n'}) {
+		p = bytes.ReplaceAll(p, []byte{'\n'}, []byte{'\r', '\n'})
 	}
-	q := bytes.ReplaceAll(p, []byte{'\n'}, []byte{'\r', '\n'})
-	if _, err := r.w.Write(q); err != nil {
+	n := len(p)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held && r.pending.Len()+len(p) <= maxHeld {
+		r.pending.Write(p)
+		return n, nil
+	}
+	if _, err := r.w.Write(p); err != nil {
 		return 0, err
 	}
-	return len(p), nil
+	return n, nil
+}
+
+// hold makes lines wait until release.
+func (r *rawAwareWriter) hold() {
+	r.mu.Lock()
+	r.held = true
+	r.mu.Unlock()
+}
+
+// release writes the lines that waited and lets the next ones through.
+func (r *rawAwareWriter) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held = false
+	if r.pending.Len() > 0 {
+		r.w.Write(r.pending.Bytes())
+		r.pending.Reset()
+	}
+}
+
+// holdForPrompt is the prompter's hook: while a question is asked on the
+// terminal, events written to that terminal wait.
+func (out *eventOutput) holdForPrompt(asking bool) {
+	if out.tty == nil {
+		return
+	}
+	if asking {
+		out.tty.hold()
+	} else {
+		out.tty.release()
+	}
 }
 
 // watch subscribes to every kind of c's events and renders them until c's
@@ -163,8 +211,11 @@ func (out *eventOutput) finish(conn string, sum *eventfmt.Summary, st sshtap.Sta
 	}
 }
 
-// close closes the --events file.
+// close releases held lines and closes the --events file.
 func (out *eventOutput) close() {
+	if out.tty != nil {
+		out.tty.release()
+	}
 	if out.file != nil {
 		out.file.Close()
 	}

@@ -34,6 +34,10 @@ type prompter struct {
 	ttyErr  error
 	opened  bool
 
+	// onAsk, if set, is called with true before a question shows on the
+	// terminal and with false after it was answered.
+	onAsk func(asking bool)
+
 	// interrupt, when closed, abandons the question being asked (the
 	// terminal read is cut short and echo restored): Ctrl-C at a password
 	// prompt ends sshtap as it ends ssh.
@@ -88,6 +92,10 @@ func (p *prompter) ask(question string, echo bool) (string, error) {
 	}
 	if tty == nil {
 		return "", errNoPrompt
+	}
+	if p.onAsk != nil {
+		p.onAsk(true)
+		defer p.onAsk(false)
 	}
 	if !echo {
 		// Echo goes off before the prompt shows, as readpassphrase(3)
