@@ -1036,3 +1036,26 @@ func TestCleanText(t *testing.T) {
 		t.Fatalf("CleanText = %q", got)
 	}
 }
+
+// TestRoutineEventsNotRed: the "none" probe's failure and our own
+// by-application disconnect are routine, not coloured as errors; a real
+// failure and a remote disconnect are.
+func TestRoutineEventsNotRed(t *testing.T) {
+	now := sshtap.Header{Time: time.Now()}
+	for _, tc := range []struct {
+		ev  sshtap.Event
+		red bool
+	}{
+		{&sshtap.UserAuthEvent{Header: now, Method: "none", Result: sshtap.AuthFailure}, false},
+		{&sshtap.UserAuthEvent{Header: now, Method: "password", Result: sshtap.AuthFailure}, true},
+		{&sshtap.DisconnectEvent{Header: now, Reason: sshtap.DisconnectByApplication}, false},
+		{&sshtap.DisconnectEvent{Header: now, Reason: sshtap.DisconnectByApplication, Remote: true}, true},
+		{&sshtap.DisconnectEvent{Header: now, Reason: sshtap.DisconnectProtocolError}, true},
+	} {
+		var b bytes.Buffer
+		New(&b, Options{Color: true, Show: sshtap.KindAll}).Event("", tc.ev)
+		if red := strings.Contains(b.String(), colRed); red != tc.red {
+			t.Errorf("%+v: red=%v, want %v: %q", tc.ev, red, tc.red, b.String())
+		}
+	}
+}

@@ -54,11 +54,18 @@ func kindColor(ev sshtap.Event) string {
 	if c, ok := ev.(*sshtap.ClosedEvent); ok && closeError(c.Err) == nil {
 		return colGreen
 	}
+	if d, ok := ev.(*sshtap.DisconnectEvent); ok && !d.Remote && d.Reason == sshtap.DisconnectByApplication {
+		return kindColors[sshtap.KindKex] // our own normal goodbye
+	}
 	if ua, ok := ev.(*sshtap.UserAuthEvent); ok {
-		switch ua.Result {
-		case sshtap.AuthSuccess:
+		switch {
+		case ua.Result == sshtap.AuthSuccess:
 			return colGreen
-		case sshtap.AuthFailure:
+		case ua.Method == "none" && ua.Err == "":
+			// The "none" request that asks for the method list (RFC
+			// 4252 §5.2) is expected to fail.
+			return kindColors[sshtap.KindUserAuth]
+		case ua.Result == sshtap.AuthFailure:
 			return colRed
 		}
 	}
