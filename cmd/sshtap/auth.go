@@ -53,7 +53,10 @@ func (p *authPlan) methods() []sshtap.AuthMethod {
 	}
 	canAsk := p.prompt.available()
 	if p.kbdInt && canAsk {
-		byName["keyboard-interactive"] = append(byName["keyboard-interactive"], sshtap.KeyboardInteractive(p.challenge))
+		// As ssh: NumberOfPasswordPrompts tries for each.
+		for range max(p.passwordTurn, 1) {
+			byName["keyboard-interactive"] = append(byName["keyboard-interactive"], sshtap.KeyboardInteractive(p.challenge))
+		}
 	}
 	if p.password && canAsk {
 		for range max(p.passwordTurn, 1) {

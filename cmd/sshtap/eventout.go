@@ -70,8 +70,9 @@ func (a *app) openEvents(f *eventFlags, usage string) (*eventOutput, error) {
 	var w io.Writer = a.stderr
 	if f.file != "" {
 		// O_TRUNC is ignored for a fifo; opening one blocks until a reader
-		// opens it, which is what a user watching it expects.
-		file, err := os.OpenFile(f.file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		// opens it, which is what a user watching it expects. A new file
+		// is private (0600): events name hosts, users and keys.
+		file, err := os.OpenFile(f.file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("events: %w", err)
 		}

@@ -358,6 +358,9 @@ func validate(kw string, args []string) error {
 				return nil
 			}
 		}
+		if len(extra) > 0 {
+			return fmt.Errorf("expected yes, no, %s", strings.Join(extra, ", "))
+		}
 		return errors.New("expected yes or no")
 	}
 	switch kw {
