@@ -26,14 +26,23 @@ func TestMain(m *testing.M) {
 
 // servePipe serves p on one end of a net.Pipe and returns an agent client on
 // the other; cleanup closes the pipe and waits for Serve to return.
-func servePipe(t *testing.T, p *Proxy) (agent.ExtendedAgent, net.Conn, <-chan error) {
+func servePipe(t *testing.T, p *Proxy) agent.ExtendedAgent {
+	t.Helper()
+	a, _ := serveRaw(t, p)
+	return agent.NewClient(a)
+}
+
+// serveRaw is servePipe without an agent client: x/crypto's client reads
+// replies on a goroutine of its own, so a test that writes and reads raw
+// frames must not make one.
+func serveRaw(t *testing.T, p *Proxy) (net.Conn, <-chan error) {
 	t.Helper()
 	a, b := net.Pipe()
 	done := make(chan error, 1)
 	finished := make(chan struct{})
 	go func() { done <- p.Serve(b, nil); b.Close(); close(finished) }()
 	t.Cleanup(func() { a.Close(); <-finished })
-	return agent.NewClient(a), a, done
+	return a, done
 }
 
 func newKeyring(t *testing.T, n int) (agent.Agent, []ssh.PublicKey) {
@@ -56,7 +65,7 @@ func newKeyring(t *testing.T, n int) (agent.Agent, []ssh.PublicKey) {
 
 func TestProxyKeyringListSign(t *testing.T) {
 	kr, pubs := newKeyring(t, 2)
-	c, _, _ := servePipe(t, &Proxy{Backing: kr})
+	c := servePipe(t, &Proxy{Backing: kr})
 	keys, err := c.List()
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("List: %d keys, %v", len(keys), err)
@@ -108,7 +117,7 @@ func TestProxyPolicy(t *testing.T) {
 		},
 		AllowMutations: true,
 	}}
-	c, _, _ := servePipe(t, p)
+	c := servePipe(t, p)
 	keys, err := c.List()
 	if err != nil || len(keys) != 1 || string(keys[0].Marshal()) != string(pubs[1].Marshal()) {
 		t.Fatalf("List with filter: %v, %v", keys, err)
@@ -135,7 +144,7 @@ func TestProxyPolicy(t *testing.T) {
 
 func TestProxyOversizedFrame(t *testing.T) {
 	kr, _ := newKeyring(t, 1)
-	_, a, done := servePipe(t, &Proxy{Backing: kr})
+	a, done := serveRaw(t, &Proxy{Backing: kr})
 	a.SetDeadline(time.Now().Add(10 * time.Second))
 	var hdr [4]byte
 	binary.BigEndian.PutUint32(hdr[:], MaxMessageSize+1)
@@ -147,7 +156,7 @@ func TestProxyOversizedFrame(t *testing.T) {
 	}
 	// A frame of exactly the limit is read (and refused by the agent
 	// protocol as garbage, but not for its size).
-	_, a2, done2 := servePipe(t, &Proxy{Backing: kr})
+	a2, done2 := serveRaw(t, &Proxy{Backing: kr})
 	frame := make([]byte, 4+MaxMessageSize)
 	binary.BigEndian.PutUint32(frame, MaxMessageSize)
 	frame[4] = 11 // REQUEST_IDENTITIES with trailing junk
