@@ -250,13 +250,16 @@ func (p *authPlan) challenge(name, instruction string, questions []string, echos
 }
 
 // sanitizeLine removes control characters a server could use to rewrite
-// the terminal (RFC 4256 §3.3 asks clients to filter them).
+// the terminal (RFC 4256 §3.3 asks clients to filter them): C0 and C1
+// controls but tab and newline, DEL, and the bidirectional overrides that
+// reorder what is shown.
 func sanitizeLine(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' {
+		switch {
+		case r == '\t' || r == '\n':
 			return r
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0),
+			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
 			return -1
 		}
 		return r

@@ -19,8 +19,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-
-	"sshtap/internal/eventfmt"
 )
 
 // Exit codes. Like ssh(1): a remote command's exit status passes through;
@@ -81,7 +79,7 @@ func (a *app) fail(err error) int {
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(a.stderr, "sshtap: %s\n", eventfmt.CleanText(ue.msg))
+		fmt.Fprintf(a.stderr, "sshtap: %s\n", sanitizeLine(ue.msg))
 		fmt.Fprintf(a.stderr, "usage: %s\n", ue.usage)
 		return exitError
 	}
@@ -90,11 +88,13 @@ func (a *app) fail(err error) int {
 }
 
 // errorText is err's message made fit to print: the library's own
-// "sshtap: " prefixes inside it are dropped (the line has one already) and
-// peer-supplied text in it (a disconnect reason, an algorithm list, a
-// signal name) cannot carry terminal escapes.
+// "sshtap: " prefixes inside it are dropped (the line has one already).
+// Peer-supplied text in it (a disconnect reason, an algorithm list, a
+// signal name) was escaped where the message was made (eventfmt.Clean);
+// any control character left is dropped here, so nothing in an error line
+// can drive the terminal.
 func errorText(err error) string {
-	return eventfmt.CleanText(strings.ReplaceAll(err.Error(), "sshtap: ", ""))
+	return sanitizeLine(strings.ReplaceAll(err.Error(), "sshtap: ", ""))
 }
 
 // exitStatus carries a remote command's status as sshtap's own.

@@ -1025,18 +1025,6 @@ func TestClosedClean(t *testing.T) {
 	}
 }
 
-// TestCleanText: escapes terminal controls in every line and keeps the
-// line breaks.
-func TestCleanText(t *testing.T) {
-	got := CleanText("bye \x1b[31mRED\x1b]0;title\a\nFAKE\r: done\u202e")
-	if strings.ContainsAny(got, "\x1b\a\r\u202e") {
-		t.Fatalf("CleanText left controls: %q", got)
-	}
-	if lines := strings.Split(got, "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "bye ") || !strings.HasPrefix(lines[1], "FAKE") {
-		t.Fatalf("CleanText = %q", got)
-	}
-}
-
 // TestRoutineEventsNotRed: the "none" probe's failure and our own
 // by-application disconnect are routine, not coloured as errors; a real
 // failure and a remote disconnect are.

@@ -520,16 +520,3 @@ func plural(n int, what string) string {
 // terminal, as the human format does: control characters (line breaks
 // included), ESC, bidi overrides and invalid UTF-8 are shown escaped.
 func Clean(s string) string { return clean(s) }
-
-// CleanText makes text that may carry peer-supplied strings (an error
-// message quoting a server's disconnect reason, say) safe to print on a
-// terminal: every line is escaped as the human format escapes peer text
-// (control characters, ESC, bidi overrides, invalid UTF-8), and the line
-// breaks are kept.
-func CleanText(s string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		lines[i] = clean(l)
-	}
-	return strings.Join(lines, "\n")
-}
