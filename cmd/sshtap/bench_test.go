@@ -13,6 +13,7 @@ import (
 
 var (
 	benchBinOnce sync.Once
+	benchDir     string // removed by TestMain
 	benchBin     string
 	benchBinErr  error
 )
@@ -20,8 +21,12 @@ var (
 // benchBinary builds sshtap without the race detector, for timing.
 func benchBinary(b *testing.B) string {
 	benchBinOnce.Do(func() {
-		dir := b.TempDir()
-		benchBin = filepath.Join(dir, "sshtap")
+		// Not b.TempDir: that goes when the first sub-benchmark ends.
+		benchDir, benchBinErr = os.MkdirTemp("", "sshtap-bench-")
+		if benchBinErr != nil {
+			return
+		}
+		benchBin = filepath.Join(benchDir, "sshtap")
 		out, err := exec.Command("go", "build", "-o", benchBin, ".").CombinedOutput()
 		if err != nil {
 			benchBinErr = &buildError{err: err, out: string(out)}

@@ -15,8 +15,10 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		if binDir != "" {
-			os.RemoveAll(binDir)
+		for _, d := range []string{binDir, benchDir} {
+			if d != "" {
+				os.RemoveAll(d)
+			}
 		}
 		os.Exit(code)
 	}))
