@@ -543,7 +543,12 @@ func (s *server) handle(label string, nc net.Conn) {
 	s.out.w.Note(label, fmt.Sprintf("client connected from %s to %s", nc.RemoteAddr(), nc.LocalAddr()))
 
 	cfg := *s.base
-	cfg.SessionHandler = func(ss *sshtap.ServerSession) { s.session(label, ss) }
+	var sessions connSessions
+	cfg.SessionHandler = func(ss *sshtap.ServerSession) {
+		sessions.start()
+		defer sessions.end()
+		s.session(label, ss)
+	}
 	// Refused requests get CHANNEL_FAILURE, as sshd answers them, so the
 	// client knows (ssh prints nothing for env, "subsystem request failed"
 	// for a subsystem).
@@ -599,6 +604,9 @@ func (s *server) handle(label string, nc net.Conn) {
 	s.mu.Unlock()
 	c.Close()
 	<-done
+	// The connection's sessions end with it (their commands are killed);
+	// their last notes come before "client gone" and the summary.
+	sessions.wait(5 * time.Second)
 
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -624,6 +632,47 @@ func (s *server) handle(label string, nc net.Conn) {
 	}
 	s.out.w.Note(label, msg)
 	s.out.finish(label, &sum, c.Stats(), elapsed)
+}
+
+// connSessions counts one connection's running session handlers.
+type connSessions struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0 while someone waits
+}
+
+func (cs *connSessions) start() {
+	cs.mu.Lock()
+	cs.n++
+	cs.mu.Unlock()
+}
+
+func (cs *connSessions) end() {
+	cs.mu.Lock()
+	cs.n--
+	if cs.n == 0 && cs.idle != nil {
+		close(cs.idle)
+		cs.idle = nil
+	}
+	cs.mu.Unlock()
+}
+
+// wait waits, at most d, until no session handler runs.
+func (cs *connSessions) wait(d time.Duration) {
+	cs.mu.Lock()
+	if cs.n == 0 {
+		cs.mu.Unlock()
+		return
+	}
+	ch := make(chan struct{})
+	cs.idle = ch
+	cs.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	}
 }
 
 // sessionStart counts a running session handler.

@@ -617,6 +617,14 @@ func TestServePassword(t *testing.T) {
 			t.Errorf("event output lacks %q:\n%s", want, r.stderr.String())
 		}
 	}
+	// What became of the sleep at shutdown (killed, or never started) is
+	// told before its connection's "gone" note: a connection's notes end
+	// with it.
+	text := r.stderr.String()
+	gone := strings.LastIndex(text, `client (user "me") gone`)
+	if gone < 0 || strings.Contains(text[gone:], "session:") {
+		t.Errorf("a session note follows its connection's gone note:\n%s", text)
+	}
 }
 
 // TestRekeyEvery checks the --rekey-every parser shared by the client and
