@@ -168,7 +168,7 @@ func (c *client) run(ctx context.Context) (err error) {
 	defer func() {
 		conn.Close()
 		c.wg.Wait()
-		<-watched
+		c.out.drain(watched)
 		c.out.finish("", c.sum, conn.Stats(), time.Since(c.out.start))
 	}()
 

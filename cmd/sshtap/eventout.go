@@ -101,7 +101,7 @@ func isTerminal(w io.Writer) bool {
 		w = r.w
 	}
 	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	return ok && term.IsTerminal(fdOf(f))
 }
 
 // setRaw tells the event output that the terminal it writes to is in raw
@@ -186,7 +186,7 @@ func (out *eventOutput) holdForPrompt(asking bool) {
 // labelled connection (conn != "", as in serve) is timed from now; finish
 // forgets it.
 func (out *eventOutput) watch(c *sshtap.Conn, conn string, sum *eventfmt.Summary) <-chan struct{} {
-	if conn != "" {
+	if conn != "" && !out.w.HasConnStart(conn) {
 		out.w.SetConnStart(conn, time.Now())
 	}
 	sub := c.SubscribeBuffer(context.Background(), sshtap.KindAll, 4096)
@@ -210,6 +210,28 @@ func (out *eventOutput) finish(conn string, sum *eventfmt.Summary, st sshtap.Sta
 	if conn != "" {
 		out.w.ForgetConn(conn)
 	}
+}
+
+// drainTimeout is how long the end of a run waits for the event output to
+// take the last events before giving up on a reader that stopped reading.
+const drainTimeout = 2 * time.Second
+
+// drain waits for a watch to render its last event. When the --events
+// file or fifo does not take them within drainTimeout (a reader that
+// stopped reading), its writes are cut short, so that sshtap still exits;
+// the lines not taken are lost.
+func (out *eventOutput) drain(watched <-chan struct{}) {
+	t := time.NewTimer(drainTimeout)
+	defer t.Stop()
+	select {
+	case <-watched:
+		return
+	case <-t.C:
+	}
+	if out.file != nil {
+		out.file.SetWriteDeadline(time.Now())
+	}
+	<-watched
 }
 
 // close releases held lines and closes the --events file.

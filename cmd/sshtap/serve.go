@@ -540,6 +540,7 @@ func (s *server) shutdown(cancelled bool) {
 func (s *server) handle(label string, nc net.Conn) {
 	defer s.wg.Done()
 	start := time.Now()
+	s.out.w.SetConnStart(label, start) // the connect note counts from the connect too
 	s.out.w.Note(label, fmt.Sprintf("client connected from %s to %s", nc.RemoteAddr(), nc.LocalAddr()))
 
 	cfg := *s.base
@@ -603,7 +604,7 @@ func (s *server) handle(label string, nc net.Conn) {
 	s.active--
 	s.mu.Unlock()
 	c.Close()
-	<-done
+	s.out.drain(done)
 	// The connection's sessions end with it (their commands are killed);
 	// their last notes come before "client gone" and the summary.
 	sessions.wait(5 * time.Second)

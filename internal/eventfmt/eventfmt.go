@@ -63,6 +63,15 @@ func (w *Writer) SetConnStart(conn string, start time.Time) {
 	w.starts[conn] = start
 }
 
+// HasConnStart reports whether SetConnStart was called for conn (and not
+// forgotten since).
+func (w *Writer) HasConnStart(conn string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.starts[conn]
+	return ok
+}
+
 // ForgetConn drops conn's start, so that a long-running server keeps no
 // state for connections that ended.
 func (w *Writer) ForgetConn(conn string) {

@@ -977,9 +977,15 @@ func TestConnStart(t *testing.T) {
 	w := New(&b, Options{JSON: true, Start: start, Show: sshtap.KindAll})
 	ev := &sshtap.PingEvent{Header: sshtap.Header{Time: start.Add(10 * time.Second)}, RTT: time.Millisecond}
 	w.SetConnStart("#1", start.Add(8*time.Second))
+	if !w.HasConnStart("#1") || w.HasConnStart("#2") {
+		t.Error("HasConnStart wrong after SetConnStart")
+	}
 	w.Event("#1", ev)
 	w.Event("#2", ev)
 	w.ForgetConn("#1")
+	if w.HasConnStart("#1") {
+		t.Error("HasConnStart true after ForgetConn")
+	}
 	w.Event("#1", ev)
 	var got []float64
 	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
