@@ -33,6 +33,9 @@ type authPlan struct {
 	preferred    []string
 	prompt       *prompter
 	note         func(string)
+	// unsafe, if set and true, refuses password and keyboard-interactive
+	// answers: the host key changed and was accepted anyway.
+	unsafe func() bool
 
 	mu      sync.Mutex
 	offered []string // "ED25519 SHA256:... (agent)" etc., for the failure message
@@ -221,7 +224,13 @@ func readCertificate(path string) (*ssh.Certificate, error) {
 	return c, nil
 }
 
+// errUnsafeHost refuses to send secrets to a host whose key changed.
+var errUnsafeHost = errors.New("password and keyboard-interactive authentication are disabled: the host key changed (accepted only because StrictHostKeyChecking=no)")
+
 func (p *authPlan) askPassword() (string, error) {
+	if p.unsafe != nil && p.unsafe() {
+		return "", errUnsafeHost
+	}
 	pass, err := p.prompt.ask(fmt.Sprintf("%s@%s's password: ", p.user, p.host), false)
 	if err != nil {
 		return "", err
@@ -232,6 +241,9 @@ func (p *authPlan) askPassword() (string, error) {
 // challenge answers keyboard-interactive rounds on the terminal (RFC 4256
 // §3.3: show name and instruction, then each prompt, echoing as told).
 func (p *authPlan) challenge(name, instruction string, questions []string, echos []bool) ([]string, error) {
+	if p.unsafe != nil && p.unsafe() {
+		return nil, errUnsafeHost
+	}
 	if name != "" {
 		p.prompt.say(sanitizeLine(name) + "\n")
 	}

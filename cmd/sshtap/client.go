@@ -127,6 +127,7 @@ func (c *client) run(ctx context.Context) (err error) {
 		user: s.user, host: s.hostname, agent: c.agent, identities: s.identities, explicit: s.explicit,
 		identOnly: s.identitiesOnly, pubkey: s.pubkey, password: s.password, kbdInt: s.kbdInt,
 		passwordTurn: s.passwordTurns, preferred: s.preferred, prompt: c.prompt, note: c.note,
+		unsafe: hk.changed.Load,
 	}
 	cfg := &sshtap.Config{
 		TransportConfig: sshtap.TransportConfig{
@@ -192,6 +193,10 @@ func (c *client) run(ctx context.Context) (err error) {
 	}
 	c.wg.Add(1)
 	go c.closeForwards()
+	if hk.changed.Load() {
+		// As ssh with a changed key under StrictHostKeyChecking=no.
+		s.locals, s.remotes, s.forwardAgent, s.forwardX11 = nil, nil, false, false
+	}
 	if err := c.startForwards(ctx); err != nil {
 		return err
 	}

@@ -195,14 +195,20 @@ func TestClientErrorsSSHD(t *testing.T) {
 				t.Errorf("%s: the command ran: %q", check, r.stdout)
 			}
 		}
-		// StrictHostKeyChecking=no accepts even a changed key (and says
-		// so with -v), still writing nothing.
-		r := runDetached(t, 30*time.Second, []string{"HOME=" + home}, "-v", "-o", "StrictHostKeyChecking=no", "-p", port, dest, "echo ran")
+		// StrictHostKeyChecking=no accepts even a changed key, as ssh
+		// does: with a warning always shown, writing nothing, and with
+		// forwarding (here -L) disabled.
+		lport := freeTCPPort(t)
+		r := runDetached(t, 30*time.Second, []string{"HOME=" + home}, "-v", "-o", "StrictHostKeyChecking=no",
+			"-L", "127.0.0.1:"+strconv.Itoa(lport)+":127.0.0.1:9", "-p", port, dest, "echo ran")
 		if r.code != 0 || r.stdout != "ran\n" {
 			t.Errorf("StrictHostKeyChecking=no with a changed key: exit %d, stdout %q\nstderr:\n%s", r.code, r.stdout, r.stderr)
 		}
-		if !strings.Contains(r.stderr, "host key checking disabled") {
-			t.Errorf("no note that host key checking is off with -v:\n%s", r.stderr)
+		if !strings.Contains(r.stderr, "host key of [127.0.0.1]:"+port+" CHANGED") || !strings.Contains(r.stderr, "all forwarding disabled") {
+			t.Errorf("no warning about the changed key:\n%s", r.stderr)
+		}
+		if strings.Contains(r.stderr, "local forward") {
+			t.Errorf("a forward was opened to a host whose key changed:\n%s", r.stderr)
 		}
 		if b, _ := os.ReadFile(kh); string(b) != content {
 			t.Errorf("known_hosts changed:\n%s", b)

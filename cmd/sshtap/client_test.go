@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -118,10 +119,26 @@ func TestClientCommandSSHD(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit code %d\nstderr:\n%s", r.code, r.stderr)
 	}
-	for _, want := range []string{"kex", "user-auth", "closed"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("human output lacks %q:\n%s", want, r.stderr)
+	// One line per event: "+S.MMMs kind  details", with the time since
+	// connect; the kex line names the negotiated algorithms.
+	line := regexp.MustCompile(`^\+\d+\.\d{3}s (\S+)\s+(.*)$`)
+	seen := map[string]string{}
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if m := line.FindStringSubmatch(l); m != nil {
+			seen[m[1]] = m[2]
 		}
+	}
+	if k := seen["kex"]; !strings.HasPrefix(k, "initial ") || !strings.Contains(k, " c2s ") || !strings.Contains(k, " strict") {
+		t.Errorf("kex line %q: want initial, the algorithms each way and strict", k)
+	}
+	if u := seen["user-auth"]; !strings.Contains(u, "publickey") || !strings.Contains(u, "success") {
+		t.Errorf("last user-auth line %q: want the publickey success", u)
+	}
+	if c, ok := seen["closed"]; !ok || c != "closed" {
+		t.Errorf("closed line %q: want a clean close", c)
+	}
+	if !strings.Contains(r.stderr, "summary after ") {
+		t.Errorf("no exit summary:\n%s", r.stderr)
 	}
 	if strings.Contains(r.stderr, "\x1b[") {
 		t.Errorf("colour escapes in non-terminal output:\n%q", r.stderr)

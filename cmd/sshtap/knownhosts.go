@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -81,6 +82,10 @@ type hostKeyChecker struct {
 	ask     func(question string) (string, error)
 	noteFn  func(string)
 	checker ssh.HostKeyCallback // nil when no file exists yet
+
+	// changed is set when StrictHostKeyChecking=no accepted a changed
+	// host key: passwords and forwarding are then refused.
+	changed atomic.Bool
 }
 
 func newHostKeyChecker(mode string, user, global []string, hash bool, ask func(string) (string, error), note func(string)) (*hostKeyChecker, error) {
@@ -144,6 +149,15 @@ func (h *hostKeyChecker) check(hostport string, remote net.Addr, key ssh.PublicK
 			key.Type(), fp, knownhosts.Normalize(hostport), re.Revoked.Filename, re.Revoked.Line)
 	}
 	if h.mode == checkNo {
+		var ke *knownhosts.KeyError
+		if errors.As(err, &ke) && sameType(ke.Want, key) {
+			// As ssh: go on, loudly, but without what a man in the
+			// middle would want (passwords, forwarding).
+			h.changed.Store(true)
+			h.note(fmt.Sprintf("warning: the %s host key of %s CHANGED (now %s, %s:%d records %s); StrictHostKeyChecking=no goes on, with password and keyboard-interactive authentication and all forwarding disabled",
+				key.Type(), knownhosts.Normalize(hostport), fp, ke.Want[0].Filename, ke.Want[0].Line, ssh.FingerprintSHA256(ke.Want[0].Key)))
+			return nil
+		}
 		h.note(fmt.Sprintf("host key checking disabled: accepting %s key %s", key.Type(), fp))
 		return nil
 	}
