@@ -31,12 +31,22 @@ type AuthError struct {
 	Tried     []string // the methods tried, in order
 	Remaining []string // the methods the server last said could continue
 	Partial   bool     // some method succeeded partially
+	// Err is the last error that made a method pass over a credential
+	// without ending authentication: a public key whose signer failed (an
+	// agent that refused, a passphrase not given). Nil if none.
+	Err error
 }
 
 func (e *AuthError) Error() string {
-	return fmt.Sprintf("sshtap: user authentication failed: tried [%s], server allows [%s]",
+	s := fmt.Sprintf("sshtap: user authentication failed: tried [%s], server allows [%s]",
 		strings.Join(e.Tried, ","), strings.Join(e.Remaining, ","))
+	if e.Err != nil {
+		s += " (last problem: " + e.Err.Error() + ")"
+	}
+	return s
 }
+
+func (e *AuthError) Unwrap() error { return e.Err }
 
 // PasswordChangeError is returned when the server asked for a password
 // change (SSH_MSG_USERAUTH_PASSWD_CHANGEREQ, RFC 4252 §8) and the method has
@@ -50,7 +60,9 @@ func (e *PasswordChangeError) Error() string {
 }
 
 // AuthMethodError wraps an error returned by a client auth method's own
-// callback (password prompt, signer, keyboard-interactive challenge).
+// callback (password prompt, public key list, keyboard-interactive
+// challenge); it ends authentication. A signer's error does not: that key
+// is passed over (see AuthError.Err).
 type AuthMethodError struct {
 	Method string
 	Err    error
@@ -66,6 +78,7 @@ type clientAuthRun struct {
 	tried     []string
 	remaining []string
 	partial   bool
+	skipErr   error // the last credential passed over (AuthError.Err)
 }
 
 // send writes a USERAUTH_REQUEST for method with its method-specific
@@ -164,7 +177,7 @@ func (c *Conn) clientAuth(ctx context.Context) error {
 			}
 		}
 		if i < 0 {
-			err := &AuthError{Tried: ca.tried, Remaining: ca.remaining, Partial: ca.partial}
+			err := &AuthError{Tried: ca.tried, Remaining: ca.remaining, Partial: ca.partial, Err: ca.skipErr}
 			// RFC 4253 §11.1 / RFC 4250 §4.2.2:
 			// SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE.
 			return c.disconnectWith(err, DisconnectNoMoreAuthMethodsAvailable, "no more authentication methods available")
@@ -507,9 +520,10 @@ func (m *publicKeyMethod) tryKey(ctx context.Context, ca *clientAuthRun, s ssh.S
 		// A key that cannot sign (an agent that refused, a passphrase
 		// that was not given) is passed over like a key the server
 		// refused, as OpenSSH does; the event says why.
+		ca.skipErr = fmt.Errorf("%s key %s: signing failed: %w", s.PublicKey().Type(), ssh.FingerprintSHA256(s.PublicKey()), err)
 		if ca.c.hub.wants(KindUserAuth) {
 			ca.c.hub.publish(&UserAuthEvent{Header: now(), User: ca.user, Method: wire.MethodPublicKey, Algorithm: reqAlgo,
-				Result: AuthFailure, Remaining: ca.remaining, Err: "signing failed: " + err.Error()})
+				Result: AuthFailure, Remaining: ca.remaining, Err: ca.skipErr.Error()})
 		}
 		return false, nil
 	}

@@ -38,3 +38,15 @@ func TestAuthSkipsKeyThatCannotSign(t *testing.T) {
 		t.Errorf("no client user-auth event for the key that could not sign: %+v", authEvents(r.cev))
 	}
 }
+
+// TestAuthErrorCarriesSignFailure: when every key fails to sign, the
+// AuthError says why (and unwraps to the signer's error).
+func TestAuthErrorCarriesSignFailure(t *testing.T) {
+	testKeys(t)
+	r := runAuth(t, &Config{User: "k", Auth: []AuthMethod{PublicKeys(failingSigner{testEd25519})}},
+		&ServerConfig{PublicKeyCallback: authAcceptKeys(testEd25519.PublicKey())})
+	var ae *AuthError
+	if !errors.As(r.cerr, &ae) || ae.Err == nil || !strings.Contains(r.cerr.Error(), "user declined") {
+		t.Fatalf("client error %v, want an AuthError naming the signing failure", r.cerr)
+	}
+}

@@ -190,8 +190,12 @@ type ServerConfig struct {
 	// others). A refused request is answered CHANNEL_FAILURE (RFC 4254
 	// §5.4) and leaves the session as it was; a refused shell, exec or
 	// subsystem does not start the handler, and the client may ask again.
-	// It runs on the transport goroutine: it must return quickly. Nil
-	// grants every well-formed request.
+	// It runs on the transport goroutine: it must return quickly and must
+	// not call methods of the Conn or its channels that wait for the peer
+	// (Ping, Rekey, requests, channel I/O), which would deadlock. For env,
+	// detail is the name only. It applies to sessions served through
+	// SessionHandler, not to raw "session" channels taken with
+	// TransportConfig.ChannelHandlers. Nil grants every well-formed request.
 	AllowSessionRequest func(meta ConnMetadata, typ, detail string) bool
 
 	// Preamble lines are sent before the identification string

@@ -27,9 +27,10 @@ func (c *Conn) beginKexLocked(initial, remote bool) (*kexRound, error) {
 	if c.kex != nil {
 		return c.kex, nil
 	}
-	if !initial && !c.isClient && !c.authenticated.Load() && !c.preAuthRekey {
+	if !initial && !remote && !c.isClient && !c.authenticated.Load() && !c.preAuthRekey {
 		// OpenSSH's client dies on a KEXINIT before authentication
-		// ("client can't cope with rekeying pre-auth"), so a server waits.
+		// ("client can't cope with rekeying pre-auth"), so a server does
+		// not start one; it does answer one a client starts (remote).
 		return nil, ErrRekeyBeforeAuth
 	}
 	role := kex.Server
@@ -507,7 +508,7 @@ func (c *Conn) handleDuringKex(p []byte, strictInitial bool) error {
 		return c.strictViolation(fmt.Sprintf("unexpected %s during initial key exchange", wire.MsgName(t)))
 	}
 	switch t {
-	case wire.MsgDisconnect, wire.MsgIgnore, wire.MsgDebug, wire.MsgUnimplemented:
+	case wire.MsgIgnore, wire.MsgDebug, wire.MsgUnimplemented:
 		return c.handleGeneric(p)
 	}
 	return c.protocolError(fmt.Sprintf("unexpected %s during key exchange", wire.MsgName(t)), nil)

@@ -63,3 +63,37 @@ func TestDisconnectDuringStrictInitialKex(t *testing.T) {
 		t.Fatalf("server error %v, want the client's DISCONNECT HOST_KEY_NOT_VERIFIABLE", serr)
 	}
 }
+
+// TestServerAnswersPreAuthRekey: a server never starts a rekey before user
+// authentication, but one the client starts then is carried out, not
+// treated as an error.
+func TestServerAnswersPreAuthRekey(t *testing.T) {
+	testKeys(t)
+	a, b := net.Pipe()
+	cl := Client(a, &Config{NoAuth: true, HostKeyCallback: insecure})
+	sv := Server(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519},
+		PasswordCallback: func(ConnMetadata, []byte) (*Permissions, error) { return nil, nil }})
+	defer cl.Close()
+	defer sv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	serr := make(chan error, 1)
+	go func() { serr <- sv.Handshake(ctx) }()
+	if err := cl.Handshake(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sv.Rekey(ctx); !errors.Is(err, ErrRekeyBeforeAuth) {
+		t.Errorf("server Rekey before auth: %v, want ErrRekeyBeforeAuth", err)
+	}
+	if err := cl.Rekey(ctx); err != nil {
+		t.Fatalf("client Rekey before auth: %v", err)
+	}
+	if n := cl.Stats().Rekeys; n != 1 {
+		t.Errorf("client rekeys %d, want 1", n)
+	}
+	if err := sv.Err(); err != nil {
+		t.Errorf("server failed: %v", err)
+	}
+	cl.Close()
+	<-serr
+}

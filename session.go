@@ -373,7 +373,11 @@ func (s *Session) Output(cmd string) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	s.Stdout = &b
-	err := s.Run(cmd)
+	if err := s.Start(cmd); err != nil {
+		s.Stdout = nil // a refused command may be followed by another
+		return nil, err
+	}
+	err := s.Wait()
 	return b.Bytes(), err
 }
 
@@ -398,7 +402,11 @@ func (s *Session) CombinedOutput(cmd string) ([]byte, error) {
 	var b bytes.Buffer
 	w := &lockedWriter{w: &b}
 	s.Stdout, s.Stderr = w, w
-	err := s.Run(cmd)
+	if err := s.Start(cmd); err != nil {
+		s.Stdout, s.Stderr = nil, nil // a refused command may be followed by another
+		return nil, err
+	}
+	err := s.Wait()
 	return b.Bytes(), err
 }
 

@@ -52,6 +52,12 @@ func TestAllowSessionRequest(t *testing.T) {
 	if err := s.Start("forbidden"); err == nil {
 		t.Error("exec forbidden granted")
 	}
+	if _, err := s.Output("forbidden"); err == nil {
+		t.Error("exec forbidden granted to Output")
+	}
+	if _, err := s.CombinedOutput("forbidden"); err == nil {
+		t.Error("exec forbidden granted to CombinedOutput")
+	}
 	// After refusals the session can still start, with only what was
 	// granted.
 	out, err := s.Output("env")
@@ -63,7 +69,7 @@ func TestAllowSessionRequest(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	want := []string{"pty-req:", "env:SECRET", "env:LC_ALL", "subsystem:echo", "exec:forbidden", "exec:env"}
+	want := []string{"pty-req:", "env:SECRET", "env:LC_ALL", "subsystem:echo", "exec:forbidden", "exec:forbidden", "exec:forbidden", "exec:env"}
 	if strings.Join(seen, ",") != strings.Join(want, ",") {
 		t.Errorf("policy saw %v, want %v", seen, want)
 	}

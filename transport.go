@@ -395,16 +395,18 @@ var _ = kex.Client
 var ErrNotExtensionType = errors.New("sshtap: message number is not a free local-extension number (194-255)")
 
 // SendExtensionMessage sends one message of a local-extension number (RFC
-// 4250 §4.1.2: "Local extensions" 192 to 255) with the given body after the
+// 4251 §7: "Local extensions" 192 to 255) with the given body after the
 // message number, waiting, bounded by ctx, while a key exchange holds
 // writes. Numbers 192 and 193 belong to ping@openssh.com, which this package
 // implements (Conn.Ping), so msgType must be 194 to 255.
 //
-// It exists for protocol experiments and tooling: a peer that does not know
-// the number answers SSH_MSG_UNIMPLEMENTED (RFC 4253 §11.4), which arrives
-// as an UnimplementedEvent with Remote set and the sequence number of the
-// message sent; an sshtap peer answers so too. The Conn attaches no other
-// meaning to it.
+// It exists for protocol experiments and tooling. RFC 4253 §11.4 asks a
+// peer that does not know the number to answer SSH_MSG_UNIMPLEMENTED, which
+// arrives as an UnimplementedEvent with Remote set and the sequence number
+// of the message sent; an sshtap peer does so. OpenSSH does not: it ends
+// the connection (DISCONNECT PROTOCOL_ERROR "Invalid ssh2 packet type",
+// seen with 9.2), so send these only to peers known to tolerate them. The
+// Conn attaches no other meaning to the message.
 func (c *Conn) SendExtensionMessage(ctx context.Context, msgType byte, body []byte) error {
 	if msgType < 194 {
 		return ErrNotExtensionType

@@ -292,6 +292,9 @@ func (p *authPlan) authFailure(e *sshtap.AuthError) error {
 	} else if contains(e.Remaining, "publickey") {
 		b.WriteString("\n  no public key was available (no agent keys, no readable identity file)")
 	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, "\n  last problem: %s", eventfmt.Clean(strings.TrimPrefix(e.Err.Error(), "sshtap: ")))
+	}
 	if !p.prompt.available() && (contains(e.Remaining, "password") || contains(e.Remaining, "keyboard-interactive")) {
 		b.WriteString("\n  password and keyboard-interactive were not tried: no terminal to ask on (or BatchMode); SSH_ASKPASS can supply them")
 	}
