@@ -53,7 +53,22 @@ func TestKexStartRemote(t *testing.T) {
 // server reports the client's reason, not a strict kex violation.
 func TestDisconnectDuringStrictInitialKex(t *testing.T) {
 	refuse := func(string, net.Addr, ssh.PublicKey) error { return errors.New("not this key") }
-	a, b := net.Pipe()
+	// Loopback TCP, not net.Pipe: with a synchronous pipe the server's
+	// next write can fail on the closed pipe before it reads the
+	// DISCONNECT, which a buffered socket does not do.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, cerr, serr := tryHandshake(a, b, &Config{HostKeyCallback: refuse}, &ServerConfig{}, 10*time.Second)
 	if cerr == nil {
 		t.Fatal("client handshake succeeded with a refused host key")
