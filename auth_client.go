@@ -139,6 +139,24 @@ func (ca *clientAuthRun) outcome(p []byte, method, algo string) (done, success b
 	return false, false, nil
 }
 
+// await reads the reply to a request of method (signature algorithm algo,
+// if any): SUCCESS or FAILURE ends the method (done, with ok and err from
+// outcome); otherwise it must be the method's own message want (0: none
+// expected), which is returned in p.
+func (ca *clientAuthRun) await(ctx context.Context, method, algo string, want byte) (p []byte, done, ok bool, err error) {
+	p, err = ca.recv(ctx)
+	if err != nil {
+		return nil, true, false, err
+	}
+	if done, ok, err := ca.outcome(p, method, algo); done || err != nil {
+		return nil, true, ok, err
+	}
+	if want == 0 || p[0] != want {
+		return nil, true, false, ca.unexpected(p, method)
+	}
+	return p, false, false, nil
+}
+
 // unexpected is the error for a message the method in progress cannot
 // take.
 func (ca *clientAuthRun) unexpected(p []byte, method string) error {
@@ -155,16 +173,8 @@ func (c *Conn) clientAuth(ctx context.Context) error {
 		return err
 	}
 	ca.tried = append(ca.tried, wire.MethodNone)
-	p, err := ca.recv(ctx)
-	if err != nil {
+	if _, _, ok, err := ca.await(ctx, wire.MethodNone, "", 0); err != nil || ok {
 		return err
-	}
-	done, ok, err := ca.outcome(p, wire.MethodNone, "")
-	if err != nil || ok {
-		return err
-	}
-	if !done {
-		return ca.unexpected(p, wire.MethodNone)
 	}
 	methods := c.ccfg.Auth
 	used := make([]bool, len(methods))
@@ -270,15 +280,9 @@ func (m *passwordMethod) auth(ctx context.Context, ca *clientAuthRun) (bool, err
 		return false, err
 	}
 	for {
-		p, err := ca.recv(ctx)
-		if err != nil {
-			return false, err
-		}
-		if done, ok, err := ca.outcome(p, wire.MethodPassword, ""); done || err != nil {
+		p, done, ok, err := ca.await(ctx, wire.MethodPassword, "", wire.MsgUserAuthPasswdChangeReq)
+		if done {
 			return ok, err
-		}
-		if p[0] != wire.MsgUserAuthPasswdChangeReq {
-			return false, ca.unexpected(p, wire.MethodPassword)
 		}
 		// Number 60 during a password request is PASSWD_CHANGEREQ.
 		var req wire.UserAuthPasswdChangeReq
@@ -325,15 +329,9 @@ func (m *keyboardInteractiveMethod) auth(ctx context.Context, ca *clientAuthRun)
 		return false, err
 	}
 	for {
-		p, err := ca.recv(ctx)
-		if err != nil {
-			return false, err
-		}
-		if done, ok, err := ca.outcome(p, wire.MethodKeyboardInteractive, ""); done || err != nil {
+		p, done, ok, err := ca.await(ctx, wire.MethodKeyboardInteractive, "", wire.MsgUserAuthInfoRequest)
+		if done {
 			return ok, err
-		}
-		if p[0] != wire.MsgUserAuthInfoRequest {
-			return false, ca.unexpected(p, wire.MethodKeyboardInteractive)
 		}
 		// Number 60 during keyboard-interactive is INFO_REQUEST.
 		var req wire.UserAuthInfoRequest
@@ -485,32 +483,21 @@ func (m *publicKeyMethod) tryKey(ctx context.Context, ca *clientAuthRun, s ssh.S
 	if err := ca.send(ctx, wire.MethodPublicKey, q); err != nil {
 		return false, err
 	}
-	for {
-		p, err := ca.recv(ctx)
-		if err != nil {
-			return false, err
-		}
-		if done, ok, err := ca.outcome(p, wire.MethodPublicKey, reqAlgo); done || err != nil {
-			return ok, err
-		}
-		if p[0] != wire.MsgUserAuthPKOK {
-			return false, ca.unexpected(p, wire.MethodPublicKey)
-		}
-		// Number 60 during publickey is PK_OK: "string public key
-		// algorithm name from the request, string public key blob from
-		// the request".
-		var ok wire.UserAuthPKOK
-		if err := ok.Unmarshal(p); err != nil {
-			return false, ca.c.protocolError("bad USERAUTH_PK_OK", err)
-		}
-		if ok.Algorithm != reqAlgo || string(ok.PublicKey) != string(blob) {
-			return false, ca.c.protocolError("USERAUTH_PK_OK for a key that was not offered", nil)
-		}
-		break
+	p, done, accepted, err := ca.await(ctx, wire.MethodPublicKey, reqAlgo, wire.MsgUserAuthPKOK)
+	if done {
+		return accepted, err
+	}
+	// Number 60 during publickey is PK_OK: "string public key algorithm
+	// name from the request, string public key blob from the request".
+	var pkOK wire.UserAuthPKOK
+	if err := pkOK.Unmarshal(p); err != nil {
+		return false, ca.c.protocolError("bad USERAUTH_PK_OK", err)
+	}
+	if pkOK.Algorithm != reqAlgo || string(pkOK.PublicKey) != string(blob) {
+		return false, ca.c.protocolError("USERAUTH_PK_OK for a key that was not offered", nil)
 	}
 	data := wire.PublicKeySignedData(ca.c.SessionID(), ca.user, wire.ServiceConnection, wire.MethodPublicKey, reqAlgo, blob, nil)
 	var sig *ssh.Signature
-	var err error
 	if as, isAS := s.(ssh.AlgorithmSigner); isAS {
 		sig, err = as.SignWithAlgorithm(ca.c.cfg.rand(), data, sigAlgo)
 	} else {
@@ -538,14 +525,6 @@ func (m *publicKeyMethod) tryKey(ctx context.Context, ca *clientAuthRun, s ssh.S
 	if err := ca.send(ctx, wire.MethodPublicKey, signed); err != nil {
 		return false, err
 	}
-	for {
-		p, err := ca.recv(ctx)
-		if err != nil {
-			return false, err
-		}
-		if done, ok, err := ca.outcome(p, wire.MethodPublicKey, reqAlgo); done || err != nil {
-			return ok, err
-		}
-		return false, ca.unexpected(p, wire.MethodPublicKey)
-	}
+	_, _, ok, err := ca.await(ctx, wire.MethodPublicKey, reqAlgo, 0)
+	return ok, err
 }
