@@ -289,13 +289,13 @@ func (p *authPlan) authFailure(e *sshtap.AuthError) error {
 	p.mu.Unlock()
 	if len(offered) > 0 {
 		fmt.Fprintf(&b, "\n  public keys offered: %s", strings.Join(offered, "; "))
-	} else if contains(e.Remaining, "publickey") {
+	} else if slices.Contains(e.Remaining, "publickey") {
 		b.WriteString("\n  no public key was available (no agent keys, no readable identity file)")
 	}
 	if e.Err != nil {
 		fmt.Fprintf(&b, "\n  last problem: %s", eventfmt.Clean(strings.TrimPrefix(e.Err.Error(), "sshtap: ")))
 	}
-	if !p.prompt.available() && (contains(e.Remaining, "password") || contains(e.Remaining, "keyboard-interactive")) {
+	if !p.prompt.available() && (slices.Contains(e.Remaining, "password") || slices.Contains(e.Remaining, "keyboard-interactive")) {
 		b.WriteString("\n  password and keyboard-interactive were not tried: no terminal to ask on (or BatchMode); SSH_ASKPASS can supply them")
 	}
 	return errors.New(b.String())

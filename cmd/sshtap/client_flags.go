@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"sshtap"
 	"sshtap/cipher"
+	"sshtap/internal/sshconfig"
 	"sshtap/kex"
 )
 
@@ -189,14 +191,14 @@ func algorithmList(spec string, defaults, supported []string) ([]string, error) 
 		names := splitList(spec[1:])
 		switch spec[0] {
 		case '+':
-			out = append(clone(defaults), names...)
+			out = append(slices.Clone(defaults), names...)
 		case '^':
-			out = append(names, clone(defaults)...)
+			out = append(names, defaults...)
 		case '-':
 			for _, d := range defaults {
 				removed := false
 				for _, pat := range names {
-					if wildMatch(pat, d) {
+					if sshconfig.MatchPattern(d, pat) {
 						removed = true
 					}
 				}
@@ -212,7 +214,7 @@ func algorithmList(spec string, defaults, supported []string) ([]string, error) 
 	seen := map[string]bool{}
 	var dedup []string
 	for _, n := range out {
-		if !contains(supported, n) {
+		if !slices.Contains(supported, n) {
 			return nil, fmt.Errorf("unsupported algorithm %q (supported: %s)", n, strings.Join(supported, ","))
 		}
 		if !seen[n] {
@@ -234,43 +236,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func clone(s []string) []string { return append([]string(nil), s...) }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// wildMatch matches s against a pattern with * and ?.
-func wildMatch(pat, s string) bool {
-	for len(pat) > 0 {
-		switch pat[0] {
-		case '*':
-			for i := len(s); i >= 0; i-- {
-				if wildMatch(pat[1:], s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if s == "" {
-				return false
-			}
-			pat, s = pat[1:], s[1:]
-		default:
-			if s == "" || pat[0] != s[0] {
-				return false
-			}
-			pat, s = pat[1:], s[1:]
-		}
-	}
-	return s == ""
 }
 
 // supportedLists are the algorithm names each list option accepts.

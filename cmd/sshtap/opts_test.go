@@ -55,6 +55,7 @@ func TestResolveConfig(t *testing.T) {
   ServerAliveInterval 1m
   UserKnownHostsFile none
   GlobalKnownHostsFile none
+  IdentityFile ~/keys/%r@%h:%p-%n
 `), 0o600)
 	env := map[string]string{"HOME": dir, "USER": "me"}
 	f, rest, err := parseClientArgs([]string{"-F", cfg, "h"})
@@ -79,5 +80,37 @@ func TestResolveConfig(t *testing.T) {
 	}
 	if s.hostname != "127.0.0.1" || s.user != "me" {
 		t.Errorf("hostname %q user %q", s.hostname, s.user)
+	}
+	// Tokens take the final user and port (-l, -p win over the config).
+	f, rest, _ = parseClientArgs([]string{"-F", cfg, "-l", "you", "-p", "2200", "h"})
+	if s, err = resolve(f, rest, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "keys", "you@127.0.0.1:2200-h"); !slices.Contains(s.identities, want) {
+		t.Errorf("identities %q, want %q", s.identities, want)
+	}
+}
+
+// TestAlgorithmList: OpenSSH's list forms against the defaults.
+func TestAlgorithmList(t *testing.T) {
+	def := []string{"a-1", "a-2", "b-1"}
+	sup := []string{"a-1", "a-2", "b-1", "c-1"}
+	for spec, want := range map[string][]string{
+		"c-1,a-1": {"c-1", "a-1"},
+		"+c-1":    {"a-1", "a-2", "b-1", "c-1"},
+		"^c-1":    {"c-1", "a-1", "a-2", "b-1"},
+		"-a-*":    {"b-1"},
+		"-?-1":    {"a-2"},
+		"":        nil,
+	} {
+		got, err := algorithmList(spec, def, sup)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%q: %q, %v; want %q", spec, got, err, want)
+		}
+	}
+	for _, bad := range []string{"d-1", "+d-1", ","} {
+		if _, err := algorithmList(bad, def, sup); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

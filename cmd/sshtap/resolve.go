@@ -58,15 +58,15 @@ type settings struct {
 }
 
 // lookup finds a keyword's value: -o options first, then the config file.
+// opts is always set (from no options at all, an empty configuration);
+// file is nil without a config file.
 type lookup struct {
 	opts, file *sshconfig.Host
 }
 
 func (l lookup) get(kw string) (string, bool) {
-	if l.opts != nil {
-		if v, ok := l.opts.Get(kw); ok {
-			return v, true
-		}
+	if v, ok := l.opts.Get(kw); ok {
+		return v, true
 	}
 	if l.file != nil {
 		return l.file.Get(kw)
@@ -132,26 +132,26 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	}
 	s.command = strings.Join(rest[1:], " ")
 
-	// -o options are parsed as a config file whose lines come first.
+	// -o options are parsed as a config file whose lines come first
+	// (with none, an empty one: its Host still expands tokens).
 	var l lookup
-	if len(f.options) > 0 {
-		var text strings.Builder
-		for _, o := range f.options {
-			text.WriteString(o)
-			text.WriteByte('\n')
-		}
-		oc, err := sshconfig.Parse(strings.NewReader(text.String()), "-o", sshconfig.ParseOptions{Home: s.home})
-		if err != nil {
-			return nil, bad("-o: %v", err)
-		}
-		l.opts = oc.Lookup(host)
+	popts := sshconfig.ParseOptions{Home: s.home, LocalUser: getenv("USER")}
+	var text strings.Builder
+	for _, o := range f.options {
+		text.WriteString(o)
+		text.WriteByte('\n')
 	}
+	oc, err := sshconfig.Parse(strings.NewReader(text.String()), "-o", popts)
+	if err != nil {
+		return nil, bad("-o: %v", err)
+	}
+	l.opts = oc.Lookup(host)
 	cfgPath := f.configFile
 	if cfgPath == "" {
 		cfgPath = filepath.Join(s.home, ".ssh", "config")
 	}
 	if cfgPath != "none" {
-		fc, err := sshconfig.ParseFile(cfgPath, sshconfig.ParseOptions{Home: s.home})
+		fc, err := sshconfig.ParseFile(cfgPath, popts)
 		switch {
 		case err == nil:
 			l.file = fc.Lookup(host)
@@ -162,9 +162,16 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	}
 
 	// Host, port, user.
+	// HostName, %h expanded, from the first place that sets it.
 	s.hostname = host
-	if v, ok := l.get("hostname"); ok {
-		s.hostname = strings.ReplaceAll(strings.ReplaceAll(v, "%h", host), "%%", "%")
+	for _, h := range []*sshconfig.Host{l.opts, l.file} {
+		if h == nil {
+			continue
+		}
+		if _, ok := h.Get("hostname"); ok {
+			s.hostname = h.HostName
+			break
+		}
 	}
 	s.port = 22
 	if v, ok := l.get("port"); ok {
@@ -196,12 +203,10 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		s.user = f.user
 	}
 
-	tokens := func(p string) string {
-		p = expandTilde(p, s.home)
-		r := strings.NewReplacer("%d", s.home, "%u", getenv("USER"), "%h", s.hostname, "%r", s.user,
-			"%p", strconv.Itoa(s.port), "%n", host, "%%", "%")
-		return r.Replace(p)
-	}
+	// "~" and %-tokens (ssh_config(5) TOKENS) with the final host, port
+	// and user.
+	tok := sshconfig.Tokens{Home: s.home, LocalUser: getenv("USER"), RemoteUser: s.user, Port: s.port, HostName: s.hostname}
+	tokens := func(p string) string { return l.opts.Expand(p, tok) }
 
 	// Identities: -i first, then IdentityFile, then the defaults (when
 	// neither gave any).
@@ -306,8 +311,8 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		}
 	}
 	if v, ok := l.get("serveraliveinterval"); ok {
-		d, err := parseSSHTime(v)
-		if err != nil || d < 0 {
+		d, err := sshconfig.ParseTime(v)
+		if err != nil {
 			return nil, bad("ServerAliveInterval %q is not a time (30, 30s, 1m)", v)
 		}
 		s.keepAlive = d
@@ -320,8 +325,8 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		s.keepAlive = d
 	}
 	if v, ok := l.get("connecttimeout"); ok {
-		d, err := parseSSHTime(v)
-		if err != nil || d < 0 {
+		d, err := sshconfig.ParseTime(v)
+		if err != nil {
 			return nil, bad("ConnectTimeout %q is not a time (10, 10s, 1m)", v)
 		}
 		s.connectTimeout = d
@@ -338,7 +343,7 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 			}
 		}
 		if len(fields) > 1 && fields[1] != "none" && fields[1] != "default" {
-			if s.rekeyInterval, err = parseSSHTime(fields[1]); err != nil {
+			if s.rekeyInterval, err = sshconfig.ParseTime(fields[1]); err != nil {
 				return nil, bad("RekeyLimit: %v", err)
 			}
 		}
@@ -403,16 +408,6 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	return s, nil
 }
 
-func expandTilde(p, home string) string {
-	if p == "~" {
-		return home
-	}
-	if rest, ok := strings.CutPrefix(p, "~/"); ok {
-		return filepath.Join(home, rest)
-	}
-	return p
-}
-
 func withoutNone(files []string) []string {
 	var out []string
 	for _, f := range files {
@@ -421,18 +416,6 @@ func withoutNone(files []string) []string {
 		}
 	}
 	return out
-}
-
-// parseSSHTime reads an sshd_config time ("30", "10m", "1h30m").
-func parseSSHTime(s string) (time.Duration, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		return time.Duration(n) * time.Second, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("bad time %q", s)
-	}
-	return d, nil
 }
 
 // forwardSpec is one -L or -R: listen on listenNet/listenAddr, connect to

@@ -146,3 +146,8 @@ func matchPatternList(s, list string, fold bool) int {
 	}
 	return got
 }
+
+// MatchPattern reports whether s matches the ssh glob pattern p ('*' any
+// run of characters, '?' any one byte; case-sensitive), as Host lines and
+// algorithm lists ("-hmac-sha1*") use them.
+func MatchPattern(s, p string) bool { return matchPattern(s, p) }

@@ -326,6 +326,7 @@ type Tokens struct {
 	LocalHost  string // %l (full local host name); %L is its first label
 	RemoteUser string // %r override (e.g. ssh -l); default User, then the local user
 	Port       int    // %p override (e.g. ssh -p); default Port, then 22
+	HostName   string // %h override (the name finally connected to); default HostName
 	// Getenv, if set, expands ${NAME} references; otherwise they are
 	// left as written.
 	Getenv func(name string) string
@@ -362,6 +363,10 @@ func (h *Host) Expand(s string, t Tokens) string {
 		port = 22
 	}
 	ps := strconv.Itoa(port)
+	hostName := t.HostName
+	if hostName == "" {
+		hostName = h.HostName
+	}
 	short := t.LocalHost
 	if i := strings.IndexByte(short, '.'); i >= 0 {
 		short = short[:i]
@@ -370,9 +375,9 @@ func (h *Host) Expand(s string, t Tokens) string {
 	if alias == "" {
 		alias = h.Name
 	}
-	sum := sha1.Sum([]byte(t.LocalHost + h.HostName + ps + ru + h.ProxyJump))
+	sum := sha1.Sum([]byte(t.LocalHost + hostName + ps + ru + h.ProxyJump))
 	m := map[byte]string{
-		'C': hex.EncodeToString(sum[:]), 'd': home, 'h': h.HostName,
+		'C': hex.EncodeToString(sum[:]), 'd': home, 'h': hostName,
 		'i': t.UID, 'j': h.ProxyJump, 'k': alias, 'L': short,
 		'l': t.LocalHost, 'n': h.Name, 'p': ps, 'r': ru, 'u': lu,
 	}

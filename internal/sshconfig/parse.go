@@ -41,6 +41,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Limits on input size.
@@ -552,4 +553,11 @@ func expandTilde(s, home string) string {
 		return strings.TrimSuffix(home, "/") + s[1:]
 	}
 	return s
+}
+
+// ParseTime parses an ssh_config time value ("30", "30s", "1m30s",
+// "1h", "2d", "1w"; a bare number is seconds).
+func ParseTime(v string) (time.Duration, error) {
+	n, err := parseTime(v)
+	return time.Duration(n) * time.Second, err
 }
