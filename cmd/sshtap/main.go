@@ -87,14 +87,16 @@ func (a *app) fail(err error) int {
 	return exitError
 }
 
-// errorText is err's message made fit to print: the library's own
-// "sshtap: " prefixes inside it are dropped (the line has one already).
+// errorText is err's message made fit to print: the library's "sshtap: "
+// prefix, at its start or after the CLI's own wrapping ("opening a
+// session: sshtap: ..."), is dropped (the line has one already).
 // Peer-supplied text in it (a disconnect reason, an algorithm list, a
 // signal name) was escaped where the message was made (eventfmt.Clean);
 // any control character left is dropped here, so nothing in an error line
 // can drive the terminal.
 func errorText(err error) string {
-	return sanitizeLine(strings.ReplaceAll(err.Error(), "sshtap: ", ""))
+	msg := strings.TrimPrefix(err.Error(), "sshtap: ")
+	return sanitizeLine(strings.ReplaceAll(msg, ": sshtap: ", ": "))
 }
 
 // exitStatus carries a remote command's status as sshtap's own.
