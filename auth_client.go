@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -190,7 +189,7 @@ func (c *Conn) clientAuth(ctx context.Context) error {
 			err := &AuthError{Tried: ca.tried, Remaining: ca.remaining, Partial: ca.partial, Err: ca.skipErr}
 			// RFC 4253 §11.1 / RFC 4250 §4.2.2:
 			// SSH_DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE.
-			return c.disconnectWith(err, DisconnectNoMoreAuthMethodsAvailable, "no more authentication methods available")
+			return c.abort(err, DisconnectNoMoreAuthMethodsAvailable, "no more authentication methods available")
 		}
 		used[i] = true
 		ca.tried = append(ca.tried, methods[i].method())
@@ -199,7 +198,7 @@ func (c *Conn) clientAuth(ctx context.Context) error {
 			var me *AuthMethodError
 			var pe *PasswordChangeError
 			if errors.As(err, &me) || errors.As(err, &pe) {
-				return c.disconnectWith(err, DisconnectAuthCancelledByUser, "authentication cancelled")
+				return c.abort(err, DisconnectAuthCancelledByUser, "authentication cancelled")
 			}
 			return err
 		}
@@ -207,18 +206,6 @@ func (c *Conn) clientAuth(ctx context.Context) error {
 			return nil
 		}
 	}
-}
-
-// disconnectWith makes err the Conn's error, sends DISCONNECT and waits
-// (briefly) for it to be written, so that the failure the caller then
-// reports is err and the peer learns why.
-func (c *Conn) disconnectWith(err error, reason DisconnectReason, msg string) error {
-	if c.claimError(err) {
-		if c.sendDisconnect(reason, msg) == nil {
-			c.waitFlushed(time.Second)
-		}
-	}
-	return err
 }
 
 func (c *Conn) publishClientAuth(user, method, algo string, r AuthResult, remaining []string) {

@@ -99,7 +99,7 @@ func (c *Conn) serverAuth(ctx context.Context) error {
 	if err != nil && errors.Is(err, errLoginGrace) && ctx.Err() == nil {
 		// OpenSSH just closes the connection; we say why.
 		msg := "login grace time exceeded"
-		return c.disconnectWith(&DisconnectError{Reason: DisconnectByApplication, Message: msg}, DisconnectByApplication, msg)
+		return c.abort(&DisconnectError{Reason: DisconnectByApplication, Message: msg}, DisconnectByApplication, msg)
 	}
 	return err
 }
@@ -163,14 +163,14 @@ func (st *serverAuthRun) run(ctx context.Context) error {
 			// username or service not allowed".
 			msg := fmt.Sprintf("Change of username or service not allowed: (%s,%s) -> (%s,%s)",
 				st.user, st.service, req.User, req.Service)
-			return st.c.disconnectWith(&ProtocolViolation{Msg: msg}, DisconnectProtocolError, msg)
+			return st.c.abort(&ProtocolViolation{Msg: msg}, DisconnectProtocolError, msg)
 		}
 		if req.Service != wire.ServiceConnection {
 			// RFC 4252 §5: "If the requested service is not available, the
 			// server MAY disconnect immediately or at any later time.
 			// Sending a proper disconnect message is RECOMMENDED."
 			msg := "service not available: " + req.Service
-			return st.c.disconnectWith(&DisconnectError{Reason: DisconnectServiceNotAvailable, Message: msg},
+			return st.c.abort(&DisconnectError{Reason: DisconnectServiceNotAvailable, Message: msg},
 				DisconnectServiceNotAvailable, msg)
 		}
 		d, err := st.decide(ctx, &req)
@@ -220,7 +220,7 @@ func (st *serverAuthRun) run(ctx context.Context) error {
 			// "Too many authentication failures", instead of the failure
 			// reply.
 			msg := "Too many authentication failures"
-			return st.c.disconnectWith(&DisconnectError{Reason: DisconnectProtocolError, Message: msg},
+			return st.c.abort(&DisconnectError{Reason: DisconnectProtocolError, Message: msg},
 				DisconnectProtocolError, msg)
 		}
 		f := wire.UserAuthFailure{Methods: m}

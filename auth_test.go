@@ -836,14 +836,14 @@ func authScriptedServer(t *testing.T, ccfg *Config, script func(ctx context.Cont
 	go func() {
 		sv.start()
 		select {
-		case <-sv.tready:
+		case <-sv.authReady:
 		case <-ctx.Done():
 			done <- ctx.Err()
 			return
 		}
 		err := script(ctx, sv)
 		if err != nil {
-			sv.fail(err)
+			sv.abort(err, 0, "")
 		}
 		done <- err
 	}()

@@ -170,17 +170,21 @@ type Channel struct {
 	writeClosed    bool // CloseWrite called
 	localClosed    bool // Close called
 	err            error
-	// sentEOF and sentClose are set with both mu and conn.wmu held, so
-	// either lock suffices to read them. Data is framed under conn.wmu
-	// only while both are false: nothing follows our EOF or CLOSE.
+	// sentEOF and sentClose are set with both mu and conn.omu held, so
+	// either lock suffices to read them. Data is framed (under conn.omu's
+	// check) only while both are false: nothing follows our EOF or CLOSE.
 	sentEOF, sentClose bool
 
 	pending []chan reqResult // our requests awaiting a reply, in order
 	handler func(*Request)
 	hasH    bool // handler set
+	inline  bool // the handler runs on the transport goroutine
 	drain   bool // held requests are being delivered
-	held    []*Request
-	replies []*Request // want_reply requests not yet answered, in order
+	// closeAfterDrain: the peer's CLOSE came while requests were being
+	// delivered; it takes effect after them.
+	closeAfterDrain bool
+	held            []*Request // requests waiting for the handler, in order
+	replies         []*Request // want_reply requests not yet answered, in order
 
 	rnotify, enotify, wnotify, ewnotify chan struct{}
 	rdl, wdl                            deadline
@@ -332,7 +336,7 @@ func (ch *Channel) consumedLocked(n uint32) {
 	b := append(ch.adj[:0], wire.MsgChannelWindowAdjust)
 	b = wire.AppendUint32(b, ch.remoteID)
 	b = wire.AppendUint32(b, add)
-	ch.conn.writeNoWait(b) // a failure is the Conn's, seen by every call
+	ch.conn.queue(b) // a failure is the Conn's, seen by every call
 }
 
 // Write sends p as channel data, split into packets of at most the peer's
@@ -427,7 +431,7 @@ func (ch *Channel) CloseWrite() error {
 	ch.writeClosed = true
 	ch.wakeAllLocked()
 	b := wire.AppendUint32([]byte{wire.MsgChannelEOF}, ch.remoteID)
-	return ch.conn.writeChannelCtl(ch, b, &ch.sentEOF)
+	return ch.conn.queueChannelCtl(ch, b, &ch.sentEOF)
 }
 
 // Close sends SSH_MSG_CHANNEL_CLOSE (RFC 4254 §5.3: "When either party
@@ -464,18 +468,36 @@ func (ch *Channel) sendCloseLocked() error {
 		ch.maybeFreeLocked()
 		return nil
 	}
-	// Requests still waiting for the handler can no longer be served.
-	for _, r := range ch.held {
-		if r.WantReply {
-			r.replied = true
+	// Requests waiting for a handler that is not set can no longer be
+	// served (with a handler, they are still delivered).
+	if !ch.hasH {
+		for _, r := range ch.held {
+			if r.WantReply {
+				r.replied = true
+			}
 		}
+		ch.held = nil
 	}
-	ch.held = nil
 	ch.flushRepliesLocked()
 	b := wire.AppendUint32([]byte{wire.MsgChannelClose}, ch.remoteID)
-	err := ch.conn.writeChannelCtl(ch, b, &ch.sentClose)
+	err := ch.conn.queueChannelCtl(ch, b, &ch.sentClose)
 	ch.maybeFreeLocked()
 	return err
+}
+
+// remoteCloseLocked handles the peer's CLOSE. ch.mu is held.
+func (ch *Channel) remoteCloseLocked() {
+	ch.remoteClosed = true
+	ch.signalPeerClosedLocked()
+	if ch.cancel != nil {
+		ch.cancel()
+	}
+	ch.failPendingLocked(ErrChannelClosed)
+	ch.wakeAllLocked()
+	// RFC 4254 §5.3: "Upon receiving this message, a party MUST send back
+	// an SSH_MSG_CHANNEL_CLOSE unless it has already sent this message for
+	// the channel."
+	ch.sendCloseLocked()
 }
 
 // maybeFreeLocked frees the local id once CLOSE was both sent and received

@@ -26,8 +26,11 @@ type TransportConfig struct {
 	MACs              []string
 
 	// MACPolicy decides what happens to an inbound packet whose MAC or AEAD
-	// tag fails. It runs on the transport goroutine: it must return quickly
-	// and must not call methods of the Conn. Nil means always Disconnect.
+	// tag fails. It runs on the transport goroutine, which reads nothing
+	// until it returns: it should return quickly. It may call Close,
+	// Disconnect and the Conn's getters; a call that waits for the peer
+	// (Ping, Rekey, a request with a reply) cannot complete before the
+	// policy returns. Nil means always Disconnect.
 	MACPolicy func(MACMismatch) MACVerdict
 
 	// RekeyBytes starts a new key exchange after this many bytes in either
@@ -71,9 +74,12 @@ type TransportConfig struct {
 	ChannelHandlers map[string]func(*NewChannel)
 
 	// GlobalRequestHandler handles the peer's global requests (RFC 4254 §4)
-	// that are not handled built-in. It runs on the transport goroutine and
-	// must not block; it must Reply when WantReply is set (later, from any
-	// goroutine, is fine). Nil refuses them (REQUEST_FAILURE).
+	// that are not handled built-in. It runs off the transport goroutine,
+	// one request at a time in arrival order, so it may block (channel
+	// data keeps flowing; requests arriving meanwhile wait, up to 64, then
+	// are refused) and may call any Conn method, Close included. It must
+	// Reply when WantReply is set (later, from any goroutine, is fine);
+	// replies go out in request order. Nil refuses them (REQUEST_FAILURE).
 	GlobalRequestHandler func(*Request)
 }
 
@@ -83,9 +89,11 @@ type Config struct {
 
 	// HostKeyCallback checks the server's host key; it is required.
 	// knownhosts.New returns a suitable one; ssh.InsecureIgnoreHostKey
-	// accepts any key. It is called on the transport goroutine with the
-	// address given to Dial (or Config.Addr) and the remote address of the
-	// underlying connection when it has one.
+	// accepts any key. It is called on the transport goroutine, during the
+	// first key exchange, with the address given to Dial (or Config.Addr)
+	// and the remote address of the underlying connection when it has one.
+	// It may block (say, to ask a user) and may call Close or Disconnect;
+	// calls that wait for the handshake cannot complete before it returns.
 	HostKeyCallback ssh.HostKeyCallback
 
 	// Addr is the "host:port" passed to HostKeyCallback when the connection
@@ -109,7 +117,9 @@ type Config struct {
 	Auth []AuthMethod
 
 	// BannerCallback, if set, is called with each SSH_MSG_USERAUTH_BANNER
-	// message (they are also published as *AuthBannerEvent).
+	// message (they are also published as *AuthBannerEvent). It runs on
+	// the goroutine that called Handshake (or Dial), during user
+	// authentication, and may call any Conn method, Close included.
 	BannerCallback func(message string)
 
 	// KeepAlive configures keepalive probes (keepalive@openssh.com or
@@ -154,7 +164,8 @@ type ServerConfig struct {
 	// PasswordCallback, PublicKeyCallback and KeyboardInteractiveCallback
 	// decide the password, publickey and keyboard-interactive methods
 	// (RFC 4252 §7, §8, RFC 4256); a nil callback disables its method.
-	// They run on the goroutine that called Handshake (NewServerConn).
+	// They run on the goroutine that called Handshake (NewServerConn) and
+	// may block and call any Conn method, Close included.
 	PasswordCallback            func(meta ConnMetadata, password []byte) (*Permissions, error)
 	PublicKeyCallback           func(meta ConnMetadata, key ssh.PublicKey) (*Permissions, error)
 	KeyboardInteractiveCallback func(meta ConnMetadata, challenge KeyboardInteractiveChallenge) (*Permissions, error)
@@ -190,9 +201,10 @@ type ServerConfig struct {
 	// others). A refused request is answered CHANNEL_FAILURE (RFC 4254
 	// §5.4) and leaves the session as it was; a refused shell, exec or
 	// subsystem does not start the handler, and the client may ask again.
-	// It runs on the transport goroutine: it must return quickly and must
-	// not call methods of the Conn or its channels that wait for the peer
-	// (Ping, Rekey, requests, channel I/O), which would deadlock. For env,
+	// It runs on the session channel's request goroutine (see
+	// Channel.HandleRequests), one request at a time: it may block (other
+	// channels keep flowing) and may call any Conn method, Close included.
+	// For env,
 	// detail is the name only. It applies to sessions served through
 	// SessionHandler, not to raw "session" channels taken with
 	// TransportConfig.ChannelHandlers. Nil grants every well-formed request.

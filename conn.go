@@ -1,8 +1,51 @@
 package sshtap
 
+// The record layer of a Conn: its goroutines, its locks, the write path and
+// the abort path.
+//
+// Goroutines a Conn owns:
+//
+//	transport   run: version exchange, then reads every packet, runs key
+//	            exchanges and dispatches; never waits for a write (its own
+//	            messages go through the queue) nor for a user callback
+//	            other than the MAC policy and HostKeyCallback.
+//	flusher     started on demand by queue when nobody holds the write lock;
+//	            writes what was queued and ends.
+//	handlers    user handlers (channel opens, channel and global requests)
+//	            run off the transport goroutine, one goroutine per open and
+//	            at most one draining each request queue.
+//	teardown    started by abort; releases every waiter, flushes the
+//	            DISCONNECT, closes the stream and ends.
+//
+// An idle Conn runs the transport goroutine only.
+//
+// Write functions (one per semantic):
+//
+//	writePacket  caller's goroutine: waits (cancellably) while our key
+//	             exchange holds the message (RFC 4253 §7.1) and for the
+//	             write lock; then seals everything queued plus this packet
+//	             and writes them with one Write.
+//	writeData    writePacket for channel data, framed in place (zero copy)
+//	             and refused after the channel's EOF or CLOSE.
+//	queue        any goroutine, the transport goroutine included: never
+//	             waits and never does I/O. The payload is copied and sent by
+//	             whoever holds the write lock next (or a flusher); during
+//	             our key exchange, non-kex payloads are held until our
+//	             NEWKEYS, in order.
+//	abort        records the first fatal error (sticky), queues DISCONNECT at
+//	             most once, wakes every waiter and tears the Conn down.
+//
+// Lock order (a lock may be taken while holding the ones before it):
+//
+//	writeSem > Channel.reqMu > Channel.mu > mux.mu > omu > mu > hub.mu
+//
+// writeSem (the write lock) is the only one held across I/O, and the
+// transport goroutine never blocks on it. omu guards the outbound queue,
+// the key exchange round and the sticky error; it is never held across I/O
+// nor across a user callback.
+
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +53,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"sshtap/cipher"
 	"sshtap/internal/wire"
 	"sshtap/packet"
 )
@@ -18,14 +62,12 @@ import (
 //
 // One transport goroutine per Conn reads packets, runs key exchanges and
 // handles transport messages inline, publishing events as it goes. Packets
-// are framed and sealed on the caller's goroutine, serialized by one mutex,
-// into an outbound buffer that a second goroutine writes to the stream,
-// coalescing whatever is queued into one Write; so the Conn never deadlocks
-// on an unbuffered stream such as net.Pipe, and crypto and syscalls overlap.
-// While a key exchange this side started is in flight, writes of other
-// messages wait (cancellably) until the new keys are in place. All methods
-// are safe for concurrent use. The first fatal error sticks: every later call
-// returns it.
+// are sealed and written on the sending goroutine, one Write per call,
+// serialized by one write lock; the transport goroutine's own replies are
+// queued and written by the next writer. While a key exchange is in
+// flight, writes of other messages wait (cancellably) until our NEWKEYS is
+// out. All methods are safe for concurrent use. The first fatal error
+// sticks: every later call returns it.
 type Conn struct {
 	rw       io.ReadWriter
 	isClient bool
@@ -42,69 +84,82 @@ type Conn struct {
 	rAlgs      DirectionAlgorithms
 	rLimit     uint64
 
-	// Write side, guarded by wmu.
-	wmu      sync.Mutex
+	// Write side, owned by the holder of writeSem (cap 1; a channel so
+	// that waiting for it can be cancelled).
+	writeSem chan struct{}
 	pw       packet.Writer
-	out      []byte        // sealed bytes waiting for the writer goroutine
-	spare    []byte        // the other half of the double buffer
-	writing  bool          // the writer goroutine is in a Write
-	flushed  chan struct{} // made by a waiter; closed after the next batch
-	werr     error
-	kex      *kexRound // the round in progress, nil when none
-	queued   [][]byte  // transport-goroutine writes held while kex is in flight
-	keyed    bool      // the first key exchange finished
-	wLimit   uint64
-	rekeyTmr *time.Timer
+	wbuf     []byte // the packets of one Write
+	wLimit   uint64 // outbound bytes before a rekey; 0 before keys
 
-	// disconnecting: a DISCONNECT was queued (guarded by wmu). Whoever
-	// queued it fails the Conn with the real reason right after, so a write
-	// error (the peer hanging up first) must not take its place.
-	disconnecting bool
+	// Outbound state, guarded by omu.
+	omu          sync.Mutex
+	err          error       // sticky first error
+	werr         error       // a Write failed (see writeFailed)
+	outq         []outPacket // waiting for the next holder of writeSem, in order
+	outBytes     []byte      // the payloads of outq, back to back
+	spareQ       []outPacket // outq's other half, swapped by takeQueueLocked
+	spareBytes   []byte      // outBytes's other half
+	pending      atomic.Bool // outq is not empty
+	held         [][]byte    // non-kex payloads queued during our key exchange
+	kex          *kexRound   // the round in progress, nil when none
+	verQueued    bool        // our identification string was queued
+	rekeyTimer   *time.Timer // TransportConfig.RekeyInterval
+	preAuthRekey bool        // tests only: let a server rekey before auth
 
 	// Guarded by mu.
 	mu                           sync.Mutex
-	err                          error // sticky first error
 	sessionID                    []byte
 	clientVersion, serverVersion []byte
 	hostKey                      []byte
 	algs                         Algorithms
 	strict                       bool
-	peerExtC                     bool // server: the client sent ext-info-c
+	peerExtInfoC                 bool // server: the client sent ext-info-c
 	peerPing                     bool // the peer announced ping@openssh.com
 	peerSigAlg                   []string
 	pings                        []*pendingPing
 	pingSeq                      uint64
+	authUser                     string
+	perms                        *Permissions
+	keepAliveStarted             bool
+	keepAlive                    *keepAlive
 
-	// Authentication (issue 3).
-	authQ         msgQueue    // auth messages for the handshake runner
-	authenticated atomic.Bool // user authentication succeeded
-	authUser      string      // guarded by mu
-	perms         *Permissions
-	tready        chan struct{} // closed when the transport is ready for auth
-	treadyOnce    sync.Once
+	authQ         msgQueue      // auth messages for the handshake runner
+	authenticated atomic.Bool   // user authentication succeeded
+	keyed         atomic.Bool   // the first key exchange completed
+	authReady     chan struct{} // closed when user authentication may start
+	authReadyOnce sync.Once
 	keyedCh       chan struct{} // closed when the first key exchange completed
-	preAuthRekey  bool          // tests only: let a server rekey before auth (wmu)
 	runner        atomic.Bool   // a Handshake call runs the handshake
+	inCallback    atomic.Int32  // the transport goroutine is in a user callback
 
 	sess sessionState // session requests made (session.go)
+	mux  mux          // connection protocol: channels and global requests (mux.go)
+	fwd  forwardState // port forwarding listeners (forward.go)
 
-	mux mux // connection protocol: channels and global requests (mux.go)
-
-	startOnce sync.Once
-	hsOnce    sync.Once
-	hsDone    chan struct{} // closed when the handshake completed or failed
-	hsErr     error
-	done      chan struct{} // closed when the transport goroutine exited
-	wdone     chan struct{} // closed when the writer goroutine exited
-	wake      chan struct{} // cap 1: there is something to write
-	closing   chan struct{} // closed by fail
-	closingO  sync.Once
-	rwOnce    sync.Once // the stream is closed (or its reads interrupted) once
-	started   atomic.Bool
-	closeOnce sync.Once
+	startOnce     sync.Once
+	started       atomic.Bool
+	hsOnce        sync.Once
+	hsDone        chan struct{} // closed when the handshake completed or failed
+	hsErr         error
+	done          chan struct{} // closed when the transport goroutine exited
+	closing       chan struct{} // closed by abort
+	streamDone    chan struct{} // closed when the teardown ended
+	closeRWOnce   sync.Once
+	closeOnce     sync.Once
+	disconnectErr error // the DISCONNECT's write error (teardown)
 
 	bytesIn, bytesOut atomic.Uint64
 	rekeys            atomic.Uint64
+}
+
+// outPacket is one queued payload (or, raw, the identification string),
+// stored in Conn.outBytes.
+type outPacket struct {
+	off, n int
+	raw    bool
+	round  *kexRound     // our KEXINIT: record its sequence number
+	sealer cipher.Sealer // our NEWKEYS: switch to it once sealed
+	strict bool          // with sealer: reset the sequence number
 }
 
 // kexRound is one key exchange, from the first KEXINIT to the peer's NEWKEYS.
@@ -112,20 +167,21 @@ type kexRound struct {
 	initial     bool
 	remoteFirst bool
 	start       time.Time
-	ourInit     []byte // our KEXINIT payload
-	ourInitSeq  uint32 // the outbound sequence number it was sent with
+	ourInit     []byte        // our KEXINIT payload
+	ourInitSeq  atomic.Uint64 // 1 + its outbound sequence number, once sealed
 	ourMsg      *wire.KexInit
-	sentNewKeys bool          // guarded by wmu
-	writesOpen  chan struct{} // closed when our NEWKEYS is out (or on failure)
+	sentNewKeys bool          // our NEWKEYS is queued (omu)
+	writesOpen  chan struct{} // closed (under omu) with sentNewKeys or on abort
+	openClosed  bool          // writesOpen is closed (omu)
 	finished    chan struct{} // closed when the round completed (or on failure)
 	once        sync.Once
 	err         error
 }
 
-func (r *kexRound) openWrites() {
-	select {
-	case <-r.writesOpen:
-	default:
+// openWritesLocked releases the writes this round held. omu is held.
+func (r *kexRound) openWritesLocked() {
+	if !r.openClosed {
+		r.openClosed = true
 		close(r.writesOpen)
 	}
 }
@@ -133,7 +189,6 @@ func (r *kexRound) openWrites() {
 func (r *kexRound) finish(err error) {
 	r.once.Do(func() {
 		r.err = err
-		r.openWrites()
 		close(r.finished)
 	})
 }
@@ -148,16 +203,16 @@ const initialReadBuffer = 128 << 10
 
 func newConn(rw io.ReadWriter, cfg *TransportConfig) *Conn {
 	c := &Conn{
-		rw:      rw,
-		cfg:     cfg,
-		hsDone:  make(chan struct{}),
-		done:    make(chan struct{}),
-		tready:  make(chan struct{}),
-		keyedCh: make(chan struct{}),
-		wdone:   make(chan struct{}),
-		wake:    make(chan struct{}, 1),
-		closing: make(chan struct{}),
-		rbuf:    make([]byte, initialReadBuffer),
+		rw:         rw,
+		cfg:        cfg,
+		writeSem:   make(chan struct{}, 1),
+		hsDone:     make(chan struct{}),
+		done:       make(chan struct{}),
+		authReady:  make(chan struct{}),
+		keyedCh:    make(chan struct{}),
+		closing:    make(chan struct{}),
+		streamDone: make(chan struct{}),
+		rbuf:       make([]byte, initialReadBuffer),
 	}
 	c.pr.MaxPacket = cfg.maxPacket()
 	return c
@@ -245,8 +300,8 @@ func (c *Conn) Handshake(ctx context.Context) error {
 		// included, on its own goroutine (so user callbacks such as password
 		// prompts never run on the transport goroutine).
 		if err := c.runHandshake(ctx); err != nil {
-			c.fail(err)
-			c.waitGoroutines()
+			c.abort(err, 0, "")
+			c.waitEnded()
 		} else {
 			c.finishHandshake(nil)
 			c.startKeepAlive() // Config.KeepAlive, clients only
@@ -258,8 +313,8 @@ func (c *Conn) Handshake(ctx context.Context) error {
 	case <-c.hsDone:
 		return c.hsErr
 	case <-ctx.Done():
-		c.fail(fmt.Errorf("sshtap: handshake: %w", context.Cause(ctx)))
-		c.waitGoroutines()
+		c.abort(fmt.Errorf("sshtap: handshake: %w", context.Cause(ctx)), 0, "")
+		c.waitEnded()
 		<-c.hsDone
 		return c.hsErr
 	}
@@ -269,7 +324,7 @@ func (c *Conn) Handshake(ctx context.Context) error {
 // exchange, service request) and then runs user authentication.
 func (c *Conn) runHandshake(ctx context.Context) error {
 	select {
-	case <-c.tready:
+	case <-c.authReady:
 	case <-c.closing:
 		return c.Err()
 	case <-ctx.Done():
@@ -299,10 +354,10 @@ func (c *Conn) waitKeyed(ctx context.Context) error {
 	}
 }
 
-// transportIsReady is called by the transport goroutine once user
+// setAuthReady is called by the transport goroutine once user
 // authentication may start.
-func (c *Conn) transportIsReady() {
-	c.treadyOnce.Do(func() { close(c.tready) })
+func (c *Conn) setAuthReady() {
+	c.authReadyOnce.Do(func() { close(c.authReady) })
 }
 
 // nextAuthMsg returns the next user authentication message (a copy).
@@ -340,7 +395,6 @@ func (c *Conn) start() {
 	c.startOnce.Do(func() {
 		c.started.Store(true)
 		go c.run()
-		go c.writeLoop()
 	})
 }
 
@@ -361,8 +415,8 @@ func (c *Conn) SubscribeBuffer(ctx context.Context, kinds Kind, n int) *Subscrip
 
 // Err returns the error that ended the Conn, or nil while it is alive.
 func (c *Conn) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.omu.Lock()
+	defer c.omu.Unlock()
 	return c.err
 }
 
@@ -370,170 +424,60 @@ func (c *Conn) Err() error {
 func (c *Conn) Wait() error {
 	c.start()
 	<-c.done
-	<-c.wdone
+	if c.interruptible() {
+		<-c.streamDone
+	}
 	return c.Err()
 }
 
 // Close sends SSH_MSG_DISCONNECT (BY_APPLICATION) if the connection is up,
-// closes the underlying stream and waits for the transport goroutine.
-// Later calls return an error matching net.ErrClosed.
+// closes the underlying stream and waits for the transport goroutine. It
+// may be called from any goroutine, user callbacks included. Later calls
+// return an error matching net.ErrClosed.
 func (c *Conn) Close() error {
 	first := false
 	c.closeOnce.Do(func() { first = true })
 	if !first {
 		return errClosed
 	}
-	// Record the local close first: the peer hangs up on our DISCONNECT,
-	// and the EOF our reader then sees must not become the first error.
-	if c.claimError(errClosed) && c.started.Load() {
-		if c.sendDisconnect(DisconnectByApplication, "closed by application") == nil {
-			c.waitFlushed(time.Second)
-		}
-	}
-	c.fail(errClosed)
-	c.waitGoroutines()
+	c.abort(errClosed, DisconnectByApplication, "closed by application")
+	c.waitEnded()
 	return nil
 }
 
 // Disconnect sends SSH_MSG_DISCONNECT with reason and message and closes
 // the Conn. The Conn's error becomes a local *DisconnectError (which matches
-// net.ErrClosed).
+// net.ErrClosed). It returns the error writing the DISCONNECT failed with,
+// or the Conn's error when it had ended already.
 func (c *Conn) Disconnect(reason DisconnectReason, message string) error {
 	local := &DisconnectError{Reason: reason, Message: message}
-	if !c.claimError(local) {
-		return c.Err()
+	if err := c.abort(local, reason, message); err != local {
+		return err
 	}
-	werr := c.sendDisconnect(reason, message)
-	if werr == nil {
-		c.waitFlushed(time.Second)
+	c.waitEnded()
+	if c.interruptible() {
+		return c.disconnectErr // written by the teardown, before streamDone
 	}
-	c.fail(local)
-	c.waitGoroutines()
-	return werr
-}
-
-// claimError makes err the Conn's error if it has none yet and reports
-// whether it did. The teardown (fail) is still to be done by the caller.
-func (c *Conn) claimError(err error) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		return false
-	}
-	c.err = err
-	return true
-}
-
-// sendDisconnect writes DISCONNECT (allowed at any time, RFC 4253 §11.1)
-// and publishes the local DisconnectEvent.
-func (c *Conn) sendDisconnect(reason DisconnectReason, message string) error {
-	m := wire.Disconnect{Reason: uint32(reason), Message: message}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	err := c.werr
-	if err == nil {
-		err = c.writeLocked(m.Marshal(nil))
-		c.disconnecting = true
-	}
-	// Published before wmu is released: the peer may hang up on our
-	// DISCONNECT at once, and fail, which takes wmu before it ends the
-	// subscriptions, must not get there first.
-	if err == nil && c.hub.wants(KindDisconnect) {
-		c.hub.publish(&DisconnectEvent{Header: now(), Reason: reason, Message: message})
-	}
-	return err
+	return nil
 }
 
 func now() Header { return Header{time.Now()} }
 
-// waitGoroutines waits for both goroutines after fail, when the stream can
-// be interrupted (a stream with neither Close nor deadlines cannot be, and
-// then a goroutine stays blocked in it until it returns).
-func (c *Conn) waitGoroutines() {
-	if c.started.Load() && c.interruptible() {
+// waitEnded waits, after abort, for the teardown and for the transport
+// goroutine, when the stream can be interrupted (a stream with neither
+// Close nor deadlines cannot be, and then a goroutine stays blocked in it
+// until it returns). It does not wait for a transport goroutine that is
+// inside a user callback: the callback may be the caller.
+func (c *Conn) waitEnded() {
+	if !c.interruptible() {
+		return
+	}
+	<-c.streamDone
+	if c.started.Load() && c.inCallback.Load() == 0 {
 		<-c.done
-		<-c.wdone
 	}
 }
 
-// waitFlushed waits up to d until everything queued was written.
-func (c *Conn) waitFlushed(d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	c.wmu.Lock()
-	for (len(c.out) > 0 || c.writing) && c.werr == nil {
-		ch := c.flushedLocked()
-		c.wmu.Unlock()
-		select {
-		case <-ch:
-		case <-t.C:
-			return
-		case <-c.closing:
-			return
-		}
-		c.wmu.Lock()
-	}
-	c.wmu.Unlock()
-}
-
-func (c *Conn) flushedLocked() chan struct{} {
-	if c.flushed == nil {
-		c.flushed = make(chan struct{})
-	}
-	return c.flushed
-}
-
-// writeLoop is the writer goroutine: it writes what callers sealed into
-// c.out, a batch per Write.
-func (c *Conn) writeLoop() {
-	defer close(c.wdone)
-	for {
-		select {
-		case <-c.wake:
-		case <-c.closing:
-			return
-		}
-		c.wmu.Lock()
-		buf := c.out
-		c.out = c.spare[:0]
-		c.writing = len(buf) > 0
-		c.wmu.Unlock()
-		var err error
-		if len(buf) > 0 {
-			var n int
-			n, err = c.rw.Write(buf)
-			c.bytesOut.Add(uint64(n))
-		}
-		c.wmu.Lock()
-		c.spare = buf[:0]
-		c.writing = false
-		if err != nil && c.werr == nil {
-			c.werr = fmt.Errorf("sshtap: write: %w", err)
-		}
-		if c.flushed != nil {
-			close(c.flushed)
-			c.flushed = nil
-		}
-		if len(c.out) > 0 {
-			c.signalWriter()
-		}
-		ending := c.disconnecting
-		c.wmu.Unlock()
-		if err != nil {
-			if !ending {
-				c.fail(fmt.Errorf("sshtap: write: %w", err))
-			}
-			return
-		}
-	}
-}
-
-func (c *Conn) signalWriter() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
 func (c *Conn) interruptible() bool {
 	switch c.rw.(type) {
 	case io.Closer, interface{ SetReadDeadline(time.Time) error }:
@@ -542,52 +486,105 @@ func (c *Conn) interruptible() bool {
 	return false
 }
 
-// fail records the first fatal error and tears the connection down: the
-// stream is closed (or its reads interrupted), waiters are released and
-// every subscription ends with a ClosedEvent carrying the error.
-func (c *Conn) fail(err error) {
-	c.mu.Lock()
-	if c.err == nil {
-		c.err = err
+// abort is the one way a Conn ends. It records err as the Conn's error
+// unless one is recorded already (the first error sticks, and abort then
+// returns it). When reason is not zero and our identification string went
+// out, it queues SSH_MSG_DISCONNECT with reason and msg (RFC 4253 §11.1:
+// "This message causes immediate termination of the connection.") and
+// publishes the local DisconnectEvent. Every waiter wakes at once; a
+// teardown goroutine then fails the channels and pending calls, ends every
+// subscription with a ClosedEvent, writes what is queued (within a second)
+// and closes the stream. abort never waits, never takes a Channel's or the
+// mux's lock, and may be called from any goroutine holding any lock but
+// omu, mu or the hub's.
+func (c *Conn) abort(err error, reason DisconnectReason, msg string) error {
+	c.omu.Lock()
+	if c.err != nil {
+		err = c.err
+		c.omu.Unlock()
+		return err
 	}
-	err = c.err
-	pings := c.pings
-	c.pings = nil
-	c.mu.Unlock()
-
-	c.wmu.Lock()
-	if c.werr == nil {
-		c.werr = err
+	c.err = err
+	sendDisconnect := reason != 0 && c.verQueued
+	if sendDisconnect {
+		m := wire.Disconnect{Reason: uint32(reason), Message: msg}
+		c.pushLocked(m.Marshal(nil), outPacket{})
 	}
 	r := c.kex
 	c.kex = nil
-	c.queued = nil
-	if c.rekeyTmr != nil {
-		c.rekeyTmr.Stop()
+	c.held = nil
+	if r != nil {
+		r.openWritesLocked()
 	}
-	if c.flushed != nil {
-		close(c.flushed)
-		c.flushed = nil
+	if c.rekeyTimer != nil {
+		c.rekeyTimer.Stop()
 	}
-	c.wmu.Unlock()
-	c.closingO.Do(func() { close(c.closing) })
+	close(c.closing)
+	c.omu.Unlock()
+	if sendDisconnect && c.hub.wants(KindDisconnect) {
+		c.hub.publish(&DisconnectEvent{Header: now(), Reason: reason, Message: msg})
+	}
+	go c.teardown(err, r)
+	return err
+}
+
+// teardown is abort's second half, on its own goroutine.
+func (c *Conn) teardown(err error, r *kexRound) {
+	defer close(c.streamDone)
 	c.mux.fail(err)
 	if r != nil {
 		r.finish(err)
 	}
+	c.mu.Lock()
+	pings := c.pings
+	c.pings = nil
+	ka := c.keepAlive
+	c.mu.Unlock()
 	for _, p := range pings {
 		close(p.ch)
 	}
-	c.rwOnce.Do(func() {
+	if ka != nil {
+		ka.stop()
+	}
+	c.finishHandshake(err)
+	c.hub.close(err)
+	c.fwd.closeAll()
+
+	// Take the write lock, so that a write in progress (which may carry
+	// the DISCONNECT) ends before the stream is closed, and write what is
+	// still queued, unless the stream is stuck: a Write blocked on a peer
+	// that does not read ends when the guard closes the stream.
+	guard := time.AfterFunc(time.Second, c.closeRW)
+	c.writeSem <- struct{}{}
+	if c.pending.Load() {
+		q, b := c.takeQueue()
+		c.sealQueue(q, b)
+		if len(c.wbuf) > 0 {
+			n, werr := c.rw.Write(c.wbuf)
+			c.bytesOut.Add(uint64(n))
+			c.wbuf = c.wbuf[:0]
+			c.disconnectErr = werr
+		}
+	}
+	<-c.writeSem
+	guard.Stop()
+	c.closeRW()
+}
+
+// closeRW closes the stream, or interrupts its reads when it has deadlines
+// but no Close.
+func (c *Conn) closeRW() {
+	c.closeRWOnce.Do(func() {
 		switch rw := c.rw.(type) {
 		case io.Closer:
 			rw.Close()
 		case interface{ SetReadDeadline(time.Time) error }:
 			rw.SetReadDeadline(time.Unix(1, 0))
+			if w, ok := rw.(interface{ SetWriteDeadline(time.Time) error }); ok {
+				w.SetWriteDeadline(time.Unix(1, 0))
+			}
 		}
 	})
-	c.finishHandshake(err)
-	c.hub.close(err)
 }
 
 func (c *Conn) finishHandshake(err error) {
@@ -597,177 +594,12 @@ func (c *Conn) finishHandshake(err error) {
 	})
 }
 
-// run is the transport goroutine.
-func (c *Conn) run() {
-	defer close(c.done)
-	err := c.versionExchange()
-	if err == nil {
-		err = c.readLoop()
-	}
-	c.wmu.Lock()
-	disconnecting := c.disconnecting
-	c.wmu.Unlock()
-	if disconnecting && c.Err() == nil {
-		// Let the DISCONNECT queued for this error reach the peer.
-		c.waitFlushed(time.Second)
-	}
-	c.fail(err)
-}
-
-// readLoop starts the first key exchange and then reads and dispatches
-// packets until the connection fails.
-func (c *Conn) readLoop() error {
-	c.wmu.Lock()
-	_, err := c.startKexLocked(true)
-	c.wmu.Unlock()
-	if err != nil {
-		return err
-	}
-	for {
-		p, seq, err := c.readPacket()
-		if err != nil {
-			return err
-		}
-		if err := c.dispatch(p, seq); err != nil {
-			return err
-		}
-	}
-}
-
-// readPacket returns the next authentic (or policy-accepted) packet payload
-// and its sequence number. The payload is valid until the next call.
-func (c *Conn) readPacket() ([]byte, uint32, error) {
-	for {
-		if c.rend > c.rpos {
-			seq := c.pr.Seq()
-			p, n, err := c.pr.Next(c.rbuf[c.rpos:c.rend])
-			c.rpos += n
-			if err != nil {
-				p, err = c.macFailure(err)
-				if err != nil {
-					return nil, 0, err
-				}
-				if p == nil { // discarded
-					continue
-				}
-			}
-			if n > 0 {
-				if len(p) == 0 {
-					return nil, 0, &ProtocolViolation{Msg: "empty packet payload"}
-				}
-				c.checkReadLimits()
-				return p, seq, nil
-			}
-		}
-		if c.rpos == c.rend {
-			c.rpos, c.rend = 0, 0
-		}
-		need := c.pr.Need()
-		if have := c.rend - c.rpos; need <= have {
-			return nil, 0, fmt.Errorf("sshtap: internal error: packet reader needs %d bytes, has %d", need, have)
-		}
-		if c.rpos+need > len(c.rbuf) {
-			c.compact(need)
-		}
-		if err := c.fill(); err != nil {
-			return nil, 0, c.readError(err)
-		}
-	}
-}
-
-// compact moves the unread bytes to the front of the read buffer, growing
-// it when it is smaller than need.
-func (c *Conn) compact(need int) {
-	if need > len(c.rbuf) {
-		nb := make([]byte, need+need/4)
-		copy(nb, c.rbuf[c.rpos:c.rend])
-		c.rbuf = nb
-	} else {
-		copy(c.rbuf, c.rbuf[c.rpos:c.rend])
-	}
-	c.rend -= c.rpos
-	c.rpos = 0
-}
-
-// fill reads once from the stream into the free end of the read buffer
-// (one read moves as many packets as are ready). It returns the read error
-// only when no byte came with it.
-func (c *Conn) fill() error {
-	n, err := c.rw.Read(c.rbuf[c.rend:])
-	c.rend += n
-	c.bytesIn.Add(uint64(n))
-	if n > 0 {
-		return nil
-	}
-	return err
-}
-
-func (c *Conn) readError(err error) error {
-	if errors.Is(err, io.EOF) {
-		if c.rend > c.rpos {
-			return fmt.Errorf("sshtap: connection closed by peer in the middle of a packet: %w", io.ErrUnexpectedEOF)
-		}
-		return fmt.Errorf("sshtap: connection closed by peer: %w", io.EOF)
-	}
-	if e := c.Err(); e != nil {
-		return e // we closed it
-	}
-	return fmt.Errorf("sshtap: read: %w", err)
-}
-
-// macFailure applies the MAC policy to a packet error from the reader. It
-// returns the payload to process (Accept), nil (Discard) or an error.
-func (c *Conn) macFailure(err error) ([]byte, error) {
-	var ae *packet.AuthError
-	var le *packet.LengthError
-	switch {
-	case errors.As(err, &ae):
-		mm := MACMismatch{Seq: ae.Seq, Length: ae.Length, Cipher: c.rAlgs.Cipher, MAC: c.rAlgs.MAC, Mode: ae.Mode, LengthAuthenticated: true}
-		v := Disconnect
-		if c.cfg.MACPolicy != nil {
-			v = c.cfg.MACPolicy(mm)
-		}
-		if v > Accept {
-			v = Disconnect
-		}
-		if c.hub.wants(KindMACMismatch) {
-			c.hub.publish(&MACMismatchEvent{Header: now(), MACMismatch: mm, Verdict: v})
-		}
-		switch v {
-		case Discard:
-			return nil, nil
-		case Accept:
-			return ae.Payload, nil
-		}
-		c.sendDisconnect(DisconnectMACError, "message authentication code incorrect")
-		return nil, &MACError{mm}
-	case errors.As(err, &le) && c.rAlgs.Cipher != "":
-		// Once keys are in force, a bad length is a corrupted (or
-		// mis-decrypted) packet whether or not the length was encrypted.
-		mm := MACMismatch{Seq: le.Seq, Length: le.Length, Cipher: c.rAlgs.Cipher, MAC: c.rAlgs.MAC, Mode: le.Mode}
-		if c.hub.wants(KindMACMismatch) {
-			c.hub.publish(&MACMismatchEvent{Header: now(), MACMismatch: mm, Verdict: Disconnect})
-		}
-		c.sendDisconnect(DisconnectMACError, "bad packet length")
-		return nil, &MACError{mm}
-	}
-	c.sendDisconnect(DisconnectProtocolError, "corrupt packet")
-	return nil, &ProtocolViolation{Msg: "corrupt packet", Err: err}
-}
-
-// checkReadLimits starts a rekey when the inbound keys have carried their
-// budget (RFC 4344 §3.1 packets, §3.2 / RFC 4253 §9 bytes).
-func (c *Conn) checkReadLimits() {
-	if c.rLimit == 0 {
-		return
-	}
-	if st := c.pr.Stats(); st.Bytes >= c.rLimit || st.Packets >= 1<<31 {
-		c.wmu.Lock()
-		if c.kex == nil && c.werr == nil {
-			c.startKexLocked(false)
-		}
-		c.wmu.Unlock()
-	}
+// callback runs f, a user callback, on the transport goroutine, marking it
+// so that a Close from inside f does not wait for the transport goroutine.
+func (c *Conn) callback(f func()) {
+	c.inCallback.Add(1)
+	defer c.inCallback.Add(-1)
+	f()
 }
 
 // isKexPhaseMessage reports whether t may be sent while a key exchange this
@@ -785,93 +617,378 @@ func isKexPhaseMessage(t byte) bool {
 	return false
 }
 
-// maxQueued is how many sealed bytes may wait for the writer goroutine
-// before writePacket waits (backpressure).
-const maxQueued = 1 << 20
-
-// holdLocked returns what to wait for while a write must be held back, or
-// nil when it may go ahead: a key exchange this side started holds every
-// message but transport and kex ones until our NEWKEYS (RFC 4253 §7.1), and
-// more than maxQueued bytes waiting for the writer goroutine hold everything
-// (backpressure). c.wmu is held.
-func (c *Conn) holdLocked(kexPhaseMsg bool) chan struct{} {
-	if r := c.kex; r != nil && !r.sentNewKeys && !kexPhaseMsg {
+// holdLocked returns what to wait for while a message of type t must be
+// held back, or nil when it may go now: a key exchange holds every message
+// but transport and kex ones until our NEWKEYS (RFC 4253 §7.1). omu is held.
+func (c *Conn) holdLocked(t byte) chan struct{} {
+	if r := c.kex; r != nil && !r.sentNewKeys && !isKexPhaseMessage(t) {
 		return r.writesOpen
 	}
-	if len(c.out) >= maxQueued {
-		return c.flushedLocked()
-	}
 	return nil
 }
 
-// writePacket queues payload, waiting (bounded by ctx) while a key exchange
-// holds non-kex messages back or too much is queued.
-func (c *Conn) writePacket(ctx context.Context, payload []byte) error {
-	return c.writeUnless(ctx, payload, nil)
+// pushLocked appends payload (copied) to the queue. omu is held.
+func (c *Conn) pushLocked(payload []byte, p outPacket) {
+	p.off, p.n = len(c.outBytes), len(payload)
+	c.outBytes = append(c.outBytes, payload...)
+	c.outq = append(c.outq, p)
+	c.pending.Store(true)
 }
 
-// writeUnless is writePacket with a veto: veto, if set, is checked with
-// c.wmu held right before the payload is queued, and its error is returned
-// instead (a channel that already sent CLOSE sends nothing more).
-func (c *Conn) writeUnless(ctx context.Context, payload []byte, veto func() error) error {
-	for {
-		c.wmu.Lock()
-		if c.werr != nil {
-			err := c.werr
-			c.wmu.Unlock()
-			return err
-		}
-		if veto != nil {
-			if err := veto(); err != nil {
-				c.wmu.Unlock()
-				return err
-			}
-		}
-		ch := c.holdLocked(isKexPhaseMessage(payload[0]))
-		if ch == nil {
-			err := c.writeLocked(payload)
-			c.wmu.Unlock()
-			return err
-		}
-		c.wmu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
+// queue sends payload without waiting, from any goroutine (see the table
+// at the top of this file). It fails only once the Conn has failed.
+func (c *Conn) queue(payload []byte) error {
+	c.omu.Lock()
+	err := c.queueLocked(payload)
+	c.omu.Unlock()
+	c.kick()
+	return err
 }
 
-// writeFromTransport is writePacket for the transport goroutine, which must
-// never wait: not for a key exchange it runs itself (held messages are kept
-// and sent right after our NEWKEYS, in order) nor for backpressure.
-func (c *Conn) writeFromTransport(payload []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.werr != nil {
-		return c.werr
+// queueLocked is queue's first half; the caller kicks after unlocking.
+// omu is held.
+func (c *Conn) queueLocked(payload []byte) error {
+	if err := c.errLocked(); err != nil {
+		return err
 	}
-	if r := c.kex; r != nil && !r.sentNewKeys && !isKexPhaseMessage(payload[0]) {
-		c.queued = append(c.queued, append([]byte(nil), payload...))
+	if c.holdLocked(payload[0]) != nil {
+		c.held = append(c.held, append([]byte(nil), payload...))
 		return nil
 	}
-	return c.writeLocked(payload)
+	c.pushLocked(payload, outPacket{})
+	return nil
 }
 
-// writeLocked frames and seals one packet into the outbound buffer and
-// wakes the writer goroutine. c.wmu is held.
-func (c *Conn) writeLocked(payload []byte) error {
-	if c.werr != nil {
-		return c.werr
+// kick makes sure what is queued gets written without the caller doing I/O:
+// if nobody holds the write lock, a flusher goroutine takes it over;
+// otherwise its holder writes the queue when it lets go (release).
+func (c *Conn) kick() {
+	if !c.pending.Load() {
+		return
 	}
-	c.out = c.pw.AppendPacket(c.out, payload)
-	c.signalWriter()
-	if c.wLimit != 0 && c.kex == nil {
-		if st := c.pw.Stats(); st.Bytes >= c.wLimit || st.Packets >= 1<<31 {
-			c.startKexLocked(false)
+	select {
+	case c.writeSem <- struct{}{}:
+		go c.flushAndRelease()
+	default:
+	}
+}
+
+// flushAndRelease writes the queue with the write lock held, then releases
+// it (the flusher goroutine).
+func (c *Conn) flushAndRelease() {
+	err := c.flushLocked()
+	c.release()
+	if err != nil {
+		c.writeFailed(err)
+	}
+}
+
+// release lets go of the write lock and, if something was queued meanwhile
+// (by a goroutine that found the lock taken and so relied on us), writes
+// it: whoever holds the lock last looks at the queue after letting go.
+func (c *Conn) release() {
+	<-c.writeSem
+	for c.pending.Load() {
+		select {
+		case c.writeSem <- struct{}{}:
+		default:
+			return // the new holder will look
+		}
+		err := c.flushLocked()
+		<-c.writeSem
+		if err != nil {
+			c.writeFailed(err)
+			return
 		}
 	}
+}
+
+// takeQueue takes the queue over (omu is taken).
+func (c *Conn) takeQueue() ([]outPacket, []byte) {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	return c.takeQueueLocked()
+}
+
+// takeQueueLocked swaps the queue with its spare half and returns what was
+// queued. The caller holds writeSem and hands the halves back with
+// returnQueue. omu is held.
+func (c *Conn) takeQueueLocked() ([]outPacket, []byte) {
+	q, b := c.outq, c.outBytes
+	c.outq, c.outBytes = c.spareQ[:0], c.spareBytes[:0]
+	c.spareQ, c.spareBytes = nil, nil
+	c.pending.Store(false)
+	return q, b
+}
+
+// sealQueue seals queued packets into c.wbuf, switching keys after our
+// NEWKEYS (RFC 4253 §7.3: "All messages sent after this message MUST use
+// the new keys and algorithms."). writeSem is held.
+func (c *Conn) sealQueue(q []outPacket, b []byte) {
+	if len(q) == 0 {
+		return
+	}
+	for i := range q {
+		p := &q[i]
+		payload := b[p.off : p.off+p.n]
+		if p.raw {
+			c.wbuf = append(c.wbuf, payload...)
+			continue
+		}
+		if p.round != nil {
+			p.round.ourInitSeq.Store(uint64(c.pw.Seq()) + 1)
+		}
+		c.wbuf = c.pw.AppendPacket(c.wbuf, payload)
+		if p.sealer != nil {
+			c.pw.SetSealer(p.sealer)
+			if p.strict {
+				c.pw.ResetSeq() // strict kex: reset after each NEWKEYS sent
+			}
+			c.wLimit = c.cfg.rekeyBytes()
+		}
+		p.round, p.sealer = nil, nil
+	}
+	c.omu.Lock()
+	if c.spareQ == nil {
+		c.spareQ, c.spareBytes = q[:0], b[:0]
+	}
+	c.omu.Unlock()
+}
+
+// flushLocked writes the queue. writeSem is held.
+func (c *Conn) flushLocked() error {
+	q, b := c.takeQueue()
+	c.sealQueue(q, b)
+	c.checkWriteLimit()
+	return c.writeOut()
+}
+
+// checkWriteLimit starts a rekey when the outbound keys have carried their
+// budget (RFC 4344 §3.1 packets, §3.2 / RFC 4253 §9 bytes), sealing our
+// KEXINIT right away. writeSem is held.
+func (c *Conn) checkWriteLimit() {
+	if c.wLimit == 0 {
+		return
+	}
+	if st := c.pw.Stats(); st.Bytes < c.wLimit && st.Packets < 1<<31 {
+		return
+	}
+	c.omu.Lock()
+	if c.kex == nil && c.err == nil {
+		c.beginKexLocked(false, false)
+	}
+	q, b := c.takeQueueLocked()
+	c.omu.Unlock()
+	c.sealQueue(q, b)
+}
+
+// writeOut writes c.wbuf with one Write. writeSem is held.
+func (c *Conn) writeOut() error {
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	n, err := c.rw.Write(c.wbuf)
+	c.bytesOut.Add(uint64(n))
+	c.wbuf = c.wbuf[:0]
+	if err != nil {
+		return fmt.Errorf("sshtap: write: %w", err)
+	}
 	return nil
+}
+
+// writePacket sends payload on the caller's goroutine, waiting, bounded by
+// ctx, while a key exchange holds it back and for the write lock.
+func (c *Conn) writePacket(ctx context.Context, payload []byte) error {
+	return c.write(ctx.Done(), nil, payload, nil, 0, 0)
+}
+
+// writeChannelMsg is writePacket for a channel message (a request): it is
+// refused once ch sent CLOSE (RFC 4254 §5.3: nothing may follow it).
+func (c *Conn) writeChannelMsg(ctx context.Context, ch *Channel, payload []byte) error {
+	return c.write(ctx.Done(), ch, payload, nil, 0, 0)
+}
+
+// writeData sends SSH_MSG_CHANNEL_DATA (code 0) or
+// SSH_MSG_CHANNEL_EXTENDED_DATA (code > 0) for ch, framed straight into the
+// write buffer: data is copied once and nothing is allocated. Nothing is
+// framed once ch sent EOF or CLOSE (checked under omu, which orders it with
+// those messages). cancel (a deadline) aborts waiting with
+// os.ErrDeadlineExceeded; ch's Close with ErrChannelClosed. The caller is
+// responsible for the window and the peer's maximum packet size.
+func (c *Conn) writeData(ch *Channel, code uint32, data []byte, cancel <-chan struct{}) error {
+	return c.write(cancel, ch, nil, data, ch.remoteID, code)
+}
+
+// write is writePacket, writeChannelMsg and writeData: payload, or the
+// data of a channel data message for recipient when payload is nil.
+func (c *Conn) write(cancel <-chan struct{}, ch *Channel, payload, data []byte, recipient, code uint32) error {
+	t := byte(wire.MsgChannelData)
+	if payload != nil {
+		t = payload[0]
+	}
+	var closed chan struct{} // a channel's Close ends the wait
+	if ch != nil {
+		closed = ch.closed
+	}
+	for {
+		c.omu.Lock()
+		err := c.errLocked()
+		wait := c.holdLocked(t)
+		c.omu.Unlock()
+		if err != nil {
+			return err
+		}
+		if wait != nil {
+			if err := c.waitFor(wait, cancel, closed); err != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case c.writeSem <- struct{}{}:
+		default:
+			select {
+			case c.writeSem <- struct{}{}:
+			case <-cancel:
+				return errCancelled
+			case <-closed:
+				return ErrChannelClosed
+			case <-c.closing:
+				return c.Err()
+			}
+		}
+		c.omu.Lock()
+		err = c.errLocked()
+		if err == nil && ch != nil {
+			err = c.vetoLocked(ch, payload == nil)
+		}
+		wait = c.holdLocked(t)
+		q, b := c.takeQueueLocked()
+		c.omu.Unlock()
+		c.sealQueue(q, b)
+		if err == nil && wait == nil {
+			if payload != nil {
+				c.wbuf = c.pw.AppendPacket(c.wbuf, payload)
+			} else {
+				c.appendData(recipient, code, data)
+			}
+			c.checkWriteLimit()
+		}
+		werr := c.writeOut()
+		c.release()
+		if werr != nil {
+			return c.writeFailed(werr)
+		}
+		if err != nil {
+			return err
+		}
+		if wait == nil {
+			return nil
+		}
+	}
+}
+
+// writeFailed records a failed Write. Writes fail from now on, but the
+// Conn's error is left to the transport goroutine for a moment: a write
+// usually fails because the peer hung up, and what it read last (say, the
+// peer's DISCONNECT) says why. If the transport goroutine has not ended
+// the Conn within writeFailGrace (a stream whose reads go on), the write
+// error does.
+func (c *Conn) writeFailed(err error) error {
+	c.omu.Lock()
+	if c.err != nil {
+		err = c.err
+		c.omu.Unlock()
+		return err
+	}
+	if c.werr == nil {
+		c.werr = err
+		time.AfterFunc(writeFailGrace, func() { c.abort(err, 0, "") })
+	}
+	c.omu.Unlock()
+	return err
+}
+
+// writeFailGrace is how long writeFailed leaves the transport goroutine to
+// end the Conn.
+const writeFailGrace = time.Second
+
+// errLocked is the error writes fail with, or nil. omu is held.
+func (c *Conn) errLocked() error {
+	if c.err != nil {
+		return c.err
+	}
+	return c.werr
+}
+
+// errCancelled is write's result when cancel fired; the callers map it to
+// their context's cause or os.ErrDeadlineExceeded.
+var errCancelled = fmt.Errorf("sshtap: write cancelled")
+
+// waitFor waits for wait, or returns why it cannot.
+func (c *Conn) waitFor(wait, cancel <-chan struct{}, closed chan struct{}) error {
+	select {
+	case <-wait:
+		return nil
+	case <-cancel:
+		return errCancelled
+	case <-closed:
+		return ErrChannelClosed
+	case <-c.closing:
+		return c.Err()
+	}
+}
+
+// vetoLocked says why nothing (data, if data) may be sent on ch any more,
+// or nil. omu is held.
+func (c *Conn) vetoLocked(ch *Channel, data bool) error {
+	if ch.sentClose {
+		return ErrChannelClosed
+	}
+	if data && ch.sentEOF {
+		return ErrWriteClosed
+	}
+	return nil
+}
+
+// appendData frames a channel data message into c.wbuf: the payload is
+// built in the spare capacity after room for packet_length and
+// padding_length, and AppendPacket frames it in place. writeSem is held.
+func (c *Conn) appendData(recipient, code uint32, data []byte) {
+	hl := wire.ChannelDataHeaderLen
+	if code != 0 {
+		hl = wire.ChannelExtendedDataHeaderLen
+	}
+	start := len(c.wbuf)
+	need := 5 + hl + len(data) + c.pw.MaxOverhead()
+	if cap(c.wbuf)-start < need {
+		nb := make([]byte, start, start+need)
+		copy(nb, c.wbuf)
+		c.wbuf = nb
+	}
+	p := c.wbuf[start+5 : start+5 : cap(c.wbuf)]
+	if code == 0 {
+		p = wire.AppendChannelDataHeader(p, recipient, len(data))
+	} else {
+		p = wire.AppendChannelExtendedDataHeader(p, recipient, code, len(data))
+	}
+	p = append(p, data...)
+	c.wbuf = c.pw.AppendPacket(c.wbuf, p)
+}
+
+// queueChannelCtl queues EOF or CLOSE for ch once, setting *flag
+// (ch.sentEOF or ch.sentClose) under omu so that data writers see it before
+// framing anything after it. ch.mu is held; it never waits.
+func (c *Conn) queueChannelCtl(ch *Channel, payload []byte, flag *bool) error {
+	c.omu.Lock()
+	var err error
+	if !*flag && !ch.sentClose {
+		*flag = true
+		err = c.queueLocked(payload)
+	}
+	c.omu.Unlock()
+	c.kick()
+	return err
 }
 
 // Stats are a connection's counters.

@@ -6,46 +6,29 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"strconv"
 	"sync"
 	"time"
-	"weak"
 
 	"sshtap/internal/wire"
 )
 
-// connExt is the per-Conn state of forwarding, X11, agent plumbing and
-// keepalive. It lives in a side table keyed by a weak pointer to the Conn
-// and must never point back at the Conn (that would keep it alive).
-type connExt struct {
-	mu               sync.Mutex
-	keepAliveStarted bool
-	listeners        []*fwdListener   // client: our tcpip-forward / streamlocal-forward listeners
-	serverFwds       []*serverForward // server: listeners opened for the client
+// forwardState is a Conn's port forwarding state (its fwd field).
+type forwardState struct {
+	mu         sync.Mutex
+	listeners  []*fwdListener   // client: our tcpip-forward / streamlocal-forward listeners
+	serverFwds []*serverForward // server: listeners opened for the client
 }
 
-var (
-	extMu sync.Mutex
-	exts  = map[weak.Pointer[Conn]]*connExt{}
-)
-
-// ext returns c's extension state, creating it on first use.
-func (c *Conn) ext() *connExt {
-	k := weak.Make(c)
-	extMu.Lock()
-	defer extMu.Unlock()
-	if st := exts[k]; st != nil {
-		return st
+// closeAll closes the server side's listeners (the Conn ended).
+func (st *forwardState) closeAll() {
+	st.mu.Lock()
+	fwds := st.serverFwds
+	st.serverFwds = nil
+	st.mu.Unlock()
+	for _, f := range fwds {
+		f.close()
 	}
-	st := &connExt{}
-	exts[k] = st
-	runtime.AddCleanup(c, func(k weak.Pointer[Conn]) {
-		extMu.Lock()
-		delete(exts, k)
-		extMu.Unlock()
-	}, k)
-	return st
 }
 
 // ErrForwardProhibited is what the server-side hooks answer when
@@ -161,7 +144,7 @@ func (c *Conn) Dial(ctx context.Context, network, addr string) (net.Conn, error)
 
 // fwdListener is a net.Listener for connections the server forwards to us.
 type fwdListener struct {
-	c       weak.Pointer[Conn]
+	c       *Conn
 	closing <-chan struct{} // the Conn's
 	unix    bool
 	host    string // the bind address as requested
@@ -179,7 +162,7 @@ type fwdListener struct {
 // sends "streamlocal-forward@openssh.com" (OpenSSH PROTOCOL §2.4). Close
 // sends the matching cancel request.
 func (c *Conn) Listen(network, addr string) (net.Listener, error) {
-	l := &fwdListener{c: weak.Make(c), closing: c.closing, incoming: make(chan *NewChannel), done: make(chan struct{})}
+	l := &fwdListener{c: c, closing: c.closing, incoming: make(chan *NewChannel), done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	switch network {
@@ -221,7 +204,7 @@ func (c *Conn) Listen(network, addr string) (net.Listener, error) {
 	default:
 		return nil, &ForwardError{Op: "listen", Kind: network, Addr: addr, Err: net.UnknownNetworkError(network)}
 	}
-	st := c.ext()
+	st := &c.fwd
 	st.mu.Lock()
 	st.listeners = append(st.listeners, l)
 	st.mu.Unlock()
@@ -244,8 +227,8 @@ func (l *fwdListener) Accept() (net.Conn, error) {
 		case <-l.done:
 			return nil, net.ErrClosed
 		case <-l.closing:
-			if c := l.c.Value(); c != nil && c.Err() != nil {
-				return nil, c.Err()
+			if err := l.c.Err(); err != nil {
+				return nil, err
 			}
 			return nil, net.ErrClosed
 		}
@@ -272,11 +255,8 @@ func (l *fwdListener) Close() error {
 	if !first {
 		return net.ErrClosed
 	}
-	c := l.c.Value()
-	if c == nil {
-		return nil
-	}
-	st := c.ext()
+	c := l.c
+	st := &c.fwd
 	st.mu.Lock()
 	for i, x := range st.listeners {
 		if x == l {
@@ -319,7 +299,7 @@ func (c *Conn) handleForwarded(nc *NewChannel) {
 		nc.Reject(ConnectFailed, "malformed open")
 		return
 	}
-	st := c.ext()
+	st := &c.fwd
 	st.mu.Lock()
 	var match *fwdListener
 	for _, l := range st.listeners {
@@ -492,7 +472,7 @@ func (c *Conn) serveForwardRequest(req *Request) {
 		req.Reply(false, nil)
 		return
 	}
-	st := c.ext()
+	st := &c.fwd
 	switch req.Type {
 	case "cancel-tcpip-forward", "cancel-streamlocal-forward@openssh.com":
 		st.mu.Lock()
@@ -542,13 +522,11 @@ func (c *Conn) serveForwardRequest(req *Request) {
 		f.close()
 		return
 	}
-	go func() {
-		select {
-		case <-c.closing:
-		case <-f.done:
-		}
+	if c.Err() != nil {
+		// The teardown's closeAll may have run before f was added.
 		f.close()
-	}()
+		return
+	}
 	go c.acceptForwards(f)
 }
 

@@ -226,7 +226,7 @@ func TestListenForward(t *testing.T) {
 		nc.Close()
 		t.Error("the server still listens after Close")
 	}
-	if st := p.server.ext(); len(st.serverFwds) != 0 {
+	if st := &p.server.fwd; len(st.serverFwds) != 0 {
 		t.Errorf("server keeps %d forwards", len(st.serverFwds))
 	}
 }

@@ -10,8 +10,9 @@ import (
 
 // registerGlobalHandler makes h handle the peer's global requests named
 // name on this Conn, in preference to TransportConfig.GlobalRequestHandler
-// (nil removes it). h runs on the transport goroutine and must not block;
-// it must Reply when WantReply is set (later, from any goroutine, is fine).
+// (nil removes it). h runs like TransportConfig.GlobalRequestHandler (see
+// deliverGlobal); it must Reply when WantReply is set (later, from any
+// goroutine, is fine).
 func (c *Conn) registerGlobalHandler(name string, h func(*Request)) {
 	m := &c.mux
 	m.mu.Lock()
@@ -53,6 +54,54 @@ func (c *Conn) globalHandler(name string) func(*Request) {
 		}
 	}
 	return c.cfg.GlobalRequestHandler
+}
+
+// maxQueuedGlobals bounds the peer's global requests waiting for a busy
+// handler; more are refused.
+const maxQueuedGlobals = 64
+
+// deliverGlobal hands r to h off the transport goroutine: requests are
+// delivered one at a time, in order, by a goroutine that lives while
+// requests are waiting, so a handler may block and may call any Conn
+// method, Close included.
+func (m *mux) deliverGlobal(h func(*Request), r *Request) {
+	m.mu.Lock()
+	if m.err != nil {
+		m.mu.Unlock()
+		return
+	}
+	if len(m.gqueue) >= maxQueuedGlobals {
+		m.mu.Unlock()
+		r.Reply(false, nil)
+		return
+	}
+	m.gqueue = append(m.gqueue, globalDelivery{h, r})
+	start := !m.gdraining
+	m.gdraining = true
+	m.mu.Unlock()
+	if start {
+		go m.drainGlobals()
+	}
+}
+
+type globalDelivery struct {
+	h func(*Request)
+	r *Request
+}
+
+func (m *mux) drainGlobals() {
+	m.mu.Lock()
+	for len(m.gqueue) > 0 && m.err == nil {
+		d := m.gqueue[0]
+		m.gqueue[0] = globalDelivery{}
+		m.gqueue = m.gqueue[1:]
+		m.mu.Unlock()
+		d.h(d.r)
+		m.mu.Lock()
+	}
+	m.gqueue = nil
+	m.gdraining = false
+	m.mu.Unlock()
 }
 
 // handleGlobalRequest handles SSH_MSG_GLOBAL_REQUEST on the transport
@@ -105,7 +154,7 @@ func (c *Conn) handleGlobalRequest(p []byte) error {
 		r.Reply(true, nil)
 	default:
 		if h := c.globalHandler(m.Name); h != nil {
-			h(r)
+			c.mux.deliverGlobal(h, r)
 		} else {
 			// RFC 4254 §4: "If the recipient does not recognize or support
 			// the request, it simply responds with
@@ -134,7 +183,7 @@ func (m *mux) flushGlobalRepliesLocked(c *Conn) error {
 		} else {
 			msg = (&wire.RequestFailure{}).Marshal(nil)
 		}
-		if e := c.writeNoWait(msg); e != nil && err == nil {
+		if e := c.queue(msg); e != nil && err == nil {
 			err = e
 		}
 	}
@@ -184,13 +233,13 @@ func (c *Conn) SendGlobalRequest(ctx context.Context, name string, wantReply boo
 	msg := (&wire.GlobalRequest{Name: name, WantReply: wantReply, Data: payload}).Marshal(nil)
 	m := &c.mux
 	var res chan globalResult
-	m.greqMu.Lock()
+	m.globalSendMu.Lock()
 	if wantReply {
 		m.mu.Lock()
 		if m.err != nil {
 			err := m.err
 			m.mu.Unlock()
-			m.greqMu.Unlock()
+			m.globalSendMu.Unlock()
 			return false, nil, err
 		}
 		res = make(chan globalResult, 1)
@@ -208,7 +257,7 @@ func (c *Conn) SendGlobalRequest(ctx context.Context, name string, wantReply boo
 		}
 		m.mu.Unlock()
 	}
-	m.greqMu.Unlock()
+	m.globalSendMu.Unlock()
 	if err != nil || !wantReply {
 		return false, nil, err
 	}

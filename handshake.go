@@ -14,15 +14,14 @@ import (
 	"sshtap/kex"
 )
 
-// startKexLocked sends our KEXINIT and opens a key exchange round. From now
-// until our NEWKEYS, writes other than key exchange messages wait
-// (RFC 4253 §7.1). c.wmu is held.
-func (c *Conn) startKexLocked(initial bool) (*kexRound, error) {
-	return c.beginKexLocked(initial, false)
-}
-
-// beginKexLocked is startKexLocked; remote says the peer's KEXINIT started
-// the exchange (reported in the KexStartEvent).
+// beginKexLocked queues our KEXINIT and opens a key exchange round; remote
+// says the peer's KEXINIT started it (reported in the KexStartEvent). From
+// now until our NEWKEYS, other messages are held (RFC 4253 §7.1: "Once a
+// party has sent a SSH_MSG_KEXINIT message for key exchange or re-exchange,
+// until it has sent a SSH_MSG_NEWKEYS message, it MUST NOT send any
+// messages other than" transport, algorithm negotiation and key exchange
+// method messages). The caller kicks the queue after unlocking. omu is
+// held.
 func (c *Conn) beginKexLocked(initial, remote bool) (*kexRound, error) {
 	if c.kex != nil {
 		return c.kex, nil
@@ -58,14 +57,20 @@ func (c *Conn) beginKexLocked(initial, remote bool) (*kexRound, error) {
 		remoteFirst: remote,
 	}
 	c.kex = r
-	r.ourInitSeq = c.pw.Seq()
-	if err := c.writeLocked(r.ourInit); err != nil {
-		return nil, err
-	}
+	c.pushLocked(r.ourInit, outPacket{round: r})
 	if c.hub.wants(KindKexStart) {
 		c.hub.publish(&KexStartEvent{Header: now(), Initial: initial, Remote: remote})
 	}
 	return r, nil
+}
+
+// releaseHeldLocked moves the messages held during our key exchange to the
+// queue, in order. omu is held.
+func (c *Conn) releaseHeldLocked() {
+	for _, p := range c.held {
+		c.pushLocked(p, outPacket{})
+	}
+	c.held = nil
 }
 
 func (c *Conn) clientHostKeyAlgos() []string {
@@ -118,14 +123,15 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 	if err := peer.Unmarshal(peerInit); err != nil {
 		return c.protocolError("bad KEXINIT", err)
 	}
-	c.wmu.Lock()
+	c.omu.Lock()
 	r := c.kex
 	var err error
 	if r == nil {
 		// RFC 4253 §7.1: answer a KEXINIT with ours if we have not sent one.
 		r, err = c.beginKexLocked(false, true)
 	}
-	c.wmu.Unlock()
+	c.omu.Unlock()
+	c.kick()
 	if err != nil {
 		return err
 	}
@@ -151,7 +157,7 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 		}
 		c.mu.Lock()
 		c.strict = strict
-		c.peerExtC = !c.isClient && kex.Has(peer.KexAlgos, kex.ExtInfoC)
+		c.peerExtInfoC = !c.isClient && kex.Has(peer.KexAlgos, kex.ExtInfoC)
 		c.mu.Unlock()
 	} else {
 		c.mu.Lock()
@@ -161,8 +167,7 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 
 	algs, err := kex.Negotiate(clientMsg, serverMsg)
 	if err != nil {
-		c.sendDisconnect(DisconnectKeyExchangeFailed, "no matching algorithm")
-		return err
+		return c.abort(err, DisconnectKeyExchangeFailed, "no matching algorithm")
 	}
 	// RFC 4253 §7: a wrongly guessed first kex packet from the peer is
 	// ignored. (We never guess.)
@@ -191,21 +196,20 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 	}
 	ex, err := kex.NewExchange(params)
 	if err != nil {
-		c.sendDisconnect(DisconnectKeyExchangeFailed, "key exchange failed")
-		return err
+		return c.abort(err, DisconnectKeyExchangeFailed, "key exchange failed")
 	}
 	out, err := ex.Start()
 	if err != nil {
 		return err
 	}
 	if out != nil {
-		if err := c.writeFromTransport(out); err != nil {
+		if err := c.queue(out); err != nil {
 			return err
 		}
 	}
 	var res *kex.Result
 	for res == nil {
-		p, _, err := c.readPacket()
+		p, seq, err := c.readPacket()
 		if err != nil {
 			return err
 		}
@@ -221,17 +225,16 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 				if errors.As(err, &pe) {
 					reason = DisconnectProtocolError
 				}
-				c.sendDisconnect(reason, "key exchange failed")
-				return err
+				return c.abort(err, reason, "key exchange failed")
 			}
 			if out != nil {
-				if err := c.writeFromTransport(out); err != nil {
+				if err := c.queue(out); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		if err := c.handleDuringKex(p, r.initial && strict); err != nil {
+		if err := c.handleDuringKex(p, seq, r.initial, strict); err != nil {
 			return err
 		}
 	}
@@ -249,45 +252,39 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 		return err
 	}
 
-	// Send NEWKEYS and switch the outbound keys in one step (RFC 4253 §7.3),
-	// then release held writes.
-	c.wmu.Lock()
-	err = c.writeLocked((&wire.NewKeys{}).Marshal(nil))
-	if err == nil {
-		c.pw.SetSealer(sealer)
-		if strict {
-			c.pw.ResetSeq() // strict kex: reset after each NEWKEYS sent
-		}
-		c.wLimit = c.cfg.rekeyBytes()
-		r.sentNewKeys = true
-		if r.initial && c.peerExtCLocked() {
-			// RFC 8308 §2.4: the server's EXT_INFO is the first packet
-			// after its first NEWKEYS.
-			err = c.writeLocked(c.serverExtInfo())
-		}
-		for _, q := range c.queued {
-			if err == nil {
-				err = c.writeLocked(q)
-			}
-		}
-		c.queued = nil
-	}
-	c.wmu.Unlock()
-	if err != nil {
+	// Queue NEWKEYS with the switch to the new outbound keys (RFC 4253
+	// §7.3), then release the held messages after it.
+	c.mu.Lock()
+	extInfo := r.initial && c.peerExtInfoC
+	c.mu.Unlock()
+	c.omu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.omu.Unlock()
 		return err
 	}
-	r.openWrites()
+	c.pushLocked((&wire.NewKeys{}).Marshal(nil), outPacket{sealer: sealer, strict: strict})
+	r.sentNewKeys = true
+	if extInfo {
+		// RFC 8308 §2.4: the server's EXT_INFO is the first packet after
+		// its first NEWKEYS.
+		c.pushLocked(c.serverExtInfo(), outPacket{})
+	}
+	c.releaseHeldLocked()
+	r.openWritesLocked()
+	c.omu.Unlock()
+	c.kick()
 
 	// Wait for the peer's NEWKEYS, then switch the inbound keys.
 	for {
-		p, _, err := c.readPacket()
+		p, seq, err := c.readPacket()
 		if err != nil {
 			return err
 		}
 		if p[0] == wire.MsgNewKeys {
 			break
 		}
-		if err := c.handleDuringKex(p, r.initial && strict); err != nil {
+		if err := c.handleDuringKex(p, seq, r.initial, strict); err != nil {
 			return err
 		}
 	}
@@ -307,22 +304,21 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 	}
 	c.mu.Unlock()
 
-	c.wmu.Lock()
+	c.omu.Lock()
 	if c.kex == r {
 		c.kex = nil
 	}
-	if !c.keyed {
-		close(c.keyedCh)
-	}
-	c.keyed = true
-	if iv := c.cfg.rekeyInterval(); iv > 0 {
-		if c.rekeyTmr == nil {
-			c.rekeyTmr = time.AfterFunc(iv, c.timedRekey)
+	if iv := c.cfg.rekeyInterval(); iv > 0 && c.err == nil {
+		if c.rekeyTimer == nil {
+			c.rekeyTimer = time.AfterFunc(iv, c.timedRekey)
 		} else {
-			c.rekeyTmr.Reset(iv)
+			c.rekeyTimer.Reset(iv)
 		}
 	}
-	c.wmu.Unlock()
+	c.omu.Unlock()
+	if !c.keyed.Swap(true) {
+		close(c.keyedCh)
+	}
 	if !r.initial {
 		c.rekeys.Add(1)
 	}
@@ -338,19 +334,13 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 	}
 	r.finish(nil)
 	if r.initial && (!c.isClient || c.ccfg.NoServiceRequest) {
-		c.transportIsReady()
+		c.setAuthReady()
 	} else if r.initial {
 		// The client continues with the service request (RFC 4253 §10).
 		m := wire.ServiceRequest{Service: "ssh-userauth"}
-		return c.writeFromTransport(m.Marshal(nil))
+		return c.queue(m.Marshal(nil))
 	}
 	return nil
-}
-
-func (c *Conn) peerExtCLocked() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.peerExtC
 }
 
 // serverSigAlgs are the public key algorithms we accept for user
@@ -387,15 +377,14 @@ func joinNames(n []string) string {
 func (c *Conn) checkHostKey(res *kex.Result, initial bool) error {
 	if !initial {
 		if !bytes.Equal(res.HostKeyBlob, c.HostKey()) {
-			c.sendDisconnect(DisconnectHostKeyNotVerifiable, "host key changed")
-			return &HostKeyError{Err: errors.New("host key changed during rekey")}
+			return c.abort(&HostKeyError{Err: errors.New("host key changed during rekey")}, DisconnectHostKeyNotVerifiable, "host key changed")
 		}
 		return nil
 	}
 	cb := c.ccfg.HostKeyCallback
 	if cb == nil {
-		c.sendDisconnect(DisconnectHostKeyNotVerifiable, "host key not verifiable")
-		return &HostKeyError{Err: errors.New("Config.HostKeyCallback is nil (use knownhosts.New or ssh.InsecureIgnoreHostKey)")}
+		err := &HostKeyError{Err: errors.New("Config.HostKeyCallback is nil (use knownhosts.New or ssh.InsecureIgnoreHostKey)")}
+		return c.abort(err, DisconnectHostKeyNotVerifiable, "host key not verifiable")
 	}
 	addr := c.addr
 	remote := c.RemoteAddr()
@@ -405,9 +394,10 @@ func (c *Conn) checkHostKey(res *kex.Result, initial bool) error {
 	if addr == "" {
 		addr = remote.String()
 	}
-	if err := cb(addr, remote, res.HostKey); err != nil {
-		c.sendDisconnect(DisconnectHostKeyNotVerifiable, "host key not verifiable")
-		return &HostKeyError{Err: err}
+	var err error
+	c.callback(func() { err = cb(addr, remote, res.HostKey) })
+	if err != nil {
+		return c.abort(&HostKeyError{Err: err}, DisconnectHostKeyNotVerifiable, "host key not verifiable")
 	}
 	return nil
 }
@@ -473,43 +463,51 @@ func readDirection(a *kex.Algorithms, isClient bool) DirectionAlgorithms {
 
 // timedRekey starts a key exchange when RekeyInterval has passed.
 func (c *Conn) timedRekey() {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.kex == nil && c.werr == nil {
-		c.startKexLocked(false)
+	c.omu.Lock()
+	if c.kex == nil && c.err == nil {
+		c.beginKexLocked(false, false)
 	}
+	c.omu.Unlock()
+	c.kick()
 }
 
 // strictViolation ends the connection for a strict kex violation.
 func (c *Conn) strictViolation(msg string) error {
-	c.sendDisconnect(DisconnectProtocolError, "strict KEX violation: "+msg)
-	return &StrictKexError{Msg: msg}
+	return c.abort(&StrictKexError{Msg: msg}, DisconnectProtocolError, "strict KEX violation: "+msg)
 }
 
+// protocolError ends the connection for a peer's protocol violation.
 func (c *Conn) protocolError(msg string, err error) error {
-	c.sendDisconnect(DisconnectProtocolError, msg)
-	return &ProtocolViolation{Msg: msg, Err: err}
+	return c.abort(&ProtocolViolation{Msg: msg, Err: err}, DisconnectProtocolError, msg)
 }
 
-// handleDuringKex handles a non-method packet received inside a key
-// exchange. RFC 4253 §7.1 lets the peer send only transport generic
-// messages then; under strict kex, during the initial exchange, not even
-// those (kex-strict-*-v00@openssh.com).
+// handleDuringKex handles a packet (received with sequence number seq)
+// that is not a key exchange method message, inside a key exchange.
+//
+// RFC 4253 §7.1 lets the peer send only transport generic messages after
+// its KEXINIT; under strict kex (kex-strict-*-v00@openssh.com), during the
+// initial exchange, not even those. A rekey is more lenient, as OpenSSH
+// is: connection layer messages (50 and up) that a peer sends right after
+// its KEXINIT (AsyncSSH does, its data already in flight) are dispatched
+// as usual; only other transport messages are refused.
 //
 // A DISCONNECT is always honoured, strict or not: it ends the connection,
 // which is what strict kex asks for, and the peer's reason (say, a host
 // key its user refused) is the error worth reporting, as OpenSSH does.
-func (c *Conn) handleDuringKex(p []byte, strictInitial bool) error {
+func (c *Conn) handleDuringKex(p []byte, seq uint32, initial, strict bool) error {
 	t := p[0]
 	if t == wire.MsgDisconnect {
 		return c.handleGeneric(p)
 	}
-	if strictInitial {
+	if initial && strict {
 		return c.strictViolation(fmt.Sprintf("unexpected %s during initial key exchange", wire.MsgName(t)))
 	}
 	switch t {
 	case wire.MsgIgnore, wire.MsgDebug, wire.MsgUnimplemented:
 		return c.handleGeneric(p)
+	}
+	if !initial && t >= 50 {
+		return c.dispatch(p, seq)
 	}
 	return c.protocolError(fmt.Sprintf("unexpected %s during key exchange", wire.MsgName(t)), nil)
 }

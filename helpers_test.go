@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"sshtap/internal/wire"
 )
 
 // Test host keys, generated once per test binary.
@@ -159,9 +161,22 @@ var insecure = ssh.InsecureIgnoreHostKey()
 func serverKeyed(ctx context.Context, s *Conn) error {
 	err := s.waitKeyed(ctx)
 	if err != nil && ctx.Err() != nil {
-		s.fail(fmt.Errorf("sshtap: handshake: %w", context.Cause(ctx)))
-		s.waitGoroutines()
+		s.abort(fmt.Errorf("sshtap: handshake: %w", context.Cause(ctx)), 0, "")
+		s.waitEnded()
 		return s.Err()
 	}
 	return err
+}
+
+// writeChannelData writes a CHANNEL_DATA (code 0) or CHANNEL_EXTENDED_DATA
+// message for recipient as it is, bypassing Channel.Write's flow control,
+// for tests of a peer that breaks it.
+func (c *Conn) writeChannelData(ctx context.Context, recipient, code uint32, data []byte) error {
+	var p []byte
+	if code == 0 {
+		p = wire.AppendChannelDataHeader(nil, recipient, len(data))
+	} else {
+		p = wire.AppendChannelExtendedDataHeader(nil, recipient, code, len(data))
+	}
+	return c.writePacket(ctx, append(p, data...))
 }

@@ -353,7 +353,7 @@ func TestInteropSSHRemoteForward(t *testing.T) {
 	var fwd string
 	deadline := time.Now().Add(ioTimeout)
 	for fwd == "" {
-		st := c.ext()
+		st := &c.fwd
 		st.mu.Lock()
 		if len(st.serverFwds) > 0 {
 			fwd = st.serverFwds[0].ln.Addr().String()

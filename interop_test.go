@@ -1085,8 +1085,8 @@ func TestInteropDBClientGuess(t *testing.T) {
 // sshtap servers otherwise refuse (ErrRekeyBeforeAuth), to show what real
 // clients do with one.
 func (c *Conn) forceRekeyForTest(ctx context.Context) error {
-	c.wmu.Lock()
+	c.omu.Lock()
 	c.preAuthRekey = true
-	c.wmu.Unlock()
+	c.omu.Unlock()
 	return c.Rekey(ctx)
 }

@@ -66,21 +66,32 @@ func (c *Conn) startKeepAlive() {
 	if !c.isClient || c.ccfg == nil || c.ccfg.KeepAlive.Interval <= 0 {
 		return
 	}
-	st := c.ext()
-	st.mu.Lock()
-	started := st.keepAliveStarted
-	st.keepAliveStarted = true
-	st.mu.Unlock()
-	if started {
-		return
-	}
 	ka := &keepAlive{c: c, interval: c.ccfg.KeepAlive.Interval, countMax: c.ccfg.KeepAlive.CountMax}
 	if ka.countMax <= 0 {
 		ka.countMax = 3
 	}
+	c.mu.Lock()
+	started := c.keepAliveStarted
+	c.keepAliveStarted = true
+	if !started {
+		c.keepAlive = ka
+	}
+	c.mu.Unlock()
+	if started {
+		return
+	}
 	ka.mu.Lock()
 	ka.timer = time.AfterFunc(ka.interval, ka.tick)
 	ka.mu.Unlock()
+}
+
+// stop stops the prober (the Conn ended).
+func (ka *keepAlive) stop() {
+	ka.mu.Lock()
+	defer ka.mu.Unlock()
+	if ka.timer != nil {
+		ka.timer.Stop()
+	}
 }
 
 // tick runs one probe on the timer's goroutine and schedules the next.
@@ -145,11 +156,7 @@ func (ka *keepAlive) probe(ctx context.Context) (time.Duration, error) {
 // fail ends the Conn with err, telling the peer why if it still listens
 // (RFC 4253 §11.1: DISCONNECT may be sent at any time).
 func (ka *keepAlive) fail(err error) {
-	c := ka.c
-	if c.claimError(err) {
-		c.sendDisconnect(DisconnectConnectionLost, "keepalive timeout: peer not responding")
-	}
-	c.fail(err)
+	ka.c.abort(err, DisconnectConnectionLost, "keepalive timeout: peer not responding")
 }
 
 func (c *Conn) peerHasPing() bool {

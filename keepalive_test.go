@@ -149,7 +149,10 @@ func TestKeepAliveTimeout(t *testing.T) {
 func TestKeepAliveDisabled(t *testing.T) {
 	p := handshakePair(t, nil, nil)
 	p.client.startKeepAlive()
-	if p.client.ext().keepAliveStarted {
+	p.client.mu.Lock()
+	started := p.client.keepAliveStarted
+	p.client.mu.Unlock()
+	if started {
 		t.Error("keepalive started without an interval")
 	}
 }

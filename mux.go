@@ -25,9 +25,11 @@ type mux struct {
 	globals  map[string]func(*Request)
 	noMore   bool // server: no-more-sessions@openssh.com received
 
-	greqMu   sync.Mutex          // serializes SendGlobalRequest's enqueue and send
-	gpending []chan globalResult // our global requests awaiting a reply, in order
-	greplies []*Request          // the peer's want_reply global requests, in order
+	globalSendMu sync.Mutex          // serializes SendGlobalRequest's enqueue and send
+	gpending     []chan globalResult // our global requests awaiting a reply, in order
+	greplies     []*Request          // the peer's want_reply global requests, in order
+	gqueue       []globalDelivery    // the peer's requests waiting for their handler
+	gdraining    bool                // a goroutine delivers gqueue
 
 	incoming atomic.Int32 // incoming opens not yet accepted or rejected
 }
@@ -219,7 +221,7 @@ func (nc *NewChannel) Reject(reason OpenFailureReason, message string) error {
 		return errDecided
 	}
 	nc.conn.mux.incoming.Add(-1)
-	return nc.conn.writeNoWait(openFailure(nc.sender, reason, message))
+	return nc.conn.queue(openFailure(nc.sender, reason, message))
 }
 
 func openFailure(recipient uint32, reason OpenFailureReason, message string) []byte {
@@ -373,17 +375,14 @@ func (c *Conn) handleConnection(p []byte) error {
 		ch.mu.Unlock()
 	case wire.MsgChannelClose:
 		ch.mu.Lock()
-		ch.remoteClosed = true
-		ch.signalPeerClosedLocked()
-		if ch.cancel != nil {
-			ch.cancel()
+		if ch.drain {
+			// Requests that came before the CLOSE are still being
+			// delivered: the channel ends after them, as it would have
+			// had the handler run here.
+			ch.closeAfterDrain = true
+		} else {
+			ch.remoteCloseLocked()
 		}
-		ch.failPendingLocked(ErrChannelClosed)
-		ch.wakeAllLocked()
-		// RFC 4254 §5.3: "Upon receiving this message, a party MUST send
-		// back an SSH_MSG_CHANNEL_CLOSE unless it has already sent this
-		// message for the channel."
-		ch.sendCloseLocked()
 		ch.mu.Unlock()
 	case wire.MsgChannelRequest:
 		return c.handleChannelRequest(ch, p)
@@ -448,7 +447,7 @@ func (c *Conn) handleOpen(p []byte) error {
 		if noMore {
 			// OpenSSH PROTOCOL §2.2: after no-more-sessions@openssh.com
 			// the server refuses further session channels.
-			return c.writeFromTransport(openFailure(m.Sender, Prohibited, "no more sessions"))
+			return c.queue(openFailure(m.Sender, Prohibited, "no more sessions"))
 		}
 	}
 	h := c.channelHandler(m.Type)
@@ -456,11 +455,11 @@ func (c *Conn) handleOpen(p []byte) error {
 		// RFC 4254 §5.1: "If the recipient of the SSH_MSG_CHANNEL_OPEN
 		// message does not support the specified 'channel type', it simply
 		// responds with SSH_MSG_CHANNEL_OPEN_FAILURE."
-		return c.writeFromTransport(openFailure(m.Sender, UnknownChannelType, "unknown channel type"))
+		return c.queue(openFailure(m.Sender, UnknownChannelType, "unknown channel type"))
 	}
 	if c.mux.incoming.Add(1) > maxIncomingOpens {
 		c.mux.incoming.Add(-1)
-		return c.writeFromTransport(openFailure(m.Sender, ResourceShortage, "too many pending channel opens"))
+		return c.queue(openFailure(m.Sender, ResourceShortage, "too many pending channel opens"))
 	}
 	nc := &NewChannel{conn: c, typ: m.Type, extra: append([]byte(nil), m.Extra...), sender: m.Sender, window: m.Window, maxPacket: m.MaxPacket}
 	go h(nc)

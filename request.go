@@ -75,7 +75,7 @@ func (ch *Channel) flushRepliesLocked() error {
 		if r.ok {
 			t = wire.MsgChannelSuccess
 		}
-		if e := ch.conn.writeNoWait(wire.AppendUint32([]byte{t}, ch.remoteID)); e != nil && err == nil {
+		if e := ch.conn.queue(wire.AppendUint32([]byte{t}, ch.remoteID)); e != nil && err == nil {
 			err = e
 		}
 	}
@@ -85,27 +85,62 @@ func (ch *Channel) flushRepliesLocked() error {
 	return err
 }
 
-// HandleRequests sets the handler of the peer's channel requests. It is
-// called on the transport goroutine and must not block (Reply may be
-// called later, from another goroutine). Requests that arrived before
-// HandleRequests are held (up to 64; more are refused) and delivered, in
-// order, on the caller's goroutine before it returns. A nil h refuses every
-// request (CHANNEL_FAILURE when a reply is wanted, RFC 4254 §5.4: "If the
-// request is not recognized or is not supported for the channel,
-// SSH_MSG_CHANNEL_FAILURE is returned.").
+// HandleRequests sets the handler of the peer's channel requests.
+//
+// h runs off the transport goroutine, one request at a time, in the order
+// the requests arrived: requests that arrived before HandleRequests are
+// delivered on the caller's goroutine before it returns, later ones on a
+// goroutine that lives while requests are waiting. So h may block (other
+// channels' data keeps flowing) and may call any Conn or Channel method,
+// Close included; requests that arrive meanwhile wait for it, up to 64
+// (more are refused). Reply may be called later, from any goroutine.
+// The peer's CLOSE takes effect once the requests that came before it
+// were delivered (their replies are then dropped). A nil h refuses every request (CHANNEL_FAILURE
+// when a reply is wanted, RFC 4254 §5.4: "If the request is not recognized
+// or is not supported for the channel, SSH_MSG_CHANNEL_FAILURE is
+// returned.").
 func (ch *Channel) HandleRequests(h func(*Request)) {
 	ch.mu.Lock()
-	ch.handler, ch.hasH, ch.drain = h, true, true
+	ch.handler, ch.hasH = h, true
+	if ch.drain || len(ch.held) == 0 {
+		ch.mu.Unlock()
+		return
+	}
+	ch.drain = true
+	ch.mu.Unlock()
+	ch.deliverHeld()
+}
+
+// handleRequestsInline is HandleRequests for a handler of this package
+// that never blocks nor calls back into the Conn: it runs on the transport
+// goroutine, so its effects are in place before the next message is
+// handled (a client session's exit status before the CLOSE that follows).
+func (ch *Channel) handleRequestsInline(h func(*Request)) {
+	ch.mu.Lock()
+	ch.inline = true
+	ch.mu.Unlock()
+	ch.HandleRequests(h)
+}
+
+// deliverHeld delivers the waiting requests, in order, until none is left.
+// The caller set ch.drain.
+func (ch *Channel) deliverHeld() {
+	ch.mu.Lock()
 	for len(ch.held) > 0 {
 		r := ch.held[0]
 		ch.held[0] = nil
 		ch.held = ch.held[1:]
+		h := ch.handler
 		ch.mu.Unlock()
 		deliverRequest(h, r)
 		ch.mu.Lock()
 	}
 	ch.held = nil
 	ch.drain = false
+	if ch.closeAfterDrain {
+		ch.closeAfterDrain = false
+		ch.remoteCloseLocked()
+	}
 	ch.mu.Unlock()
 }
 
@@ -139,19 +174,27 @@ func (c *Conn) handleChannelRequest(ch *Channel, p []byte) error {
 	if r.WantReply {
 		ch.replies = append(ch.replies, r)
 	}
-	if !ch.hasH || ch.drain {
-		if len(ch.held) >= maxHeldRequests {
-			r.replied = true
-			ch.flushRepliesLocked()
-		} else {
-			ch.held = append(ch.held, r)
-		}
+	if ch.inline && ch.hasH && !ch.drain {
+		h := ch.handler
+		ch.mu.Unlock()
+		deliverRequest(h, r)
+		return nil
+	}
+	if len(ch.held) >= maxHeldRequests {
+		r.replied = true
+		ch.flushRepliesLocked()
 		ch.mu.Unlock()
 		return nil
 	}
-	h := ch.handler
+	ch.held = append(ch.held, r)
+	start := ch.hasH && !ch.drain
+	if start {
+		ch.drain = true
+	}
 	ch.mu.Unlock()
-	deliverRequest(h, r)
+	if start {
+		go ch.deliverHeld()
+	}
 	return nil
 }
 

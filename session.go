@@ -237,15 +237,16 @@ func (c *Conn) NewSession(ctx context.Context) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{conn: c, ch: ch}
-	ch.HandleRequests(s.handleRequest)
+	ch.handleRequestsInline(s.handleRequest)
 	return s, nil
 }
 
 // Channel returns the underlying channel.
 func (s *Session) Channel() *Channel { return s.ch }
 
-// handleRequest runs on the transport goroutine for each request the
-// server sends on the session channel; it never blocks.
+// handleRequest runs on the transport goroutine (handleRequestsInline)
+// for each request the server sends on the session channel; it never
+// blocks.
 func (s *Session) handleRequest(r *Request) {
 	switch r.Type {
 	case wire.RequestExitStatus:

@@ -99,7 +99,8 @@ func (s *ServerSession) allowed(typ, detail string) bool {
 	return f == nil || f(s.conn, typ, detail)
 }
 
-// handleRequest runs on the transport goroutine; it never blocks.
+// handleRequest runs on the channel's request goroutine (HandleRequests),
+// one request at a time.
 func (s *ServerSession) handleRequest(r *Request) {
 	ok := false
 	start := false

@@ -5,12 +5,185 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
 	"sshtap/internal/wire"
-	"sshtap/kex"
+	"sshtap/packet"
 )
+
+// run is the transport goroutine.
+func (c *Conn) run() {
+	defer close(c.done)
+	err := c.versionExchange()
+	if err == nil {
+		err = c.readLoop()
+	}
+	var de *DisconnectError
+	c.omu.Lock()
+	if werr := c.werr; werr != nil && !errors.As(err, &de) {
+		// The peer hung up while we wrote; the read error (EOF) says less.
+		err = werr
+	}
+	c.omu.Unlock()
+	c.abort(err, 0, "")
+}
+
+// readLoop starts the first key exchange and then reads and dispatches
+// packets until the connection fails.
+func (c *Conn) readLoop() error {
+	c.omu.Lock()
+	_, err := c.beginKexLocked(true, false)
+	c.omu.Unlock()
+	c.kick()
+	if err != nil {
+		return err
+	}
+	for {
+		p, seq, err := c.readPacket()
+		if err != nil {
+			return err
+		}
+		if err := c.dispatch(p, seq); err != nil {
+			return err
+		}
+	}
+}
+
+// readPacket returns the next authentic (or policy-accepted) packet payload
+// and its sequence number. The payload is valid until the next call.
+func (c *Conn) readPacket() ([]byte, uint32, error) {
+	for {
+		if c.rend > c.rpos {
+			seq := c.pr.Seq()
+			p, n, err := c.pr.Next(c.rbuf[c.rpos:c.rend])
+			c.rpos += n
+			if err != nil {
+				p, err = c.macFailure(err)
+				if err != nil {
+					return nil, 0, err
+				}
+				if p == nil { // discarded
+					continue
+				}
+			}
+			if n > 0 {
+				if len(p) == 0 {
+					return nil, 0, c.abort(&ProtocolViolation{Msg: "empty packet payload"}, DisconnectProtocolError, "empty packet payload")
+				}
+				c.checkReadLimits()
+				return p, seq, nil
+			}
+		}
+		if c.rpos == c.rend {
+			c.rpos, c.rend = 0, 0
+		}
+		need := c.pr.Need()
+		if have := c.rend - c.rpos; need <= have {
+			return nil, 0, fmt.Errorf("sshtap: internal error: packet reader needs %d bytes, has %d", need, have)
+		}
+		if c.rpos+need > len(c.rbuf) {
+			c.compact(need)
+		}
+		if err := c.fill(); err != nil {
+			return nil, 0, c.readError(err)
+		}
+	}
+}
+
+// compact moves the unread bytes to the front of the read buffer, growing
+// it when it is smaller than need.
+func (c *Conn) compact(need int) {
+	if need > len(c.rbuf) {
+		nb := make([]byte, need+need/4)
+		copy(nb, c.rbuf[c.rpos:c.rend])
+		c.rbuf = nb
+	} else {
+		copy(c.rbuf, c.rbuf[c.rpos:c.rend])
+	}
+	c.rend -= c.rpos
+	c.rpos = 0
+}
+
+// fill reads once from the stream into the free end of the read buffer
+// (one read moves as many packets as are ready). It returns the read error
+// only when no byte came with it.
+func (c *Conn) fill() error {
+	n, err := c.rw.Read(c.rbuf[c.rend:])
+	c.rend += n
+	c.bytesIn.Add(uint64(n))
+	if n > 0 {
+		return nil
+	}
+	return err
+}
+
+func (c *Conn) readError(err error) error {
+	if e := c.Err(); e != nil {
+		return e // we closed it
+	}
+	if errors.Is(err, io.EOF) {
+		if c.rend > c.rpos {
+			return fmt.Errorf("sshtap: connection closed by peer in the middle of a packet: %w", io.ErrUnexpectedEOF)
+		}
+		return fmt.Errorf("sshtap: connection closed by peer: %w", io.EOF)
+	}
+	return fmt.Errorf("sshtap: read: %w", err)
+}
+
+// macFailure applies the MAC policy to a packet error from the reader. It
+// returns the payload to process (MACAccept), nil (MACDiscard) or an error.
+func (c *Conn) macFailure(err error) ([]byte, error) {
+	var ae *packet.AuthError
+	var le *packet.LengthError
+	switch {
+	case errors.As(err, &ae):
+		mm := MACMismatch{Seq: ae.Seq, Length: ae.Length, Cipher: c.rAlgs.Cipher, MAC: c.rAlgs.MAC, Mode: ae.Mode, LengthAuthenticated: true}
+		v := Disconnect
+		if policy := c.cfg.MACPolicy; policy != nil {
+			c.callback(func() { v = policy(mm) })
+		}
+		if v > Accept {
+			v = Disconnect
+		}
+		if c.hub.wants(KindMACMismatch) {
+			c.hub.publish(&MACMismatchEvent{Header: now(), MACMismatch: mm, Verdict: v})
+		}
+		switch v {
+		case Discard:
+			return nil, nil
+		case Accept:
+			return ae.Payload, nil
+		}
+		return nil, c.abort(&MACError{mm}, DisconnectMACError, "message authentication code incorrect")
+	case errors.As(err, &le) && c.rAlgs.Cipher != "":
+		// Once keys are in force, a bad length is a corrupted (or
+		// mis-decrypted) packet whether or not the length was encrypted.
+		mm := MACMismatch{Seq: le.Seq, Length: le.Length, Cipher: c.rAlgs.Cipher, MAC: c.rAlgs.MAC, Mode: le.Mode}
+		if c.hub.wants(KindMACMismatch) {
+			c.hub.publish(&MACMismatchEvent{Header: now(), MACMismatch: mm, Verdict: Disconnect})
+		}
+		return nil, c.abort(&MACError{mm}, DisconnectMACError, "bad packet length")
+	}
+	return nil, c.abort(&ProtocolViolation{Msg: "corrupt packet", Err: err}, DisconnectProtocolError, "corrupt packet")
+}
+
+// checkReadLimits starts a rekey when the inbound keys have carried their
+// budget (RFC 4344 §3.1 packets, §3.2 / RFC 4253 §9 bytes).
+func (c *Conn) checkReadLimits() {
+	if c.rLimit == 0 {
+		return
+	}
+	if st := c.pr.Stats(); st.Bytes >= c.rLimit || st.Packets >= 1<<31 {
+		c.omu.Lock()
+		if c.kex == nil && c.err == nil {
+			c.beginKexLocked(false, false)
+		}
+		c.omu.Unlock()
+		c.kick()
+	}
+}
 
 // dispatch handles one packet outside a key exchange. Transport messages
 // are handled inline; anything else goes to the connection layer.
@@ -22,7 +195,7 @@ func (c *Conn) dispatch(p []byte, seq uint32) error {
 	case wire.MsgDisconnect, wire.MsgIgnore, wire.MsgDebug, wire.MsgUnimplemented:
 		return c.handleGeneric(p)
 	}
-	if !c.isKeyed() {
+	if !c.keyed.Load() {
 		// RFC 4253 §7: the first key exchange starts the connection; nothing
 		// else is allowed before it.
 		return c.protocolError(fmt.Sprintf("unexpected %s before key exchange", wire.MsgName(t)), nil)
@@ -73,12 +246,6 @@ func (c *Conn) routeAuth(p []byte) error {
 	return nil
 }
 
-func (c *Conn) isKeyed() bool {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.keyed
-}
-
 // unimplemented answers a message type we do not know. RFC 4253 §11.4: "An
 // implementation MUST respond to all unrecognized messages with an
 // SSH_MSG_UNIMPLEMENTED message in the order in which the messages were
@@ -88,7 +255,7 @@ func (c *Conn) unimplemented(t byte, seq uint32) error {
 	if c.hub.wants(KindUnimplemented) {
 		c.hub.publish(&UnimplementedEvent{Header: now(), Seq: seq, Type: t})
 	}
-	return c.writeFromTransport(m.Marshal(nil))
+	return c.queue(m.Marshal(nil))
 }
 
 // handleGeneric handles DISCONNECT, IGNORE, DEBUG and UNIMPLEMENTED
@@ -140,18 +307,17 @@ func (c *Conn) handleGeneric(p []byte) error {
 // UNIMPLEMENTED, as OpenSSH does before user authentication: the old keys
 // stay in force and held writes are released.
 func (c *Conn) refusedKex(seq uint32) {
-	c.wmu.Lock()
+	c.omu.Lock()
 	r := c.kex
-	if r == nil || r.initial || r.remoteFirst || r.ourInitSeq != seq {
-		c.wmu.Unlock()
+	if r == nil || r.initial || r.remoteFirst || r.ourInitSeq.Load() != uint64(seq)+1 {
+		c.omu.Unlock()
 		return
 	}
 	c.kex = nil
-	for _, q := range c.queued {
-		c.writeLocked(q)
-	}
-	c.queued = nil
-	c.wmu.Unlock()
+	c.releaseHeldLocked()
+	r.openWritesLocked()
+	c.omu.Unlock()
+	c.kick()
 	r.finish(ErrRekeyRefused)
 }
 
@@ -222,11 +388,11 @@ func (c *Conn) handleServiceRequest(p []byte) error {
 	// RFC 4253 §10: "If the server rejects the service request, it SHOULD
 	// send an appropriate SSH_MSG_DISCONNECT message".
 	if m.Service != "ssh-userauth" {
-		c.sendDisconnect(DisconnectServiceNotAvailable, "service not available: "+m.Service)
-		return &DisconnectError{Reason: DisconnectServiceNotAvailable, Message: "service not available: " + m.Service}
+		msg := "service not available: " + m.Service
+		return c.abort(&DisconnectError{Reason: DisconnectServiceNotAvailable, Message: msg}, DisconnectServiceNotAvailable, msg)
 	}
-	a := wire.ServiceAccept{Service: m.Service}
-	return c.writeFromTransport(a.Marshal(nil))
+	a := wire.ServiceAccept(m)
+	return c.queue(a.Marshal(nil))
 }
 
 func (c *Conn) handleServiceAccept(p []byte) error {
@@ -237,7 +403,7 @@ func (c *Conn) handleServiceAccept(p []byte) error {
 	if !c.isClient || m.Service != "ssh-userauth" {
 		return c.protocolError("unexpected SERVICE_ACCEPT for "+fmt.Sprintf("%q", m.Service), nil)
 	}
-	c.transportIsReady()
+	c.setAuthReady()
 	return nil
 }
 
@@ -249,8 +415,8 @@ func (c *Conn) handlePing(p []byte) error {
 	if err := m.Unmarshal(p); err != nil {
 		return c.protocolError("bad PING", err)
 	}
-	pong := wire.Pong{Data: m.Data}
-	return c.writeFromTransport(pong.Marshal(nil))
+	pong := wire.Pong(m)
+	return c.queue(pong.Marshal(nil))
 }
 
 func (c *Conn) handlePong(p []byte) error {
@@ -340,20 +506,23 @@ func (c *Conn) Rekey(ctx context.Context) error {
 	if err := c.waitKeyed(ctx); err != nil {
 		return err
 	}
-	c.wmu.Lock()
-	if c.werr != nil {
-		err := c.werr
-		c.wmu.Unlock()
+	c.omu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.omu.Unlock()
 		return err
 	}
-	r, err := c.startKexLocked(false)
-	c.wmu.Unlock()
+	r, err := c.beginKexLocked(false, false)
+	c.omu.Unlock()
+	c.kick()
 	if err != nil {
 		return err
 	}
 	select {
 	case <-r.finished:
 		return r.err
+	case <-c.closing:
+		return c.Err()
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
@@ -387,8 +556,6 @@ func (c *Conn) SendDebug(ctx context.Context, alwaysDisplay bool, message string
 	m := wire.Debug{AlwaysDisplay: alwaysDisplay, Message: message}
 	return c.writePacket(ctx, m.Marshal(nil))
 }
-
-var _ = kex.Client
 
 // ErrNotExtensionType is returned by Conn.SendExtensionMessage for a message
 // number outside the range it may send.

@@ -35,10 +35,16 @@ func (c *Conn) versionExchange() error {
 		return &VersionError{Msg: "our identification string is invalid", Line: trunc(ours)}
 	}
 	out = append(append(out, ours...), '\r', '\n')
-	c.wmu.Lock()
-	c.out = append(c.out, out...)
-	c.signalWriter()
-	c.wmu.Unlock()
+	// Queued like any message of the transport goroutine: both sides send
+	// their identification at once, and a synchronous stream would
+	// deadlock if each waited for its write.
+	c.omu.Lock()
+	if c.err == nil {
+		c.pushLocked(out, outPacket{raw: true})
+		c.verQueued = true
+	}
+	c.omu.Unlock()
+	c.kick()
 
 	lines := 0
 	for {
