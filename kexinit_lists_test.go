@@ -112,7 +112,7 @@ func TestKexInitStrayCommasServer(t *testing.T) {
 					}
 				}
 			}
-			s, serr, cerr, _ := hpServerAgainst(t, nil, cli, nil)
+			s, _, serr, cerr := hpServerAgainst(t, nil, cli, nil)
 			if serr != nil || cerr != nil {
 				t.Fatalf("handshake: server %v, hand client %v", serr, cerr)
 			}
@@ -146,7 +146,7 @@ func TestKexInitStrayCommasClient(t *testing.T) {
 				}
 				return p.serveService()
 			}
-			c, cerr, serr, _ := hpClientAgainst(t, nil, srv, nil)
+			c, _, cerr, serr := hpClientAgainst(t, nil, srv, nil)
 			if cerr != nil || serr != nil {
 				t.Fatalf("handshake: client %v, hand server %v", cerr, serr)
 			}
@@ -170,7 +170,7 @@ func TestKexInitNulStillRejected(t *testing.T) {
 		_, err := io.Copy(io.Discard, p.rw) // until the server hangs up
 		return err
 	}
-	_, serr, _, _ := hpServerAgainst(t, nil, cli, nil)
+	_, _, serr, _ := hpServerAgainst(t, nil, cli, nil)
 	if !errors.Is(serr, wire.ErrBadName) {
 		t.Fatalf("server error = %v, want one wrapping wire.ErrBadName", serr)
 	}
