@@ -298,7 +298,8 @@ func sfWantDeadline(t *testing.T, c *Conn, err error, start time.Time, timeout t
 }
 
 // TestSeamStalledPeer: a peer that stops answering cannot hold the
-// handshake beyond its context (x/crypto/ssh golang/go#51926).
+// handshake beyond its context (x/crypto/ssh's NewClientConn takes none and
+// waits on such a peer until the connection's own deadline, if any).
 func TestSeamStalledPeer(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	peers := []struct {
