@@ -19,8 +19,9 @@ package sshtap
 // the handshake and authentication (~250 ms per op here, see
 // BenchmarkExecLatency: a large part of a 64 MiB op, little of a 1 GiB one).
 // Every op against sshd also pays sshd's per-session cost (the command runs
-// through the user's shell; a ~40 ms stall before the session starts, see
-// /work/shared/docs/peers.md), so 64 MiB figures are below the data path's.
+// through the user's shell; a ~40 ms stall before the session starts, as
+// sshd turns on TCP_NODELAY late), so 64 MiB figures are below the data
+// path's.
 // allocs/MiB is runtime.MemStats.Mallocs over the timed ops divided by the
 // MiB moved: the whole benchmark process (client transport, session copies),
 // for the Go clients only (for openssh it would count os/exec, not ssh).
@@ -455,7 +456,7 @@ func BenchmarkTransferSshtapPair(b *testing.B) {
 //
 //   - sshtap, xcrypto, openssh: against the local sshd. sshd forks and
 //     re-executes itself per connection and runs the command through the
-//     shell; its per-command stall of ~40 ms (see /work/shared/docs/peers.md)
+//     shell; its per-command stall of ~40 ms (it turns on TCP_NODELAY late)
 //     is in all three and dominates them. openssh includes process start.
 //   - sshtap-pair: the sshtap client against an in-process sshtap server over
 //     loopback TCP (the handler returns at once: exit status 0).

@@ -98,7 +98,7 @@ func TestEventsDisconnect(t *testing.T) {
 	}
 }
 
-// Rule 2 and the case: a full subscription drops the newest events,
+// Rule 2 of the package doc: a full subscription drops the newest events,
 // counts them, and yields one LaggedEvent before the next delivered event;
 // at the end it yields LaggedEvent then ClosedEvent.
 func TestEventsLaggedThenClosed(t *testing.T) {

@@ -24,9 +24,9 @@ import (
 )
 
 // iaDial connects to addr, runs the whole handshake with cfg and returns
-// the Conn (closed at cleanup), the handshake error and the auth, banner and
-// disconnect events of the connection so far.
-func iaDial(t *testing.T, addr string, cfg *Config) (*Conn, error, []Event) {
+// the Conn (closed at cleanup), the auth, banner and disconnect events of the
+// connection so far and the handshake error.
+func iaDial(t *testing.T, addr string, cfg *Config) (*Conn, []Event, error) {
 	t.Helper()
 	if cfg.HostKeyCallback == nil {
 		cfg.HostKeyCallback = insecure
@@ -42,7 +42,7 @@ func iaDial(t *testing.T, addr string, cfg *Config) (*Conn, error, []Event) {
 	evs := ioDrain(sub)
 	sub.Close()
 	t.Cleanup(func() { c.Close() })
-	return c, err, evs
+	return c, evs, err
 }
 
 // iaSuccess returns the successful UserAuthEvent among evs, or nil.
@@ -70,7 +70,7 @@ func TestInteropAuthSSHDPublicKey(t *testing.T) {
 		t.Run(string(k.Type), func(t *testing.T) {
 			t.Parallel()
 			other := testpeer.NewKey(t, testpeer.KeyEd25519) // not authorized: refused first
-			c, err, evs := iaDial(t, s.Addr, &Config{User: s.User, Auth: []AuthMethod{PublicKeys(other.Signer, k.Signer)}})
+			c, evs, err := iaDial(t, s.Addr, &Config{User: s.User, Auth: []AuthMethod{PublicKeys(other.Signer, k.Signer)}})
 			if err != nil {
 				t.Fatalf("handshake: %v\nevents: %v", err, authSummary(evs))
 			}
@@ -94,7 +94,7 @@ func TestInteropAuthSSHDPassword(t *testing.T) {
 	t.Run("wrong-then-right", func(t *testing.T) {
 		// Both passwords are tried in order: the wrong one fails, the
 		// right one succeeds.
-		c, err, evs := iaDial(t, s.Addr, &Config{User: user, Auth: []AuthMethod{Password("wrong"), PasswordCallback(func() (string, error) { return pw, nil })}})
+		c, evs, err := iaDial(t, s.Addr, &Config{User: user, Auth: []AuthMethod{Password("wrong"), PasswordCallback(func() (string, error) { return pw, nil })}})
 		if err != nil {
 			t.Fatalf("handshake: %v\nevents: %v", err, authSummary(evs))
 		}
@@ -105,7 +105,7 @@ func TestInteropAuthSSHDPassword(t *testing.T) {
 		s.WaitLog(t, "Accepted password for "+user)
 	})
 	t.Run("wrong", func(t *testing.T) {
-		_, err, evs := iaDial(t, s.Addr, &Config{User: user, Auth: []AuthMethod{Password("wrong")}})
+		_, evs, err := iaDial(t, s.Addr, &Config{User: user, Auth: []AuthMethod{Password("wrong")}})
 		var ae *AuthError
 		if !errors.As(err, &ae) || len(ae.Remaining) != 1 || ae.Remaining[0] != "password" {
 			t.Errorf("error %v, events %v", err, authSummary(evs))
@@ -126,7 +126,7 @@ func TestInteropAuthSSHDKeyboardInteractive(t *testing.T) {
 	s := testpeer.StartSSHD(t, testpeer.SSHDOptions{AuthorizedKeys: []*testpeer.Key{},
 		Config: []string{"UsePAM yes", "KbdInteractiveAuthentication yes", "PasswordAuthentication no", "PubkeyAuthentication no"}})
 	var rounds [][]string
-	c, err, evs := iaDial(t, s.Addr, &Config{User: user, Auth: []AuthMethod{KeyboardInteractive(func(name, instr string, qs []string, echos []bool) ([]string, error) {
+	c, evs, err := iaDial(t, s.Addr, &Config{User: user, Auth: []AuthMethod{KeyboardInteractive(func(name, instr string, qs []string, echos []bool) ([]string, error) {
 		rounds = append(rounds, qs)
 		ans := make([]string, len(qs))
 		for i, q := range qs {
@@ -166,7 +166,7 @@ func TestInteropAuthSSHDCertificate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err, evs := iaDial(t, s.Addr, &Config{User: s.User, Auth: []AuthMethod{PublicKeys(cs)}})
+			c, evs, err := iaDial(t, s.Addr, &Config{User: s.User, Auth: []AuthMethod{PublicKeys(cs)}})
 			if err != nil {
 				t.Fatalf("handshake: %v\nevents: %v", err, authSummary(evs))
 			}
@@ -183,7 +183,7 @@ func TestInteropAuthSSHDCertificate(t *testing.T) {
 		t.Parallel()
 		k := testpeer.NewKey(t, testpeer.KeyEd25519)
 		cs, _ := ssh.NewCertSigner(authUserCert(t, ca.Signer, k.PublicKey, "nobody-here"), k.Signer)
-		_, err, evs := iaDial(t, s.Addr, &Config{User: s.User, Auth: []AuthMethod{PublicKeys(cs)}})
+		_, evs, err := iaDial(t, s.Addr, &Config{User: s.User, Auth: []AuthMethod{PublicKeys(cs)}})
 		var ae *AuthError
 		if !errors.As(err, &ae) {
 			t.Errorf("error %v, events %v", err, authSummary(evs))
@@ -199,7 +199,7 @@ func TestInteropAuthSSHDMaxAuthTries(t *testing.T) {
 	for _, k := range wrong {
 		signers = append(signers, k.Signer)
 	}
-	c, err, evs := iaDial(t, s.Addr, &Config{User: s.User, Auth: []AuthMethod{PublicKeys(signers...)}})
+	c, evs, err := iaDial(t, s.Addr, &Config{User: s.User, Auth: []AuthMethod{PublicKeys(signers...)}})
 	var de *DisconnectError
 	if !errors.As(err, &de) || !de.Remote || de.Reason != DisconnectProtocolError || de.Message != "Too many authentication failures" {
 		t.Fatalf("error %v, events %v", err, authSummary(evs))
@@ -232,7 +232,7 @@ func TestInteropAuthDropbearPublicKey(t *testing.T) {
 	for _, k := range keys {
 		t.Run(string(k.Type), func(t *testing.T) {
 			t.Parallel()
-			c, err, evs := iaDial(t, d.Addr, &Config{User: d.User, Auth: []AuthMethod{PublicKeys(k.Signer)}})
+			c, evs, err := iaDial(t, d.Addr, &Config{User: d.User, Auth: []AuthMethod{PublicKeys(k.Signer)}})
 			if err != nil {
 				t.Fatalf("handshake: %v\nevents: %v", err, authSummary(evs))
 			}
@@ -247,8 +247,8 @@ func TestInteropAuthDropbearPublicKey(t *testing.T) {
 
 // iaServe accepts one connection on a new listener, runs our server's
 // handshake with cfg, then closes the Conn. It returns the address and a
-// func that waits for the handshake's error and the server's auth events.
-func iaServe(t *testing.T, cfg *ServerConfig) (string, func() (error, []Event)) {
+// func that waits for the server's auth events and the handshake's error.
+func iaServe(t *testing.T, cfg *ServerConfig) (string, func() ([]Event, error)) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -278,7 +278,7 @@ func iaServe(t *testing.T, cfg *ServerConfig) (string, func() (error, []Event)) 
 	}()
 	var once sync.Once
 	var r res
-	wait := func() (error, []Event) {
+	wait := func() ([]Event, error) {
 		once.Do(func() {
 			select {
 			case r = <-done:
@@ -287,7 +287,7 @@ func iaServe(t *testing.T, cfg *ServerConfig) (string, func() (error, []Event)) 
 				r = <-done
 			}
 		})
-		return r.err, r.evs
+		return r.evs, r.err
 	}
 	t.Cleanup(func() { ln.Close(); wait() })
 	return ln.Addr().String(), wait
@@ -340,7 +340,7 @@ func TestInteropAuthSSHClientPublicKey(t *testing.T) {
 			other := testpeer.NewKey(t, testpeer.KeyEd25519)
 			addr, wait := iaServe(t, &ServerConfig{HostKeys: allHostKeys(t), PublicKeyCallback: authAcceptKeys(k.PublicKey)})
 			log, code := iaRunSSH(t, addr, "tester", []*testpeer.Key{other, k}, nil, "BatchMode=yes")
-			err, evs := wait()
+			evs, err := wait()
 			if err != nil {
 				t.Fatalf("server handshake: %v\nssh (exit %d):\n%s", err, code, log)
 			}
@@ -381,7 +381,7 @@ func TestInteropAuthSSHClientPassword(t *testing.T) {
 	log, code := iaRunSSH(t, addr, "tester", nil,
 		[]string{"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"},
 		"BatchMode=no", "PreferredAuthentications=password", "PubkeyAuthentication=no", "NumberOfPasswordPrompts=1")
-	err, evs := wait()
+	evs, err := wait()
 	if err != nil {
 		t.Fatalf("server handshake: %v\nssh (exit %d):\n%s", err, code, log)
 	}
@@ -432,7 +432,7 @@ func TestInteropAuthSSHClientKeyboardInteractive(t *testing.T) {
 	log, code := iaRunSSH(t, addr, "tester", nil,
 		[]string{"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0"},
 		"BatchMode=no", "PreferredAuthentications=keyboard-interactive", "PubkeyAuthentication=no")
-	err, evs := wait()
+	evs, err := wait()
 	if err != nil {
 		t.Fatalf("server handshake: %v\nssh (exit %d):\n%s", err, code, log)
 	}

@@ -226,8 +226,9 @@ func TestSeamTruncatedStream(t *testing.T) {
 				srw = newSFCut(b, 16, c.unit, c.off)
 			}
 			p, cerr, serr := tryHandshake(crw, srw, &Config{NoAuth: true, TransportConfig: tc}, &ServerConfig{TransportConfig: tc}, 20*time.Second)
-			defer p.client.Close()
-			defer p.server.Close()
+			// Both Conns exist whatever the errors (tryHandshake never
+			// returns nil ones); the errors are what this test checks.
+			t.Cleanup(func() { p.client.Close(); p.server.Close() })
 			err, other := cerr, serr
 			if c.side == "server" {
 				err, other = serr, cerr
@@ -297,7 +298,8 @@ func sfWantDeadline(t *testing.T, c *Conn, err error, start time.Time, timeout t
 }
 
 // TestSeamStalledPeer: a peer that stops answering cannot hold the
-// handshake beyond its context (x/crypto/ssh golang/go#51926).
+// handshake beyond its context (x/crypto/ssh's NewClientConn takes none and
+// waits on such a peer until the connection's own deadline, if any).
 func TestSeamStalledPeer(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	peers := []struct {

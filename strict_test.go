@@ -365,9 +365,9 @@ func plainPacket(payload []byte) []byte {
 }
 
 // hpClientAgainst runs an sshtap client against the hand-rolled server
-// function srv over a net.Pipe and returns the client, its handshake error,
-// srv's error and the client's events up to the end of the handshake.
-func hpClientAgainst(t *testing.T, cfg *Config, srv func(p *hpPeer) error, setup func(p *hpPeer)) (*Conn, error, error, *Subscription) {
+// function srv over a net.Pipe and returns the client, its events up to the
+// end of the handshake, its handshake error and srv's error.
+func hpClientAgainst(t *testing.T, cfg *Config, srv func(p *hpPeer) error, setup func(p *hpPeer)) (*Conn, *Subscription, error, error) {
 	t.Helper()
 	a, b := net.Pipe()
 	p := hpNew(t, b, true)
@@ -396,12 +396,13 @@ func hpClientAgainst(t *testing.T, cfg *Config, srv func(p *hpPeer) error, setup
 		c.Close()
 		sub.Close()
 	})
-	return c, cerr, serr, sub
+	return c, sub, cerr, serr
 }
 
 // hpServerAgainst runs an sshtap server against the hand-rolled client
-// function cli.
-func hpServerAgainst(t *testing.T, cfg *ServerConfig, cli func(p *hpPeer) error, setup func(p *hpPeer)) (*Conn, error, error, *Subscription) {
+// function cli and returns the server, its events, its error from the
+// transport handshake and cli's error.
+func hpServerAgainst(t *testing.T, cfg *ServerConfig, cli func(p *hpPeer) error, setup func(p *hpPeer)) (*Conn, *Subscription, error, error) {
 	t.Helper()
 	a, b := net.Pipe()
 	p := hpNew(t, a, false)
@@ -430,7 +431,7 @@ func hpServerAgainst(t *testing.T, cfg *ServerConfig, cli func(p *hpPeer) error,
 		s.Close()
 		sub.Close()
 	})
-	return s, serr, cerr, sub
+	return s, sub, serr, cerr
 }
 
 // hpEvents drains sub without waiting beyond what is queued.
@@ -776,7 +777,7 @@ func hpTerrapinServer(drop bool) func(p *hpPeer) error {
 // hand-rolled server offers strict kex, the client refuses it.
 func TestStrictTerrapinControl(t *testing.T) {
 	t.Run("non-strict/inject+drop", func(t *testing.T) {
-		c, cerr, serr, sub := hpClientAgainst(t, nil, hpTerrapinServer(true), func(p *hpPeer) { p.strict = false })
+		c, sub, cerr, serr := hpClientAgainst(t, nil, hpTerrapinServer(true), func(p *hpPeer) { p.strict = false })
 		if cerr != nil || serr != nil {
 			t.Fatalf("handshake: client %v, hand server %v", cerr, serr)
 		}
@@ -800,14 +801,14 @@ func TestStrictTerrapinControl(t *testing.T) {
 		}
 	})
 	t.Run("non-strict/inject-only", func(t *testing.T) {
-		_, cerr, _, _ := hpClientAgainst(t, nil, hpTerrapinServer(false), func(p *hpPeer) { p.strict = false })
+		_, _, cerr, _ := hpClientAgainst(t, nil, hpTerrapinServer(false), func(p *hpPeer) { p.strict = false })
 		var me *MACError
 		if !errors.As(cerr, &me) {
 			t.Fatalf("client error = %v, want a *MACError (sequence numbers out of step)", cerr)
 		}
 	})
 	t.Run("strict/inject+drop", func(t *testing.T) {
-		_, cerr, _, _ := hpClientAgainst(t, nil, hpTerrapinServer(true), nil)
+		_, _, cerr, _ := hpClientAgainst(t, nil, hpTerrapinServer(true), nil)
 		wantStrictError(t, "client", cerr, "first packet")
 	})
 }
@@ -843,7 +844,7 @@ func TestStrictNotNegotiatedAcceptsEarlyMessages(t *testing.T) {
 			}
 			return p.serveService()
 		}
-		c, cerr, serr, sub := hpClientAgainst(t, nil, srv, func(p *hpPeer) { p.strict = false })
+		c, sub, cerr, serr := hpClientAgainst(t, nil, srv, func(p *hpPeer) { p.strict = false })
 		if cerr != nil || serr != nil {
 			t.Fatalf("handshake: client %v, hand server %v", cerr, serr)
 		}
@@ -854,7 +855,7 @@ func TestStrictNotNegotiatedAcceptsEarlyMessages(t *testing.T) {
 	})
 	t.Run("server", func(t *testing.T) {
 		cli := hpEarlyMessagesThenKex
-		s, serr, cerr, sub := hpServerAgainst(t, nil, cli, func(p *hpPeer) { p.strict = false })
+		s, sub, serr, cerr := hpServerAgainst(t, nil, cli, func(p *hpPeer) { p.strict = false })
 		if cerr != nil || serr != nil {
 			t.Fatalf("handshake: server %v, hand client %v", serr, cerr)
 		}
@@ -899,7 +900,7 @@ func TestStrictHandPeerRejected(t *testing.T) {
 		return append(out, p.packet(p.kexInitPayload())...)
 	}
 	t.Run("client", func(t *testing.T) {
-		_, cerr, _, _ := hpClientAgainst(t, nil, func(p *hpPeer) error {
+		_, _, cerr, _ := hpClientAgainst(t, nil, func(p *hpPeer) error {
 			if err := p.write(early(p)); err != nil {
 				return err
 			}
@@ -909,7 +910,7 @@ func TestStrictHandPeerRejected(t *testing.T) {
 		wantStrictError(t, "client", cerr, "first packet")
 	})
 	t.Run("server", func(t *testing.T) {
-		_, serr, _, _ := hpServerAgainst(t, nil, func(p *hpPeer) error {
+		_, _, serr, _ := hpServerAgainst(t, nil, func(p *hpPeer) error {
 			if err := p.write(early(p)); err != nil {
 				return err
 			}

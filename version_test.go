@@ -19,8 +19,8 @@ import (
 // first reads the client's identification line, then lets script write
 // whatever it wants (in the writes it chooses), then, with hangUp, closes
 // the stream; it drains what the client sends meanwhile. It returns the
-// client's handshake error and all its events.
-func vxRawServer(t *testing.T, hangUp bool, script func(w io.Writer) error) (*Conn, error, []Event) {
+// client, all its events and its handshake error.
+func vxRawServer(t *testing.T, hangUp bool, script func(w io.Writer) error) (*Conn, []Event, error) {
 	t.Helper()
 	a, b := net.Pipe()
 	b.SetDeadline(time.Now().Add(20 * time.Second))
@@ -63,7 +63,7 @@ func vxRawServer(t *testing.T, hangUp bool, script func(w io.Writer) error) (*Co
 	for ev := range sub.Events() {
 		evs = append(evs, ev)
 	}
-	return c, err, evs
+	return c, evs, err
 }
 
 // vxRawClient runs an sshtap server against a scripted client.
@@ -162,7 +162,7 @@ func TestVersionPreambleInvalid(t *testing.T) {
 // identification string, CR LF or bare LF terminated, arrive in order.
 func TestVersionRawBannerLines(t *testing.T) {
 	lines := []string{"first", "", "third line: 8192 bytes next", strings.Repeat("x", 8192), "bare LF", "last"}
-	c, cerr, serr, sub := hpClientAgainst(t, nil, func(p *hpPeer) error {
+	c, sub, cerr, serr := hpClientAgainst(t, nil, func(p *hpPeer) error {
 		var out []byte
 		for i, l := range lines {
 			out = append(out, l...)
@@ -192,7 +192,7 @@ func TestVersionRawBannerLines(t *testing.T) {
 // before the identification string (OpenSSH's client limits).
 func TestVersionBannerLimits(t *testing.T) {
 	t.Run("1024-lines-ok", func(t *testing.T) {
-		_, cerr, serr, sub := hpClientAgainst(t, nil, func(p *hpPeer) error {
+		_, sub, cerr, serr := hpClientAgainst(t, nil, func(p *hpPeer) error {
 			if err := p.write(bytes.Repeat([]byte("banner\r\n"), 1024)); err != nil {
 				return err
 			}
@@ -206,7 +206,7 @@ func TestVersionBannerLimits(t *testing.T) {
 		}
 	})
 	t.Run("1025-lines", func(t *testing.T) {
-		_, err, evs := vxRawServer(t, false, writeString(strings.Repeat("banner\r\n", 1025)+"SSH-2.0-late\r\n"))
+		_, evs, err := vxRawServer(t, false, writeString(strings.Repeat("banner\r\n", 1025)+"SSH-2.0-late\r\n"))
 		wantVersionError(t, err, "1024")
 		if n := len(bannerLines(evs)); n != 1024 {
 			t.Errorf("%d BannerLineEvents before the error, want 1024", n)
@@ -215,7 +215,7 @@ func TestVersionBannerLimits(t *testing.T) {
 	t.Run("8192-byte-line-split-before-LF", func(t *testing.T) {
 		// The terminator arrives in a separate write: the limit is on the
 		// line, not on what happens to be buffered.
-		_, cerr, serr, sub := hpClientAgainst(t, nil, func(p *hpPeer) error {
+		_, sub, cerr, serr := hpClientAgainst(t, nil, func(p *hpPeer) error {
 			if err := p.write([]byte(strings.Repeat("y", 8192) + "\r")); err != nil {
 				return err
 			}
@@ -239,7 +239,7 @@ func TestVersionBannerLimits(t *testing.T) {
 		{"no-newline", strings.Repeat("z", 20000)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err, evs := vxRawServer(t, false, writeString(tc.data))
+			_, evs, err := vxRawServer(t, false, writeString(tc.data))
 			wantVersionError(t, err, "8192")
 			if n := len(bannerLines(evs)); n != 0 {
 				t.Errorf("%d BannerLineEvents for an overlong line", n)
@@ -273,7 +273,7 @@ func TestVersionGarbage(t *testing.T) {
 		{"nothing", "", "no identification string", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err, _ := vxRawServer(t, tc.hangUp, writeString(tc.data))
+			_, _, err := vxRawServer(t, tc.hangUp, writeString(tc.data))
 			wantVersionError(t, err, tc.msg)
 			if tc.hangUp && !errors.Is(err, io.EOF) && !strings.Contains(err.Error(), "closed") {
 				t.Errorf("error %q does not say the peer closed the stream", err)
@@ -313,7 +313,7 @@ func TestVersionAccepted(t *testing.T) {
 		{"byte-at-a-time", "SSH-2.0-dribble", "\r\n", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, cerr, serr, _ := hpClientAgainst(t, nil, func(p *hpPeer) error {
+			c, _, cerr, serr := hpClientAgainst(t, nil, func(p *hpPeer) error {
 				p.version = tc.version
 				// Version line and KEXINIT in one write, as a server may.
 				out := append([]byte(tc.version+tc.term), p.packet(p.kexInitPayload())...)
@@ -356,7 +356,7 @@ func TestVersionAccepted(t *testing.T) {
 // a bare LF and comments, and the KEXINIT in the same write.
 func TestVersionServerSideAccepted(t *testing.T) {
 	const v = "SSH-2.0-handclient_0.9 with comments"
-	s, serr, cerr, _ := hpServerAgainst(t, nil, func(p *hpPeer) error {
+	s, _, serr, cerr := hpServerAgainst(t, nil, func(p *hpPeer) error {
 		p.version = v
 		if err := p.write(append([]byte(v+"\n"), p.packet(p.kexInitPayload())...)); err != nil {
 			return err

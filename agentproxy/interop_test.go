@@ -156,9 +156,9 @@ func TestInteropAgentAuth(t *testing.T) {
 }
 
 // runForwarded runs cmd on sshd in a session with agent forwarding through
-// a Proxy with policy, returning its combined output, error and the agent
-// requests published on the Conn.
-func runForwarded(t *testing.T, sock string, keys []*testpeer.Key, policy Policy, cmd func(port int) string) (string, error, []*sshtap.AgentRequestEvent) {
+// a Proxy with policy, returning its combined output, the agent requests
+// published on the Conn and the command's error.
+func runForwarded(t *testing.T, sock string, keys []*testpeer.Key, policy Policy, cmd func(port int) string) (string, []*sshtap.AgentRequestEvent, error) {
 	t.Helper()
 	backing, bc, err := Dial(sock)
 	if err != nil {
@@ -189,7 +189,7 @@ func runForwarded(t *testing.T, sock string, keys []*testpeer.Key, policy Policy
 		select {
 		case ev, ok := <-sub.Events():
 			if !ok {
-				return string(out), err, evs
+				return string(out), evs, err
 			}
 			if ae, ok := ev.(*sshtap.AgentRequestEvent); ok {
 				evs = append(evs, ae)
@@ -197,7 +197,7 @@ func runForwarded(t *testing.T, sock string, keys []*testpeer.Key, policy Policy
 			continue
 		default:
 		}
-		return string(out), err, evs
+		return string(out), evs, err
 	}
 }
 
@@ -209,7 +209,7 @@ func hopCmd(port int) string {
 func TestInteropForwarding(t *testing.T) {
 	testpeer.Require(t, "ssh", "sshd")
 	sock, keys := agentWithKeys(t)
-	out, err, evs := runForwarded(t, sock, keys, Policy{}, func(int) string { return "ssh-add -l" })
+	out, evs, err := runForwarded(t, sock, keys, Policy{}, func(int) string { return "ssh-add -l" })
 	if err != nil {
 		t.Fatalf("ssh-add -l: %v\n%s", err, out)
 	}
@@ -222,7 +222,7 @@ func TestInteropForwarding(t *testing.T) {
 		t.Errorf("no list event: %+v", evs)
 	}
 
-	out, err, evs = runForwarded(t, sock, keys, Policy{}, hopCmd)
+	out, evs, err = runForwarded(t, sock, keys, Policy{}, hopCmd)
 	if err != nil || !strings.Contains(out, "HOP-OK") {
 		t.Fatalf("second hop: %v\n%s", err, out)
 	}
@@ -235,7 +235,7 @@ func TestInteropForwardingDenySign(t *testing.T) {
 	testpeer.Require(t, "ssh", "sshd")
 	sock, keys := agentWithKeys(t)
 	deny := Policy{AllowSign: func(SignRequest) bool { return false }}
-	out, err, evs := runForwarded(t, sock, keys, deny, hopCmd)
+	out, evs, err := runForwarded(t, sock, keys, deny, hopCmd)
 	if err == nil || strings.Contains(out, "HOP-OK") || !strings.Contains(out, "Permission denied") {
 		t.Fatalf("hop with signing denied: %v\n%s", err, out)
 	}
@@ -257,7 +257,7 @@ func TestInteropForwardingFilterKeys(t *testing.T) {
 		}
 		return out
 	}}
-	out, err, _ := runForwarded(t, sock, keys, filter, func(int) string { return "ssh-add -l" })
+	out, _, err := runForwarded(t, sock, keys, filter, func(int) string { return "ssh-add -l" })
 	if err != nil {
 		t.Fatalf("ssh-add -l: %v\n%s", err, out)
 	}

@@ -209,8 +209,7 @@ func FuzzServeAgent(f *testing.F) {
 	f.Add(frame(11)[:3])
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 11})
 	kr, pubs := newKeyringF(f)
-	sign := []byte{13}
-	sign = ssh.Marshal(struct {
+	sign := ssh.Marshal(struct {
 		T     byte
 		Key   []byte
 		Data  []byte

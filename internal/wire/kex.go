@@ -58,8 +58,13 @@ func (m *KexInit) Marshal(b []byte) []byte {
 	return AppendUint32(b, m.Reserved)
 }
 
-// Unmarshal decodes p. Every name-list is checked as in Reader.NameList
-// (RFC 4251 §5: no empty names); empty lists decode as nil. RFC 4253 §7.1
+// Unmarshal decodes p. Every name-list is read with Reader.NameListSkipEmpty:
+// empty names, which RFC 4251 §5 forbids ("A name MUST have a non-zero
+// length") but libssh 0.10 sends as a trailing comma, are dropped rather
+// than failing the key exchange, as OpenSSH's sshd tolerates them; a NUL
+// byte still fails. Empty lists decode as nil. The decoded lists are for
+// negotiation only: the exchange hash uses the payload as received (RFC 4253
+// §8 I_C, I_S), so dropping names changes nothing there. RFC 4253 §7.1
 // does not let the reserved field be rejected ("reserved for future
 // extension"), so its value is returned as sent. Trailing bytes are ignored.
 func (m *KexInit) Unmarshal(p []byte) error {
@@ -67,16 +72,16 @@ func (m *KexInit) Unmarshal(p []byte) error {
 	r.Expect(MsgKexInit)
 	var k KexInit
 	copy(k.Cookie[:], r.Field("cookie").Fixed(16))
-	k.KexAlgos = r.Field("kex_algorithms").NameList()
-	k.HostKeyAlgos = r.Field("server_host_key_algorithms").NameList()
-	k.CiphersClientServer = r.Field("encryption_algorithms_client_to_server").NameList()
-	k.CiphersServerClient = r.Field("encryption_algorithms_server_to_client").NameList()
-	k.MACsClientServer = r.Field("mac_algorithms_client_to_server").NameList()
-	k.MACsServerClient = r.Field("mac_algorithms_server_to_client").NameList()
-	k.CompressionClientServer = r.Field("compression_algorithms_client_to_server").NameList()
-	k.CompressionServerClient = r.Field("compression_algorithms_server_to_client").NameList()
-	k.LanguagesClientServer = r.Field("languages_client_to_server").NameList()
-	k.LanguagesServerClient = r.Field("languages_server_to_client").NameList()
+	k.KexAlgos = r.Field("kex_algorithms").NameListSkipEmpty()
+	k.HostKeyAlgos = r.Field("server_host_key_algorithms").NameListSkipEmpty()
+	k.CiphersClientServer = r.Field("encryption_algorithms_client_to_server").NameListSkipEmpty()
+	k.CiphersServerClient = r.Field("encryption_algorithms_server_to_client").NameListSkipEmpty()
+	k.MACsClientServer = r.Field("mac_algorithms_client_to_server").NameListSkipEmpty()
+	k.MACsServerClient = r.Field("mac_algorithms_server_to_client").NameListSkipEmpty()
+	k.CompressionClientServer = r.Field("compression_algorithms_client_to_server").NameListSkipEmpty()
+	k.CompressionServerClient = r.Field("compression_algorithms_server_to_client").NameListSkipEmpty()
+	k.LanguagesClientServer = r.Field("languages_client_to_server").NameListSkipEmpty()
+	k.LanguagesServerClient = r.Field("languages_server_to_client").NameListSkipEmpty()
 	k.FirstKexFollows = r.Field("first_kex_packet_follows").Bool()
 	k.Reserved = r.Field("reserved").Uint32()
 	if err := r.Err(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/big"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -314,10 +315,9 @@ func TestKexInitNameListErrors(t *testing.T) {
 		field   string
 		wantErr error
 	}{
-		{"empty kex name", func(k *KexInit) { k.KexAlgos = []string{"a", ""} }, "kex_algorithms", ErrEmptyName},
-		{"empty host key name", func(k *KexInit) { k.HostKeyAlgos = []string{""} }, "", nil}, // encodes as the empty list
-		{"empty mac name", func(k *KexInit) { k.MACsServerClient = []string{"", "x"} }, "mac_algorithms_server_to_client", ErrEmptyName},
 		{"nul in language", func(k *KexInit) { k.LanguagesClientServer = []string{"e\x00"} }, "languages_client_to_server", ErrBadName},
+		{"nul in kex", func(k *KexInit) { k.KexAlgos = []string{"", "a\x00b"} }, "kex_algorithms", ErrBadName},
+		{"too many host keys", func(k *KexInit) { k.HostKeyAlgos = slices.Repeat([]string{"x"}, MaxNameListEntries+1) }, "server_host_key_algorithms", ErrTooMany},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -325,18 +325,78 @@ func TestKexInitNameListErrors(t *testing.T) {
 			tt.mutate(&k)
 			var got KexInit
 			err := got.Unmarshal(k.Marshal(nil))
-			if tt.wantErr == nil {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
 			var de *DecodeError
 			if !errors.As(err, &de) || !errors.Is(err, tt.wantErr) || de.Field != tt.field || de.Msg != MsgKexInit {
 				t.Fatalf("err = %#v", err)
 			}
 		})
 	}
+}
+
+// kexInitWithRawLists encodes a KEXINIT whose ten name-lists are the given
+// strings verbatim, so that a test can put in what AppendNameList never
+// writes.
+func kexInitWithRawLists(lists [10]string, follows bool) []byte {
+	b := append([]byte{MsgKexInit}, make([]byte, 16)...)
+	for _, l := range lists {
+		b = AppendString(b, l)
+	}
+	b = AppendBool(b, follows)
+	return AppendUint32(b, 0)
+}
+
+// TestKexInitSkipsEmptyNames: a KEXINIT whose lists have a trailing, a
+// leading or a doubled comma (libssh 0.10 ends every list with one)
+// decodes with the empty names dropped, in every one of the ten lists.
+func TestKexInitSkipsEmptyNames(t *testing.T) {
+	want := sampleKexInit()
+	want.Cookie = [16]byte{}
+	want.LanguagesClientServer = []string{"en"}
+	want.LanguagesServerClient = []string{"en", "de"}
+	lists := func(k *KexInit) [10][]string {
+		return [10][]string{k.KexAlgos, k.HostKeyAlgos, k.CiphersClientServer, k.CiphersServerClient,
+			k.MACsClientServer, k.MACsServerClient, k.CompressionClientServer, k.CompressionServerClient,
+			k.LanguagesClientServer, k.LanguagesServerClient}
+	}
+	for _, shape := range []struct {
+		name string
+		edit func(names []string) string
+	}{
+		{"trailing", func(n []string) string { return strings.Join(n, ",") + "," }},
+		{"leading", func(n []string) string { return "," + strings.Join(n, ",") }},
+		{"doubled", func(n []string) string { return strings.Join(n, ",,") + ",," }},
+		{"all", func(n []string) string { return ",," + strings.Join(n, ",,") + "," }},
+	} {
+		t.Run(shape.name, func(t *testing.T) {
+			var raw [10]string
+			for i, l := range lists(want) {
+				raw[i] = shape.edit(l)
+			}
+			p := kexInitWithRawLists(raw, true)
+			orig := bytes.Clone(p)
+			var got KexInit
+			if err := got.Unmarshal(p); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(&got, want) {
+				t.Errorf("decoded %+v\nwant    %+v", got, *want)
+			}
+			if !bytes.Equal(p, orig) {
+				t.Error("Unmarshal modified the payload")
+			}
+		})
+	}
+	t.Run("commas only", func(t *testing.T) {
+		var got KexInit
+		if err := got.Unmarshal(kexInitWithRawLists([10]string{",", ",,", ",", ",", ",", ",", ",", ",", ",", ","}, false)); err != nil {
+			t.Fatal(err)
+		}
+		for i, l := range lists(&got) {
+			if l != nil {
+				t.Errorf("list %d = %q, want empty", i, l)
+			}
+		}
+	})
 }
 
 func TestKexInitMarshalNoAlloc(t *testing.T) {

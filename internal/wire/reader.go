@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/big"
@@ -185,36 +186,62 @@ func (r *Reader) String() string {
 // ErrEmptyName; a NUL byte ("Terminating null characters MUST NOT be used")
 // with ErrBadName; more than MaxNameListEntries names with ErrTooMany.
 // Non-ASCII bytes are accepted.
-func (r *Reader) NameList() []string {
+func (r *Reader) NameList() []string { return r.nameList(false) }
+
+// NameListSkipEmpty is NameList for peers that break the rule "A name MUST
+// have a non-zero length" (RFC 4251 §5) with a stray comma: empty names
+// (",a", "a,,b", "a,") are dropped instead of failing, and a list of commas
+// only decodes as the empty list. libssh 0.10 clients end the lists of
+// their KEXINIT with a comma, and OpenSSH's sshd tolerates it. The other checks are NameList's: a NUL byte
+// fails with ErrBadName, more than MaxNameListEntries names (empty ones not
+// counted) with ErrTooMany.
+func (r *Reader) NameListSkipEmpty() []string { return r.nameList(true) }
+
+func (r *Reader) nameList(skipEmpty bool) []string {
 	name := r.name("name-list")
 	v, ok := r.str(name)
 	if !ok || len(v) == 0 {
 		return nil
 	}
-	n := 1
-	for _, c := range v {
-		switch c {
-		case ',':
-			n++
-		case 0:
-			r.Fail(name, ErrBadName)
-			return nil
+	if bytes.IndexByte(v, 0) >= 0 {
+		r.Fail(name, ErrBadName)
+		return nil
+	}
+	// Count the entries and the non-empty ones, so that the slice is
+	// allocated once and never beyond the bound.
+	total, n, start := 0, 0, 0
+	for i := 0; i <= len(v); i++ {
+		if i == len(v) || v[i] == ',' {
+			total++
+			if i > start {
+				n++
+			}
+			start = i + 1
 		}
 	}
-	if n > MaxNameListEntries {
+	counted := total
+	if skipEmpty {
+		counted = n
+	}
+	if counted > MaxNameListEntries {
 		r.Fail(name, ErrTooMany)
 		return nil
 	}
+	if n < total && !skipEmpty {
+		r.Fail(name, ErrEmptyName)
+		return nil
+	}
+	if n == 0 {
+		return nil // commas only, all dropped
+	}
 	s := string(v) // one copy; the names are substrings of it
 	names := make([]string, 0, n)
-	start := 0
+	start = 0
 	for i := 0; i <= len(s); i++ {
 		if i == len(s) || s[i] == ',' {
-			if i == start {
-				r.Fail(name, ErrEmptyName)
-				return nil
+			if i > start {
+				names = append(names, s[start:i])
 			}
-			names = append(names, s[start:i])
 			start = i + 1
 		}
 	}

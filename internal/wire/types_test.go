@@ -261,3 +261,50 @@ func TestNameListDecode(t *testing.T) {
 		})
 	}
 }
+
+// TestNameListSkipEmpty: stray commas are dropped instead of failing (what
+// libssh 0.10 sends in KEXINIT), every other NameList check stays.
+func TestNameListSkipEmpty(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []string
+		wantErr error
+	}{
+		{"empty list", "", nil, nil},
+		{"two", "zlib,none", []string{"zlib", "none"}, nil},
+		{"lone comma", ",", nil, nil},
+		{"commas only", ",,,", nil, nil},
+		{"leading comma", ",a", []string{"a"}, nil},
+		{"trailing comma", "aes256-ctr,aes128-ctr,", []string{"aes256-ctr", "aes128-ctr"}, nil},
+		{"double comma", "a,,b", []string{"a", "b"}, nil},
+		{"all three", ",a,,b,", []string{"a", "b"}, nil},
+		{"non-ascii accepted", ",a\xffb,", []string{"a\xffb"}, nil},
+		{"nul", "a,\x00,", nil, ErrBadName},
+		{"nul after empty name", ",a\x00", nil, ErrBadName},
+		{"max names with empties", strings.Repeat("a,,", MaxNameListEntries), slices.Repeat([]string{"a"}, MaxNameListEntries), nil},
+		{"too many", strings.Repeat(",a", MaxNameListEntries+1), nil, ErrTooMany},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReader(AppendString(nil, tt.in))
+			got := r.Field("list").NameListSkipEmpty()
+			err := r.Err()
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if !slices.Equal(got, tt.want) || (got == nil) != (tt.want == nil) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+			if err == nil && r.Len() != 0 {
+				t.Errorf("%d bytes left unread", r.Len())
+			}
+			if err != nil {
+				var de *DecodeError
+				if !errors.As(err, &de) || de.Field != "list" {
+					t.Errorf("err = %#v, want a DecodeError for field list", err)
+				}
+			}
+		})
+	}
+}
