@@ -789,7 +789,7 @@ func TestAuthHostbound(t *testing.T) {
 				return false, err
 			}
 			rest := wire.AppendPublicKeyAuth(nil, wire.PublicKeyAuth{Signed: true, Algorithm: ssh.KeyAlgoED25519,
-				PublicKey: blob, HostKey: hk, Signature: ssh.Marshal(sig)}, true)
+				PublicKey: blob, HostKey: hk, Signature: wire.AppendSignature(nil, wire.Signature{Format: sig.Format, Blob: sig.Blob})}, true)
 			if err := ca.send(ctx, wire.MethodPublicKeyHostbound, rest); err != nil {
 				return false, err
 			}
