@@ -885,8 +885,12 @@ func TestAuthPasswordChange(t *testing.T) {
 			}
 			got = append(got, pa)
 			if !pa.Change {
-				m := wire.UserAuthPasswdChangeReq{Prompt: "expired, new one:"}
-				if err := s.writePacket(ctx, m.Marshal(nil)); err != nil {
+				// RFC 4252 §8: "byte SSH_MSG_USERAUTH_PASSWD_CHANGEREQ,
+				// string prompt, string language tag". wire has only the
+				// decoder: sshtap's server never sends it.
+				m := wire.AppendString([]byte{wire.MsgUserAuthPasswdChangeReq}, "expired, new one:")
+				m = wire.AppendString(m, "")
+				if err := s.writePacket(ctx, m); err != nil {
 					return err
 				}
 				continue
