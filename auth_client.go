@@ -507,8 +507,9 @@ func (m *publicKeyMethod) tryKey(ctx context.Context, ca *clientAuthRun, s ssh.S
 		return false, &AuthMethodError{Method: wire.MethodPublicKey,
 			Err: fmt.Errorf("signer made a %q signature, want %q", sig.Format, sigAlgo)}
 	}
+	sigBlob := wire.AppendSignature(nil, wire.Signature{Format: sig.Format, Blob: sig.Blob, Rest: sig.Rest})
 	signed := wire.AppendPublicKeyAuth(nil, wire.PublicKeyAuth{Signed: true, Algorithm: reqAlgo, PublicKey: blob,
-		Signature: ssh.Marshal(sig)}, false)
+		Signature: sigBlob}, false)
 	if err := ca.send(ctx, wire.MethodPublicKey, signed); err != nil {
 		return false, err
 	}

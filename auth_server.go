@@ -456,20 +456,13 @@ func (st *serverAuthRun) checkKey(key ssh.PublicKey, blob []byte) pkResult {
 	return r
 }
 
-// parseSignature decodes a signature blob: "string signature format
-// identifier, string signature blob" (RFC 4253 §6.6); trailing fields (sk
-// keys' flags and counter) are kept in Rest.
+// parseSignature decodes a signature blob (RFC 4253 §6.6) into the form
+// x/crypto verifies; trailing fields (sk keys' flags and counter) are kept
+// in Rest.
 func parseSignature(b []byte) (*ssh.Signature, bool) {
-	r := wire.NewReader(b)
-	format := r.String()
-	blob := r.Bytes()
-	rest := r.Rest()
-	if r.Err() != nil {
+	s, err := wire.ParseSignature(b)
+	if err != nil {
 		return nil, false
 	}
-	s := &ssh.Signature{Format: format, Blob: slices.Clone(blob)}
-	if len(rest) > 0 {
-		s.Rest = slices.Clone(rest)
-	}
-	return s, true
+	return &ssh.Signature{Format: s.Format, Blob: slices.Clone(s.Blob), Rest: slices.Clone(s.Rest)}, true
 }

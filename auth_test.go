@@ -789,7 +789,7 @@ func TestAuthHostbound(t *testing.T) {
 				return false, err
 			}
 			rest := wire.AppendPublicKeyAuth(nil, wire.PublicKeyAuth{Signed: true, Algorithm: ssh.KeyAlgoED25519,
-				PublicKey: blob, HostKey: hk, Signature: ssh.Marshal(sig)}, true)
+				PublicKey: blob, HostKey: hk, Signature: wire.AppendSignature(nil, wire.Signature{Format: sig.Format, Blob: sig.Blob})}, true)
 			if err := ca.send(ctx, wire.MethodPublicKeyHostbound, rest); err != nil {
 				return false, err
 			}
@@ -885,8 +885,12 @@ func TestAuthPasswordChange(t *testing.T) {
 			}
 			got = append(got, pa)
 			if !pa.Change {
-				m := wire.UserAuthPasswdChangeReq{Prompt: "expired, new one:"}
-				if err := s.writePacket(ctx, m.Marshal(nil)); err != nil {
+				// RFC 4252 §8: "byte SSH_MSG_USERAUTH_PASSWD_CHANGEREQ,
+				// string prompt, string language tag". wire has only the
+				// decoder: sshtap's server never sends it.
+				m := wire.AppendString([]byte{wire.MsgUserAuthPasswdChangeReq}, "expired, new one:")
+				m = wire.AppendString(m, "")
+				if err := s.writePacket(ctx, m); err != nil {
 					return err
 				}
 				continue

@@ -333,10 +333,8 @@ func (ch *Channel) consumedLocked(n uint32) {
 	ch.consumed = 0
 	ch.lwin += add // never over lwinSize: lwin + buffered + consumed == lwinSize
 	ch.st.granted += uint64(add)
-	b := append(ch.adj[:0], wire.MsgChannelWindowAdjust)
-	b = wire.AppendUint32(b, ch.remoteID)
-	b = wire.AppendUint32(b, add)
-	ch.conn.queue(b) // a failure is the Conn's, seen by every call
+	m := wire.ChannelWindowAdjust{Recipient: ch.remoteID, Bytes: add}
+	ch.conn.queue(m.Marshal(ch.adj[:0])) // a failure is the Conn's, seen by every call
 }
 
 // Write sends p as channel data, split into packets of at most the peer's
@@ -430,7 +428,7 @@ func (ch *Channel) CloseWrite() error {
 	}
 	ch.writeClosed = true
 	ch.wakeAllLocked()
-	b := wire.AppendUint32([]byte{wire.MsgChannelEOF}, ch.remoteID)
+	b := (&wire.ChannelEOF{Recipient: ch.remoteID}).Marshal(nil)
 	return ch.conn.queueChannelCtl(ch, b, &ch.sentEOF)
 }
 
@@ -479,7 +477,7 @@ func (ch *Channel) sendCloseLocked() error {
 		ch.held = nil
 	}
 	ch.flushRepliesLocked()
-	b := wire.AppendUint32([]byte{wire.MsgChannelClose}, ch.remoteID)
+	b := (&wire.ChannelClose{Recipient: ch.remoteID}).Marshal(nil)
 	err := ch.conn.queueChannelCtl(ch, b, &ch.sentClose)
 	ch.maybeFreeLocked()
 	return err

@@ -673,7 +673,7 @@ func TestChannelOpenCancelled(t *testing.T) {
 // protocol error (as in OpenSSH).
 func TestChannelUnknownRecipient(t *testing.T) {
 	p := chanPair(t, nil, nil)
-	msg := wire.AppendUint32([]byte{wire.MsgChannelEOF}, 77)
+	msg := (&wire.ChannelEOF{Recipient: 77}).Marshal(nil)
 	if err := p.client.writePacket(tctx(t), msg); err != nil {
 		t.Fatal(err)
 	}

@@ -116,21 +116,12 @@ func (c *Conn) Dial(ctx context.Context, network, addr string) (net.Conn, error)
 		if err != nil {
 			return nil, &ForwardError{Op: "dial", Kind: "direct-tcpip", Addr: addr, Err: err}
 		}
-		// RFC 4254 §7.2: string host to connect, uint32 port to connect,
-		// string originator IP address, uint32 originator port.
-		typ = "direct-tcpip"
-		extra = wire.AppendString(nil, host)
-		extra = wire.AppendUint32(extra, port)
-		extra = wire.AppendString(extra, oh)
-		extra = wire.AppendUint32(extra, op)
+		typ = wire.ChannelTypeDirectTCPIP
+		extra = (&wire.DirectTCPIP{Host: host, Port: port, OriginAddr: oh, OriginPort: op}).Append(nil)
 		raddr = makeAddr("tcp", host, port)
 	case "unix":
-		// OpenSSH PROTOCOL §2.4: string socket path, string reserved,
-		// uint32 reserved.
-		typ = "direct-streamlocal@openssh.com"
-		extra = wire.AppendString(nil, addr)
-		extra = wire.AppendString(extra, "")
-		extra = wire.AppendUint32(extra, 0)
+		typ = wire.ChannelTypeDirectStreamLocal
+		extra = (&wire.DirectStreamLocal{Path: addr}).Append(nil)
 		raddr = makeAddr("unix", addr, 0)
 	default:
 		return nil, &ForwardError{Op: "dial", Kind: network, Addr: addr, Err: net.UnknownNetworkError(network)}
@@ -171,10 +162,8 @@ func (c *Conn) Listen(network, addr string) (net.Listener, error) {
 		if err != nil {
 			return nil, &ForwardError{Op: "listen", Kind: "tcpip-forward", Addr: addr, Err: err}
 		}
-		// RFC 4254 §7.1: string address to bind, uint32 port to bind.
-		p := wire.AppendString(nil, host)
-		p = wire.AppendUint32(p, port)
-		ok, reply, err := c.SendGlobalRequest(ctx, "tcpip-forward", true, p)
+		p := (&wire.TCPIPForward{Addr: host, Port: port}).Append(nil)
+		ok, reply, err := c.SendGlobalRequest(ctx, wire.RequestTCPIPForward, true, p)
 		if err == nil && !ok {
 			err = ErrForwardProhibited
 		}
@@ -184,16 +173,16 @@ func (c *Conn) Listen(network, addr string) (net.Listener, error) {
 		if port == 0 {
 			// RFC 4254 §7.1: with port 0 the reply carries the port
 			// the server allocated.
-			r := wire.NewReader(reply)
-			port = r.Uint32()
-			if r.Err() != nil || port == 0 || port > 65535 {
+			rep, err := wire.ParseTCPIPForwardReply(reply)
+			if err != nil || rep.Port == 0 || rep.Port > 65535 {
 				return nil, &ForwardError{Op: "listen", Kind: "tcpip-forward", Addr: addr, Err: errors.New("no port in the server's reply")}
 			}
+			port = rep.Port
 		}
 		l.host, l.port, l.addr = host, port, makeAddr("tcp", host, port)
 	case "unix":
-		p := wire.AppendString(nil, addr)
-		ok, _, err := c.SendGlobalRequest(ctx, "streamlocal-forward@openssh.com", true, p)
+		p := (&wire.StreamLocalForward{Path: addr}).Append(nil)
+		ok, _, err := c.SendGlobalRequest(ctx, wire.RequestStreamLocalForward, true, p)
 		if err == nil && !ok {
 			err = ErrForwardProhibited
 		}
@@ -235,16 +224,17 @@ func (l *fwdListener) Accept() (net.Conn, error) {
 	}
 }
 
-// parseOrigin reads the originator of a forwarded-tcpip open.
+// parseOrigin reads the originator of a forwarded-tcpip open ("", 0 for
+// other types, which do not report one).
 func parseOrigin(nc *NewChannel) (string, uint32) {
-	r := wire.NewReader(nc.ExtraData())
-	r.Bytes()  // address that was connected
-	r.Uint32() // port that was connected
-	h, p := r.String(), r.Uint32()
-	if r.Err() != nil {
+	if nc.Type() != wire.ChannelTypeForwardedTCPIP {
 		return "", 0
 	}
-	return h, p
+	m, err := wire.ParseForwardedTCPIP(nc.ExtraData())
+	if err != nil {
+		return "", 0
+	}
+	return m.OriginAddr, m.OriginPort
 }
 
 // Close stops the listener and asks the server to stop listening
@@ -272,11 +262,11 @@ func (l *fwdListener) Close() error {
 	defer cancel()
 	var err error
 	if l.unix {
-		_, _, err = c.SendGlobalRequest(ctx, "cancel-streamlocal-forward@openssh.com", true, wire.AppendString(nil, l.host))
+		p := (&wire.StreamLocalForward{Path: l.host}).Append(nil)
+		_, _, err = c.SendGlobalRequest(ctx, wire.RequestCancelStreamLocalForward, true, p)
 	} else {
-		p := wire.AppendString(nil, l.host)
-		p = wire.AppendUint32(p, l.port)
-		_, _, err = c.SendGlobalRequest(ctx, "cancel-tcpip-forward", true, p)
+		p := (&wire.TCPIPForward{Addr: l.host, Port: l.port}).Append(nil)
+		_, _, err = c.SendGlobalRequest(ctx, wire.RequestCancelTCPIPForward, true, p)
 	}
 	if err != nil && c.Err() == nil {
 		return &ForwardError{Op: "close", Kind: "tcpip-forward", Addr: l.addr.String(), Err: err}
@@ -288,14 +278,22 @@ func (l *fwdListener) Close() error {
 // "forwarded-streamlocal@openssh.com" open to the listener it belongs to.
 // It runs on its own goroutine (one per incoming open).
 func (c *Conn) handleForwarded(nc *NewChannel) {
-	unix := nc.Type() != "forwarded-tcpip"
-	r := wire.NewReader(nc.ExtraData())
-	host := r.String()
-	var port uint32
-	if !unix {
-		port = r.Uint32()
+	unix := nc.Type() != wire.ChannelTypeForwardedTCPIP
+	var (
+		host string
+		port uint32
+		err  error
+	)
+	if unix {
+		var m wire.ForwardedStreamLocal
+		m, err = wire.ParseForwardedStreamLocal(nc.ExtraData())
+		host = m.Path
+	} else {
+		var m wire.ForwardedTCPIP
+		m, err = wire.ParseForwardedTCPIP(nc.ExtraData())
+		host, port = m.Addr, m.Port
 	}
-	if r.Err() != nil {
+	if err != nil {
 		nc.Reject(ConnectFailed, "malformed open")
 		return
 	}
@@ -364,22 +362,25 @@ func (c *Conn) forwardAllowed(kind, addr string) bool {
 // "direct-streamlocal@openssh.com" open on a server: it asks
 // ForwardPermission, dials and pipes. It runs on its own goroutine.
 func (c *Conn) handleDirect(nc *NewChannel) {
-	r := wire.NewReader(nc.ExtraData())
 	var network, kind, addr string
-	if nc.Type() == "direct-tcpip" {
-		host := r.String()
-		port := r.Uint32()
-		network, kind, addr = "tcp", "direct-tcpip", net.JoinHostPort(host, strconv.FormatUint(uint64(port), 10))
-		if port > 65535 {
+	if nc.Type() == wire.ChannelTypeDirectTCPIP {
+		m, err := wire.ParseDirectTCPIP(nc.ExtraData())
+		if err != nil {
+			nc.Reject(ConnectFailed, "malformed open")
+			return
+		}
+		if m.Port > 65535 {
 			nc.Reject(ConnectFailed, "bad port")
 			return
 		}
+		network, kind, addr = "tcp", "direct-tcpip", net.JoinHostPort(m.Host, strconv.FormatUint(uint64(m.Port), 10))
 	} else {
-		network, kind, addr = "unix", "direct-streamlocal", r.String()
-	}
-	if r.Err() != nil {
-		nc.Reject(ConnectFailed, "malformed open")
-		return
+		m, err := wire.ParseDirectStreamLocal(nc.ExtraData())
+		if err != nil {
+			nc.Reject(ConnectFailed, "malformed open")
+			return
+		}
+		network, kind, addr = "unix", "direct-streamlocal", m.Path
 	}
 	if !c.forwardAllowed(kind, addr) {
 		nc.Reject(Prohibited, "administratively prohibited")
@@ -461,14 +462,22 @@ func (c *Conn) handleForwardRequest(req *Request) {
 }
 
 func (c *Conn) serveForwardRequest(req *Request) {
-	r := wire.NewReader(req.Payload)
-	host := r.String()
-	var port uint32
-	unix := req.Type == "streamlocal-forward@openssh.com" || req.Type == "cancel-streamlocal-forward@openssh.com"
-	if !unix {
-		port = r.Uint32()
+	unix := req.Type == wire.RequestStreamLocalForward || req.Type == wire.RequestCancelStreamLocalForward
+	var (
+		host string
+		port uint32
+		err  error
+	)
+	if unix {
+		var m wire.StreamLocalForward
+		m, err = wire.ParseStreamLocalForward(req.Payload)
+		host = m.Path
+	} else {
+		var m wire.TCPIPForward
+		m, err = wire.ParseTCPIPForward(req.Payload)
+		host, port = m.Addr, m.Port
 	}
-	if r.Err() != nil || port > 65535 {
+	if err != nil || port > 65535 {
 		req.Reply(false, nil)
 		return
 	}
@@ -512,7 +521,7 @@ func (c *Conn) serveForwardRequest(req *Request) {
 		f.port = uint32(ln.Addr().(*net.TCPAddr).Port)
 		if port == 0 {
 			// RFC 4254 §7.1: report the allocated port.
-			reply = wire.AppendUint32(nil, f.port)
+			reply = (&wire.TCPIPForwardReply{Port: f.port}).Append(nil)
 		}
 	}
 	st.mu.Lock()
@@ -547,22 +556,15 @@ func (c *Conn) openForwarded(f *serverForward, conn net.Conn) {
 	var typ string
 	var extra []byte
 	if f.unix {
-		// OpenSSH PROTOCOL §2.4: string socket path, string reserved.
-		typ = "forwarded-streamlocal@openssh.com"
-		extra = wire.AppendString(nil, f.host)
-		extra = wire.AppendString(extra, "")
+		typ = wire.ChannelTypeForwardedStreamLocal
+		extra = (&wire.ForwardedStreamLocal{Path: f.host}).Append(nil)
 	} else {
-		// RFC 4254 §7.2: string address that was connected, uint32 port
-		// that was connected, string originator IP, uint32 originator port.
-		typ = "forwarded-tcpip"
-		extra = wire.AppendString(nil, f.host)
-		extra = wire.AppendUint32(extra, f.port)
+		typ = wire.ChannelTypeForwardedTCPIP
 		oh, op := "127.0.0.1", uint32(0)
 		if a, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
 			oh, op = a.IP.String(), uint32(a.Port)
 		}
-		extra = wire.AppendString(extra, oh)
-		extra = wire.AppendUint32(extra, op)
+		extra = (&wire.ForwardedTCPIP{Addr: f.host, Port: f.port, OriginAddr: oh, OriginPort: op}).Append(nil)
 	}
 	ctx, cancel := context.WithTimeout(ctxOf(c), 30*time.Second)
 	ch, err := c.OpenChannel(ctx, typ, extra)

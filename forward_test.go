@@ -281,10 +281,7 @@ func TestListenDenied(t *testing.T) {
 // asked for is refused (RFC 4254 §7.2).
 func TestForwardedUnsolicited(t *testing.T) {
 	p := handshakePair(t, nil, nil)
-	extra := wire.AppendString(nil, "127.0.0.1")
-	extra = wire.AppendUint32(extra, 4242)
-	extra = wire.AppendString(extra, "127.0.0.1")
-	extra = wire.AppendUint32(extra, 5555)
+	extra := (&wire.ForwardedTCPIP{Addr: "127.0.0.1", Port: 4242, OriginAddr: "127.0.0.1", OriginPort: 5555}).Append(nil)
 	_, err := p.server.OpenChannel(fwdContext(t), "forwarded-tcpip", extra)
 	var oe *OpenChannelError
 	if !errors.As(err, &oe) || oe.Reason != Prohibited {

@@ -81,13 +81,9 @@ func (c *Conn) clientHostKeyAlgos() []string {
 // key algorithms the server's keys can serve.
 func (c *Conn) serverHostKeyAlgos() []string {
 	have := map[string]bool{}
-	var all []string
 	for _, s := range c.scfg.HostKeys {
 		for _, a := range kex.HostKeyAlgorithms(s, c.scfg.AllowSHA1RSA) {
-			if !have[a] {
-				have[a] = true
-				all = append(all, a)
-			}
+			have[a] = true
 		}
 	}
 	pref := c.cfg.HostKeyAlgorithms

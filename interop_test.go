@@ -1064,8 +1064,11 @@ func TestInteropDBClientGuess(t *testing.T) {
 			for _, p := range pkts[1:] {
 				switch p[0] {
 				case wire.MsgKexECDHInit:
-					r := wire.NewReader(p[1:])
-					sizes = append(sizes, len(r.Bytes()))
+					var m wire.KexECDHInit
+					if err := m.Unmarshal(p); err != nil {
+						t.Errorf("dbclient's ECDH_INIT: %v", err)
+					}
+					sizes = append(sizes, len(m.ClientPub))
 				case wire.MsgNewKeys:
 				default:
 					t.Errorf("dbclient sent %s during the initial kex", wire.MsgName(p[0]))

@@ -71,11 +71,13 @@ func (ch *Channel) flushRepliesLocked() error {
 		if ch.sentClose || ch.err != nil {
 			continue
 		}
-		t := wire.MsgChannelFailure
+		var msg []byte
 		if r.ok {
-			t = wire.MsgChannelSuccess
+			msg = (&wire.ChannelSuccess{Recipient: ch.remoteID}).Marshal(nil)
+		} else {
+			msg = (&wire.ChannelFailure{Recipient: ch.remoteID}).Marshal(nil)
 		}
-		if e := ch.conn.queue(wire.AppendUint32([]byte{t}, ch.remoteID)); e != nil && err == nil {
+		if e := ch.conn.queue(msg); e != nil && err == nil {
 			err = e
 		}
 	}

@@ -2,7 +2,6 @@ package sshtap
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -427,7 +426,8 @@ func (c *Conn) handlePong(p []byte) error {
 	if len(m.Data) != 8 {
 		return nil // not ours
 	}
-	id := binary.BigEndian.Uint64(m.Data)
+	r := wire.NewReader(m.Data)
+	id := r.Uint64()
 	c.mu.Lock()
 	var pp *pendingPing
 	for i, x := range c.pings {
@@ -467,8 +467,7 @@ func (c *Conn) Ping(ctx context.Context) (time.Duration, error) {
 	c.pings = append(c.pings, pp)
 	c.mu.Unlock()
 	var data [8]byte
-	binary.BigEndian.PutUint64(data[:], pp.data)
-	m := wire.Ping{Data: data[:]}
+	m := wire.Ping{Data: wire.AppendUint64(data[:0], pp.data)}
 	pp.sent = time.Now()
 	// pp.sent is read by the transport goroutine only after the PONG, which
 	// cannot arrive before the PING below is written.

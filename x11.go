@@ -97,11 +97,8 @@ func (c *Conn) handleX11Open(nc *NewChannel) {
 		nc.Reject(Prohibited, "X11 forwarding not requested")
 		return
 	}
-	// RFC 4254 §6.3.2: string originator address, uint32 originator port.
-	r := wire.NewReader(nc.ExtraData())
-	addr := r.String()
-	port := r.Uint32()
-	if r.Err() != nil {
+	open, err := wire.ParseX11Open(nc.ExtraData())
+	if err != nil {
 		nc.Reject(ConnectFailed, "malformed x11 open")
 		return
 	}
@@ -112,7 +109,7 @@ func (c *Conn) handleX11Open(nc *NewChannel) {
 	}
 	timer := time.NewTimer(c.x11Timeout())
 	defer timer.Stop()
-	ev := &X11OpenEvent{Header: now(), OriginAddr: addr, OriginPort: port, d: d}
+	ev := &X11OpenEvent{Header: now(), OriginAddr: open.OriginAddr, OriginPort: open.OriginPort, d: d}
 	if c.publishReport(ev) == 0 {
 		d.autoReject("X11 open not handled")
 		return

@@ -15,8 +15,7 @@ import (
 func openX11(ctx context.Context, s *Conn, addr string, port uint32) chan x11Result {
 	res := make(chan x11Result, 1)
 	go func() {
-		extra := wire.AppendString(nil, addr)
-		extra = wire.AppendUint32(extra, port)
+		extra := (&wire.X11Open{OriginAddr: addr, OriginPort: port}).Append(nil)
 		ch, err := s.OpenChannel(ctx, "x11", extra)
 		res <- x11Result{ch, err}
 	}()

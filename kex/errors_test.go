@@ -320,7 +320,10 @@ func TestGexBadValues(t *testing.T) {
 	}
 	_, sp := testParams(t, DHGexSHA256, hk)
 	s, _ := NewExchange(sp)
-	if _, _, err := s.Handle((&wire.KexDHGexRequestOld{N: 100000}).Marshal(nil)); err != nil {
+	// RFC 4419 §5: "byte SSH_MSG_KEX_DH_GEX_REQUEST_OLD, uint32 n". wire
+	// has only the decoder: sshtap's client never sends it.
+	old := wire.AppendUint32([]byte{wire.MsgKexDHGexRequestOld}, 100000)
+	if _, _, err := s.Handle(old); err != nil {
 		t.Fatal(err) // n is clamped to 8192
 	}
 	_, _, err = s.Handle((&wire.KexDHGexInit{E: big.NewInt(0)}).Marshal(nil))

@@ -98,9 +98,7 @@ func signH(s ssh.Signer, algo string, rnd io.Reader, h []byte) ([]byte, error) {
 	if sig.Format != a.sigAlgo {
 		return nil, &ConfigError{Reason: "host key signer made a " + sig.Format + " signature, need " + a.sigAlgo}
 	}
-	b := wire.AppendString(nil, sig.Format)
-	b = wire.AppendBytes(b, sig.Blob)
-	return append(b, sig.Rest...), nil
+	return wire.AppendSignature(nil, wire.Signature{Format: sig.Format, Blob: sig.Blob, Rest: sig.Rest}), nil
 }
 
 // verifyH parses K_S and checks the server's signature on H with the
@@ -121,20 +119,19 @@ func verifyH(algo string, keyBlob, sigBlob, h []byte) (ssh.PublicKey, error) {
 	if key.Type() != a.keyType {
 		return nil, &SignatureError{Algorithm: algo, Reason: "host key type " + key.Type() + " does not suit the negotiated algorithm"}
 	}
-	r := wire.NewReader(sigBlob)
-	sig := &ssh.Signature{Format: r.String(), Blob: r.Bytes()}
-	if err := r.Err(); err != nil {
+	ws, err := wire.ParseSignature(sigBlob)
+	if err != nil {
 		return nil, &SignatureError{Algorithm: algo, Reason: "malformed signature", Err: err}
 	}
-	if r.Len() != 0 {
+	if ws.Rest != nil {
 		// Host key algorithms here have no trailing signature fields (only
 		// sk-* keys do); OpenSSH rejects trailing data too.
 		return nil, &SignatureError{Algorithm: algo, Reason: "trailing bytes after signature"}
 	}
-	if sig.Format != a.sigAlgo {
-		return nil, &SignatureError{Algorithm: algo, Reason: "signature algorithm " + sig.Format + ", want " + a.sigAlgo}
+	if ws.Format != a.sigAlgo {
+		return nil, &SignatureError{Algorithm: algo, Reason: "signature algorithm " + ws.Format + ", want " + a.sigAlgo}
 	}
-	if err := key.Verify(h, sig); err != nil {
+	if err := key.Verify(h, &ssh.Signature{Format: ws.Format, Blob: ws.Blob}); err != nil {
 		return nil, &SignatureError{Algorithm: algo, Reason: "invalid signature", Err: err}
 	}
 	return key, nil

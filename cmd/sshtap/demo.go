@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"sshtap"
 	"sshtap/agentproxy"
 	"sshtap/internal/eventfmt"
+	"sshtap/internal/wire"
 )
 
 const demoUsage = "sshtap demo [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary] [--pace DURATION]"
@@ -336,8 +336,7 @@ func (d *demo) stepHostKeys(ctx context.Context) error {
 	// OpenSSH PROTOCOL §2.5: the data is one string per public key blob.
 	// The server has no API of its own for it, so it sends the request.
 	blob := d.hostKey.PublicKey().Marshal()
-	payload := binary.BigEndian.AppendUint32(nil, uint32(len(blob)))
-	payload = append(payload, blob...)
+	payload := (&wire.HostKeys{Keys: [][]byte{blob}}).Append(nil)
 	from := d.rec.mark()
 	if _, _, err := d.server.SendGlobalRequest(ctx, "hostkeys-00@openssh.com", false, payload); err != nil {
 		return err

@@ -276,18 +276,12 @@ func (m *UserAuthFailure) Unmarshal(p []byte) error {
 }
 
 // UserAuthSuccess is SSH_MSG_USERAUTH_SUCCESS (RFC 4252 §5.1): "byte
-// SSH_MSG_USERAUTH_SUCCESS", no fields.
+// SSH_MSG_USERAUTH_SUCCESS", no fields. It has no Unmarshal: a received
+// one is recognised by its message number.
 type UserAuthSuccess struct{}
 
 // Marshal appends the payload to b.
 func (m *UserAuthSuccess) Marshal(b []byte) []byte { return append(b, MsgUserAuthSuccess) }
-
-// Unmarshal checks the message number; trailing bytes are ignored.
-func (m *UserAuthSuccess) Unmarshal(p []byte) error {
-	r := NewReader(p)
-	r.Expect(MsgUserAuthSuccess)
-	return r.Err()
-}
 
 // UserAuthBanner is SSH_MSG_USERAUTH_BANNER (RFC 4252 §5.4):
 //
@@ -358,15 +352,11 @@ func (m *UserAuthPKOK) Unmarshal(p []byte) error {
 //	byte      SSH_MSG_USERAUTH_PASSWD_CHANGEREQ
 //	string    prompt in ISO-10646 UTF-8 encoding [RFC3629]
 //	string    language tag [RFC3066]
+//
+// Only the client decodes it (sshtap's server offers no password change),
+// so it has no Marshal.
 type UserAuthPasswdChangeReq struct {
 	Prompt, Language string
-}
-
-// Marshal appends the payload to b.
-func (m *UserAuthPasswdChangeReq) Marshal(b []byte) []byte {
-	b = append(b, MsgUserAuthPasswdChangeReq)
-	b = AppendString(b, m.Prompt)
-	return AppendString(b, m.Language)
 }
 
 // Unmarshal decodes p. The prompt is not filtered (see UserAuthBanner).

@@ -454,10 +454,6 @@ func FuzzUserAuthFailure(f *testing.F) {
 	fuzzMessage[UserAuthFailure](f, caseSeeds[UserAuthFailure](authCases())...)
 }
 
-func FuzzUserAuthSuccess(f *testing.F) {
-	fuzzMessage[UserAuthSuccess](f, caseSeeds[UserAuthSuccess](authCases())...)
-}
-
 func FuzzUserAuthBanner(f *testing.F) {
 	fuzzMessage[UserAuthBanner](f, caseSeeds[UserAuthBanner](authCases())...)
 }

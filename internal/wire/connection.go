@@ -93,18 +93,12 @@ func (m *RequestSuccess) Unmarshal(p []byte) error {
 }
 
 // RequestFailure is SSH_MSG_REQUEST_FAILURE (RFC 4254 §4): "byte
-// SSH_MSG_REQUEST_FAILURE", no fields.
+// SSH_MSG_REQUEST_FAILURE", no fields. It has no Unmarshal: a received one
+// is recognised by its message number.
 type RequestFailure struct{}
 
 // Marshal appends the payload to b.
 func (m *RequestFailure) Marshal(b []byte) []byte { return append(b, MsgRequestFailure) }
-
-// Unmarshal checks the message number; trailing bytes are ignored.
-func (m *RequestFailure) Unmarshal(p []byte) error {
-	r := NewReader(p)
-	r.Expect(MsgRequestFailure)
-	return r.Err()
-}
 
 // ChannelOpen is SSH_MSG_CHANNEL_OPEN (RFC 4254 §5.1):
 //
@@ -259,17 +253,12 @@ func (m *ChannelWindowAdjust) Unmarshal(p []byte) error {
 //	uint32    recipient channel
 //	string    data
 //
-// See ParseChannelData and AppendChannelDataHeader for the allocation-free
-// data path.
+// Data goes out as AppendChannelDataHeader followed by the bytes, so the
+// type has no Marshal; see ParseChannelData for the allocation-free
+// decoder.
 type ChannelData struct {
 	Recipient uint32
 	Data      []byte // aliases the payload after Unmarshal
-}
-
-// Marshal appends the payload to b.
-func (m *ChannelData) Marshal(b []byte) []byte {
-	b = AppendChannelDataHeader(b, m.Recipient, len(m.Data))
-	return append(b, m.Data...)
 }
 
 // Unmarshal decodes p.
@@ -291,15 +280,13 @@ func (m *ChannelData) Unmarshal(p []byte) error {
 //	uint32    recipient channel
 //	uint32    data_type_code
 //	string    data
+//
+// Data goes out as AppendChannelExtendedDataHeader followed by the bytes,
+// so the type has no Marshal; see ParseChannelExtendedData for the
+// allocation-free decoder.
 type ChannelExtendedData struct {
 	Recipient, Code uint32
 	Data            []byte // aliases the payload after Unmarshal
-}
-
-// Marshal appends the payload to b.
-func (m *ChannelExtendedData) Marshal(b []byte) []byte {
-	b = AppendChannelExtendedDataHeader(b, m.Recipient, m.Code, len(m.Data))
-	return append(b, m.Data...)
 }
 
 // Unmarshal decodes p. Unknown data type codes are returned as sent.
@@ -320,6 +307,8 @@ func (m *ChannelExtendedData) Unmarshal(p []byte) error {
 //
 //	byte      SSH_MSG_CHANNEL_EOF
 //	uint32    recipient channel
+//
+// It has no Unmarshal: RecipientOf decodes a received one.
 type ChannelEOF struct {
 	Recipient uint32
 }
@@ -330,15 +319,12 @@ func (m *ChannelEOF) Marshal(b []byte) []byte {
 	return AppendUint32(b, m.Recipient)
 }
 
-// Unmarshal decodes p.
-func (m *ChannelEOF) Unmarshal(p []byte) error {
-	return unmarshalRecipient(p, MsgChannelEOF, &m.Recipient)
-}
-
 // ChannelClose is SSH_MSG_CHANNEL_CLOSE (RFC 4254 §5.3):
 //
 //	byte      SSH_MSG_CHANNEL_CLOSE
 //	uint32    recipient channel
+//
+// It has no Unmarshal: RecipientOf decodes a received one.
 type ChannelClose struct {
 	Recipient uint32
 }
@@ -347,11 +333,6 @@ type ChannelClose struct {
 func (m *ChannelClose) Marshal(b []byte) []byte {
 	b = append(b, MsgChannelClose)
 	return AppendUint32(b, m.Recipient)
-}
-
-// Unmarshal decodes p.
-func (m *ChannelClose) Unmarshal(p []byte) error {
-	return unmarshalRecipient(p, MsgChannelClose, &m.Recipient)
 }
 
 // ChannelRequest is SSH_MSG_CHANNEL_REQUEST (RFC 4254 §5.4):
@@ -396,6 +377,8 @@ func (m *ChannelRequest) Unmarshal(p []byte) error {
 //
 //	byte      SSH_MSG_CHANNEL_SUCCESS
 //	uint32    recipient channel
+//
+// It has no Unmarshal: RecipientOf decodes a received one.
 type ChannelSuccess struct {
 	Recipient uint32
 }
@@ -406,15 +389,12 @@ func (m *ChannelSuccess) Marshal(b []byte) []byte {
 	return AppendUint32(b, m.Recipient)
 }
 
-// Unmarshal decodes p.
-func (m *ChannelSuccess) Unmarshal(p []byte) error {
-	return unmarshalRecipient(p, MsgChannelSuccess, &m.Recipient)
-}
-
 // ChannelFailure is SSH_MSG_CHANNEL_FAILURE (RFC 4254 §5.4):
 //
 //	byte      SSH_MSG_CHANNEL_FAILURE
 //	uint32    recipient channel
+//
+// It has no Unmarshal: RecipientOf decodes a received one.
 type ChannelFailure struct {
 	Recipient uint32
 }
@@ -423,24 +403,6 @@ type ChannelFailure struct {
 func (m *ChannelFailure) Marshal(b []byte) []byte {
 	b = append(b, MsgChannelFailure)
 	return AppendUint32(b, m.Recipient)
-}
-
-// Unmarshal decodes p.
-func (m *ChannelFailure) Unmarshal(p []byte) error {
-	return unmarshalRecipient(p, MsgChannelFailure, &m.Recipient)
-}
-
-// unmarshalRecipient decodes a message made of its number and one uint32
-// recipient channel, storing it only on success.
-func unmarshalRecipient(p []byte, num byte, dst *uint32) error {
-	r := NewReader(p)
-	r.Expect(num)
-	recipient := r.Field("recipient channel").Uint32()
-	if err := r.Err(); err != nil {
-		return err
-	}
-	*dst = recipient
-	return nil
 }
 
 // Allocation-free data path.

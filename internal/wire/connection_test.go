@@ -265,10 +265,6 @@ func FuzzRequestSuccess(f *testing.F) {
 	fuzzMessage[RequestSuccess](f, caseSeeds[RequestSuccess](connCases())...)
 }
 
-func FuzzRequestFailure(f *testing.F) {
-	fuzzMessage[RequestFailure](f, caseSeeds[RequestFailure](connCases())...)
-}
-
 func FuzzChannelOpen(f *testing.F) {
 	fuzzMessage[ChannelOpen](f, caseSeeds[ChannelOpen](connCases())...)
 }
@@ -293,24 +289,8 @@ func FuzzChannelExtendedData(f *testing.F) {
 	fuzzMessage[ChannelExtendedData](f, caseSeeds[ChannelExtendedData](connCases())...)
 }
 
-func FuzzChannelEOF(f *testing.F) {
-	fuzzMessage[ChannelEOF](f, caseSeeds[ChannelEOF](connCases())...)
-}
-
-func FuzzChannelClose(f *testing.F) {
-	fuzzMessage[ChannelClose](f, caseSeeds[ChannelClose](connCases())...)
-}
-
 func FuzzChannelRequest(f *testing.F) {
 	fuzzMessage[ChannelRequest](f, caseSeeds[ChannelRequest](connCases())...)
-}
-
-func FuzzChannelSuccess(f *testing.F) {
-	fuzzMessage[ChannelSuccess](f, caseSeeds[ChannelSuccess](connCases())...)
-}
-
-func FuzzChannelFailure(f *testing.F) {
-	fuzzMessage[ChannelFailure](f, caseSeeds[ChannelFailure](connCases())...)
 }
 
 // addConnSeeds adds every connection case (and its first half) as a seed.

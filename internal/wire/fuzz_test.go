@@ -176,8 +176,6 @@ func FuzzExtInfo(f *testing.F) { fuzzMessage[ExtInfo](f, seedsFor[ExtInfo](MsgEx
 
 func FuzzKexInit(f *testing.F) { fuzzMessage[KexInit](f, seedsFor[KexInit](MsgKexInit)...) }
 
-func FuzzNewKeys(f *testing.F) { fuzzMessage[NewKeys](f, seedsFor[NewKeys](MsgNewKeys)...) }
-
 func FuzzKexECDHInit(f *testing.F) {
 	fuzzMessage[KexECDHInit](f, seedsFor[KexECDHInit](MsgKexECDHInit)...)
 }

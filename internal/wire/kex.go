@@ -92,18 +92,12 @@ func (m *KexInit) Unmarshal(p []byte) error {
 }
 
 // NewKeys is SSH_MSG_NEWKEYS (RFC 4253 §7.3): "This message consists of a
-// single byte."
+// single byte." It has no Unmarshal: a received one is recognised by its
+// message number.
 type NewKeys struct{}
 
 // Marshal appends the payload to b.
 func (m *NewKeys) Marshal(b []byte) []byte { return append(b, MsgNewKeys) }
-
-// Unmarshal checks the message number; trailing bytes are ignored.
-func (m *NewKeys) Unmarshal(p []byte) error {
-	r := NewReader(p)
-	r.Expect(MsgNewKeys)
-	return r.Err()
-}
 
 // KexECDHInit is SSH_MSG_KEX_ECDH_INIT (RFC 5656 §7.1), also the
 // curve25519 (RFC 8731 §3), sntrup761x25519 and mlkem768x25519
@@ -279,14 +273,11 @@ func (m *KexDHGexRequest) Unmarshal(p []byte) error {
 //
 //	byte    SSH_MSG_KEX_DH_GEX_REQUEST_OLD
 //	uint32  n, preferred size in bits of the group the server will send
+//
+// Only the server decodes it (the client sends KexDHGexRequest), so it has
+// no Marshal.
 type KexDHGexRequestOld struct {
 	N uint32
-}
-
-// Marshal appends the payload to b.
-func (m *KexDHGexRequestOld) Marshal(b []byte) []byte {
-	b = append(b, MsgKexDHGexRequestOld)
-	return AppendUint32(b, m.N)
 }
 
 // Unmarshal decodes p.

@@ -297,16 +297,6 @@ func TestExtInfoBounds(t *testing.T) {
 	}
 }
 
-func TestExtInfoGet(t *testing.T) {
-	m := ExtInfo{Extensions: []Extension{{"a", []byte("1")}, {"b", []byte("2")}, {"a", []byte("3")}}}
-	if v, ok := m.Get("a"); !ok || string(v) != "1" {
-		t.Errorf("Get(a) = %q, %v", v, ok)
-	}
-	if _, ok := m.Get("c"); ok {
-		t.Error("Get(c) found")
-	}
-}
-
 func TestKexInitNameListErrors(t *testing.T) {
 	base := sampleKexInit()
 	tests := []struct {

@@ -1,9 +1,9 @@
 package wire
 
 // Request- and type-specific data: the Data of ChannelRequest (RFC 4254
-// §6, RFC 4335), GlobalRequest and RequestSuccess (RFC 4254 §7, OpenSSH
-// PROTOCOL §2.4–§2.5), and the Extra of ChannelOpen (RFC 4254 §6.3.2, §7,
-// OpenSSH PROTOCOL §2.4). Each is a struct T with
+// §6), GlobalRequest and RequestSuccess (RFC 4254 §7, OpenSSH PROTOCOL
+// §2.4–§2.5), and the Extra of ChannelOpen (RFC 4254 §6.3.2, §7, OpenSSH
+// PROTOCOL §2.4). Each is a struct T with
 //
 //	func (m *T) Append(b []byte) []byte    // appends the data (no message header)
 //	func ParseT(data []byte) (T, error)    // data is the Data / Extra field
@@ -430,26 +430,6 @@ func ParseExitSignal(data []byte) (ExitSignal, error) {
 		return ExitSignal{}, err
 	}
 	return m, nil
-}
-
-// BreakReq is the data of a "break" channel request (RFC 4335 §3):
-//
-//	uint32    break-length in milliseconds
-type BreakReq struct {
-	Millis uint32
-}
-
-// Append appends the request data to b.
-func (m *BreakReq) Append(b []byte) []byte { return AppendUint32(b, m.Millis) }
-
-// ParseBreakReq decodes break data.
-func ParseBreakReq(data []byte) (BreakReq, error) {
-	r := reqReader(data, MsgChannelRequest)
-	ms := r.Field("break break-length").Uint32()
-	if err := r.Err(); err != nil {
-		return BreakReq{}, err
-	}
-	return BreakReq{Millis: ms}, nil
 }
 
 // DirectTCPIP is the Extra of a "direct-tcpip" channel open (RFC 4254

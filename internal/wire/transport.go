@@ -276,16 +276,6 @@ func (m *ExtInfo) Unmarshal(p []byte) error {
 	return nil
 }
 
-// Get returns the value of the first extension called name.
-func (m *ExtInfo) Get(name string) (value []byte, ok bool) {
-	for i := range m.Extensions {
-		if m.Extensions[i].Name == name {
-			return m.Extensions[i].Value, true
-		}
-	}
-	return nil, false
-}
-
 // Ping is SSH_MSG_PING (OpenSSH PROTOCOL §1.9 "ping@openssh.com"):
 //
 //	byte		SSH_MSG_PING

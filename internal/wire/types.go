@@ -5,9 +5,6 @@ import (
 	"math/big"
 )
 
-// AppendByte appends a single byte (RFC 4251 §5 "byte").
-func AppendByte(b []byte, v byte) []byte { return append(b, v) }
-
 // AppendBool appends an SSH boolean (RFC 4251 §5): "A boolean value is
 // stored as a single byte. The value 0 represents FALSE, and the value 1
 // represents TRUE."

@@ -34,7 +34,6 @@ func TestAppendScalars(t *testing.T) {
 		got  []byte
 		want string
 	}{
-		{"byte", AppendByte(nil, 0xab), "ab"},
 		{"bool false", AppendBool(nil, false), "00"},
 		{"bool true", AppendBool(nil, true), "01"},
 		{"uint32", AppendUint32(nil, 0x29b7f4aa), "29 b7 f4 aa"},
