@@ -13,7 +13,7 @@ func (c *Conn) handleAgentOpen(nc *NewChannel) {
 	if !c.agentRequested() || h == nil {
 		// Like X11, an agent open nobody asked for is refused: it would
 		// give the server the use of our keys.
-		nc.Reject(Prohibited, "agent forwarding not requested")
+		nc.Reject(OpenProhibited, "agent forwarding not requested")
 		return
 	}
 	ch, err := nc.Accept()

@@ -32,8 +32,8 @@ func TestAgentChannel(t *testing.T) {
 			ch, err := p.server.OpenChannel(fwdContext(t), "auth-agent@openssh.com", nil)
 			if !tc.ok {
 				var oe *OpenChannelError
-				if !errors.As(err, &oe) || oe.Reason != Prohibited {
-					t.Fatalf("open: %v, want Prohibited", err)
+				if !errors.As(err, &oe) || oe.Reason != OpenProhibited {
+					t.Fatalf("open: %v, want OpenProhibited", err)
 				}
 				return
 			}

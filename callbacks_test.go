@@ -137,7 +137,7 @@ func TestCloseFromMACPolicy(t *testing.T) {
 	cb := newCloseFromCallback()
 	p, f := macPair(t, "aes128-gcm@openssh.com", "", func(MACMismatch) MACVerdict {
 		cb.close()
-		return Discard
+		return MACDiscard
 	})
 	cb.conn = p.client
 	f.arm(20, 0x01)
@@ -164,7 +164,7 @@ func TestCloseFromChannelHandler(t *testing.T) {
 	scfg := &ServerConfig{}
 	scfg.ChannelHandlers = map[string]func(*NewChannel){"x": func(nc *NewChannel) {
 		cb.close()
-		nc.Reject(Prohibited, "closed")
+		nc.Reject(OpenProhibited, "closed")
 	}}
 	p := handshakePair(t, nil, scfg)
 	cb.conn = p.server

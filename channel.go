@@ -38,22 +38,22 @@ type OpenFailureReason uint32
 
 // Channel open failure reasons, RFC 4254 §5.1.
 const (
-	Prohibited         OpenFailureReason = 1 // SSH_OPEN_ADMINISTRATIVELY_PROHIBITED
-	ConnectFailed      OpenFailureReason = 2 // SSH_OPEN_CONNECT_FAILED
-	UnknownChannelType OpenFailureReason = 3 // SSH_OPEN_UNKNOWN_CHANNEL_TYPE
-	ResourceShortage   OpenFailureReason = 4 // SSH_OPEN_RESOURCE_SHORTAGE
+	OpenProhibited         OpenFailureReason = 1 // SSH_OPEN_ADMINISTRATIVELY_PROHIBITED
+	OpenConnectFailed      OpenFailureReason = 2 // SSH_OPEN_CONNECT_FAILED
+	OpenUnknownChannelType OpenFailureReason = 3 // SSH_OPEN_UNKNOWN_CHANNEL_TYPE
+	OpenResourceShortage   OpenFailureReason = 4 // SSH_OPEN_RESOURCE_SHORTAGE
 )
 
 // String returns the RFC 4250 name without the SSH_OPEN_ prefix.
 func (r OpenFailureReason) String() string {
 	switch r {
-	case Prohibited:
+	case OpenProhibited:
 		return "ADMINISTRATIVELY_PROHIBITED"
-	case ConnectFailed:
+	case OpenConnectFailed:
 		return "CONNECT_FAILED"
-	case UnknownChannelType:
+	case OpenUnknownChannelType:
 		return "UNKNOWN_CHANNEL_TYPE"
-	case ResourceShortage:
+	case OpenResourceShortage:
 		return "RESOURCE_SHORTAGE"
 	}
 	return fmt.Sprintf("UNKNOWN(%d)", uint32(r))

@@ -112,10 +112,10 @@ func TestChannelOpenReject(t *testing.T) {
 	handlers := map[string]func(*NewChannel){
 		"refuse": func(nc *NewChannel) {
 			if string(nc.ExtraData()) != "why" || nc.Type() != "refuse" {
-				nc.Reject(Prohibited, "bad extra")
+				nc.Reject(OpenProhibited, "bad extra")
 				return
 			}
-			nc.Reject(ConnectFailed, "nope")
+			nc.Reject(OpenConnectFailed, "nope")
 		},
 		"session": acceptInto(make(chan *Channel, 8)),
 	}
@@ -123,11 +123,11 @@ func TestChannelOpenReject(t *testing.T) {
 	ctx := tctx(t)
 	var oe *OpenChannelError
 	_, err := p.client.OpenChannel(ctx, "refuse", []byte("why"))
-	if !errors.As(err, &oe) || oe.Reason != ConnectFailed || oe.Message != "nope" {
+	if !errors.As(err, &oe) || oe.Reason != OpenConnectFailed || oe.Message != "nope" {
 		t.Fatalf("refused open: %v", err)
 	}
 	_, err = p.client.OpenChannel(ctx, "no-such-type", nil)
-	if !errors.As(err, &oe) || oe.Reason != UnknownChannelType {
+	if !errors.As(err, &oe) || oe.Reason != OpenUnknownChannelType {
 		t.Fatalf("unknown type: %v", err)
 	}
 	if oe.Reason.String() != "UNKNOWN_CHANNEL_TYPE" || OpenFailureReason(9).String() != "UNKNOWN(9)" {
@@ -143,7 +143,7 @@ func TestChannelOpenReject(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = p.client.OpenChannel(ctx, "session", nil)
-	if !errors.As(err, &oe) || oe.Reason != Prohibited {
+	if !errors.As(err, &oe) || oe.Reason != OpenProhibited {
 		t.Fatalf("session after no-more-sessions: %v", err)
 	}
 	// Refused opens free their ids at once.
@@ -156,13 +156,13 @@ func TestChannelOpenReject(t *testing.T) {
 	// Accept or Reject only once.
 	dec := make(chan error, 2)
 	p.server.registerChannelHandler("twice", func(nc *NewChannel) {
-		nc.Reject(ResourceShortage, "full")
+		nc.Reject(OpenResourceShortage, "full")
 		_, err := nc.Accept()
 		dec <- err
-		dec <- nc.Reject(Prohibited, "")
+		dec <- nc.Reject(OpenProhibited, "")
 	})
 	_, err = p.client.OpenChannel(ctx, "twice", nil)
-	if !errors.As(err, &oe) || oe.Reason != ResourceShortage {
+	if !errors.As(err, &oe) || oe.Reason != OpenResourceShortage {
 		t.Fatalf("twice: %v", err)
 	}
 	if e1, e2 := <-dec, <-dec; e1 == nil || e2 == nil {
@@ -175,14 +175,14 @@ func TestChannelOpenReject(t *testing.T) {
 func TestChannelBuiltinHandlers(t *testing.T) {
 	calls := make(chan string, 4)
 	p := chanPair(t, map[string]func(*NewChannel){
-		"x": func(nc *NewChannel) { calls <- "config"; nc.Reject(Prohibited, "config") },
+		"x": func(nc *NewChannel) { calls <- "config"; nc.Reject(OpenProhibited, "config") },
 	}, nil)
 	ctx := tctx(t)
 	var oe *OpenChannelError
 	if _, err := p.client.OpenChannel(ctx, "x", nil); !errors.As(err, &oe) || oe.Message != "config" {
 		t.Fatalf("config handler: %v", err)
 	}
-	p.server.registerChannelHandler("x", func(nc *NewChannel) { nc.Reject(Prohibited, "builtin") })
+	p.server.registerChannelHandler("x", func(nc *NewChannel) { nc.Reject(OpenProhibited, "builtin") })
 	if _, err := p.client.OpenChannel(ctx, "x", nil); !errors.As(err, &oe) || oe.Message != "builtin" {
 		t.Fatalf("builtin handler: %v", err)
 	}

@@ -30,7 +30,7 @@ type TransportConfig struct {
 	// until it returns: it should return quickly. It may call Close,
 	// Disconnect and the Conn's getters; a call that waits for the peer
 	// (Ping, Rekey, a request with a reply) cannot complete before the
-	// policy returns. Nil means always Disconnect.
+	// policy returns. Nil means always MACDisconnect.
 	MACPolicy func(MACMismatch) MACVerdict
 
 	// RekeyBytes starts a new key exchange after this many bytes in either
@@ -69,7 +69,7 @@ type TransportConfig struct {
 	// ChannelHandlers handle the peer's channel opens by channel type
 	// (RFC 4254 §5.1), each call in its own goroutine; the handler must
 	// call Accept or Reject. Types without a handler are rejected with
-	// UnknownChannelType. Built-in handlers (such as "session" on a
+	// OpenUnknownChannelType. Built-in handlers (such as "session" on a
 	// server) take precedence.
 	ChannelHandlers map[string]func(*NewChannel)
 

@@ -114,23 +114,23 @@ type DisconnectEvent struct {
 type MACVerdict uint8
 
 const (
-	// Disconnect sends SSH_MSG_DISCONNECT with reason MAC_ERROR and ends the
+	// MACDisconnect sends SSH_MSG_DISCONNECT with reason MAC_ERROR and ends the
 	// connection with a *MACError. It is the default.
-	Disconnect MACVerdict = iota
-	// Discard drops the packet and keeps the connection. The inbound
+	MACDisconnect MACVerdict = iota
+	// MACDiscard drops the packet and keeps the connection. The inbound
 	// sequence number and the cipher state still advance.
-	Discard
-	// Accept processes the packet as if it were authentic.
-	Accept
+	MACDiscard
+	// MACAccept processes the packet as if it were authentic.
+	MACAccept
 )
 
 func (v MACVerdict) String() string {
 	switch v {
-	case Disconnect:
+	case MACDisconnect:
 		return "disconnect"
-	case Discard:
+	case MACDiscard:
 		return "discard"
-	case Accept:
+	case MACAccept:
 		return "accept"
 	}
 	return fmt.Sprintf("MACVerdict(%d)", uint8(v))
@@ -143,22 +143,22 @@ func (v MACVerdict) String() string {
 //
 //   - Classic Encrypt-and-MAC (aes*-ctr with hmac-*): the packet, length
 //     included, was decrypted before the MAC over the plaintext was checked.
-//     Accept delivers that plaintext; Discard drops it. Either way the CTR
+//     MACAccept delivers that plaintext; MACDiscard drops it. Either way the CTR
 //     keystream stays in step because the whole packet was consumed.
 //   - Encrypt-then-MAC (*-etm@openssh.com): the length travels in clear and
-//     the MAC covers it and the ciphertext. Accept decrypts the body anyway;
-//     Discard skips it, the CTR keystream still advancing.
+//     the MAC covers it and the ciphertext. MACAccept decrypts the body anyway;
+//     MACDiscard skips it, the CTR keystream still advancing.
 //   - AEAD (chacha20-poly1305@openssh.com, aes*-gcm@openssh.com): the tag
-//     covers length and body. Accept decrypts without authentication;
-//     Discard drops it; the GCM invocation counter still advances.
+//     covers length and body. MACAccept decrypts without authentication;
+//     MACDiscard drops it; the GCM invocation counter still advances.
 //
 // In every mode the packet was framed with a length that was used before the
 // tag could be checked. If the corruption hit the length itself, the framing
-// of this packet and of the stream after it is lost: Discard or Accept then
+// of this packet and of the stream after it is lost: MACDiscard or MACAccept then
 // lead to a later failure, usually a bad packet length. A length that is
 // invalid outright (too large, misaligned) is reported with
 // LengthAuthenticated false; no tag could be checked, the policy is not
-// consulted and the verdict is always Disconnect.
+// consulted and the verdict is always MACDisconnect.
 type MACMismatch struct {
 	Seq    uint32 // inbound sequence number of the packet
 	Length uint32 // packet_length as read from the wire (after decryption)

@@ -65,9 +65,9 @@ func ExampleTransportConfig_macPolicy() {
 	cfg := &sshtap.Config{HostKeyCallback: ssh.InsecureIgnoreHostKey()}
 	cfg.MACPolicy = func(m sshtap.MACMismatch) sshtap.MACVerdict {
 		if m.Mode.String() == "aead" {
-			return sshtap.Disconnect // keep AEAD strict
+			return sshtap.MACDisconnect // keep AEAD strict
 		}
-		return sshtap.Discard
+		return sshtap.MACDiscard
 	}
 	fmt.Println(cfg.MACPolicy(sshtap.MACMismatch{}))
 	// Output: discard

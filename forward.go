@@ -294,7 +294,7 @@ func (c *Conn) handleForwarded(nc *NewChannel) {
 		host, port = m.Addr, m.Port
 	}
 	if err != nil {
-		nc.Reject(ConnectFailed, "malformed open")
+		nc.Reject(OpenConnectFailed, "malformed open")
 		return
 	}
 	st := &c.fwd
@@ -315,13 +315,13 @@ func (c *Conn) handleForwarded(nc *NewChannel) {
 	st.mu.Unlock()
 	if match == nil {
 		// RFC 4254 §7.2: a client rejects forwarded opens it did not ask for.
-		nc.Reject(Prohibited, "no forwarding requested for this address")
+		nc.Reject(OpenProhibited, "no forwarding requested for this address")
 		return
 	}
 	select {
 	case match.incoming <- nc:
 	case <-match.done:
-		nc.Reject(ConnectFailed, "listener closed")
+		nc.Reject(OpenConnectFailed, "listener closed")
 	case <-c.closing:
 	}
 }
@@ -366,24 +366,24 @@ func (c *Conn) handleDirect(nc *NewChannel) {
 	if nc.Type() == wire.ChannelTypeDirectTCPIP {
 		m, err := wire.ParseDirectTCPIP(nc.ExtraData())
 		if err != nil {
-			nc.Reject(ConnectFailed, "malformed open")
+			nc.Reject(OpenConnectFailed, "malformed open")
 			return
 		}
 		if m.Port > 65535 {
-			nc.Reject(ConnectFailed, "bad port")
+			nc.Reject(OpenConnectFailed, "bad port")
 			return
 		}
 		network, kind, addr = "tcp", "direct-tcpip", net.JoinHostPort(m.Host, strconv.FormatUint(uint64(m.Port), 10))
 	} else {
 		m, err := wire.ParseDirectStreamLocal(nc.ExtraData())
 		if err != nil {
-			nc.Reject(ConnectFailed, "malformed open")
+			nc.Reject(OpenConnectFailed, "malformed open")
 			return
 		}
 		network, kind, addr = "unix", "direct-streamlocal", m.Path
 	}
 	if !c.forwardAllowed(kind, addr) {
-		nc.Reject(Prohibited, "administratively prohibited")
+		nc.Reject(OpenProhibited, "administratively prohibited")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -393,7 +393,7 @@ func (c *Conn) handleDirect(nc *NewChannel) {
 	stop()
 	cancel()
 	if err != nil {
-		nc.Reject(ConnectFailed, err.Error())
+		nc.Reject(OpenConnectFailed, err.Error())
 		return
 	}
 	ch, err := nc.Accept()

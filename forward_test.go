@@ -144,9 +144,9 @@ func TestDialRefused(t *testing.T) {
 		addr   string
 		reason OpenFailureReason
 	}{
-		{"default-deny", nil, echo, Prohibited},
-		{"denied", (&permLog{}).check, echo, Prohibited},
-		{"connect-failed", (&permLog{allow: true}).check, closed, ConnectFailed},
+		{"default-deny", nil, echo, OpenProhibited},
+		{"denied", (&permLog{}).check, echo, OpenProhibited},
+		{"connect-failed", (&permLog{allow: true}).check, closed, OpenConnectFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := handshakePair(t, nil, &ServerConfig{ForwardPermission: tc.perm})
@@ -284,8 +284,8 @@ func TestForwardedUnsolicited(t *testing.T) {
 	extra := (&wire.ForwardedTCPIP{Addr: "127.0.0.1", Port: 4242, OriginAddr: "127.0.0.1", OriginPort: 5555}).Append(nil)
 	_, err := p.server.OpenChannel(fwdContext(t), "forwarded-tcpip", extra)
 	var oe *OpenChannelError
-	if !errors.As(err, &oe) || oe.Reason != Prohibited {
-		t.Fatalf("OpenChannel forwarded-tcpip: %v, want Prohibited", err)
+	if !errors.As(err, &oe) || oe.Reason != OpenProhibited {
+		t.Fatalf("OpenChannel forwarded-tcpip: %v, want OpenProhibited", err)
 	}
 }
 

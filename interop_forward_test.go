@@ -105,8 +105,8 @@ func TestInteropDialSSHD(t *testing.T) {
 	ln.Close()
 	_, err = c.Dial(ioContext(t), "tcp", closed)
 	var oe *OpenChannelError
-	if !errors.As(err, &oe) || oe.Reason != ConnectFailed {
-		t.Errorf("Dial to a closed port: %v, want ConnectFailed", err)
+	if !errors.As(err, &oe) || oe.Reason != OpenConnectFailed {
+		t.Errorf("Dial to a closed port: %v, want OpenConnectFailed", err)
 	}
 }
 
@@ -444,7 +444,7 @@ func TestInteropX11SSHD(t *testing.T) {
 	t.Run("reject", func(t *testing.T) {
 		out, errc := run(t)
 		ev := nextX11(t, sub)
-		if err := ev.Reject(ConnectFailed, "no display here"); err != nil {
+		if err := ev.Reject(OpenConnectFailed, "no display here"); err != nil {
 			t.Fatalf("Reject: %v", err)
 		}
 		if o := <-out; o != " done\n" {

@@ -72,7 +72,7 @@ func macPair(t *testing.T, ciph, mac string, policy func(MACMismatch) MACVerdict
 // arrives; Accept delivers the corrupted packet.
 func TestMACPolicyVerdicts(t *testing.T) {
 	for _, m := range macModes {
-		for _, verdict := range []MACVerdict{Disconnect, Discard, Accept} {
+		for _, verdict := range []MACVerdict{MACDisconnect, MACDiscard, MACAccept} {
 			t.Run(m.name+"/"+verdict.String(), func(t *testing.T) {
 				var calls []MACMismatch
 				var mu sync.Mutex
@@ -96,7 +96,7 @@ func TestMACPolicyVerdicts(t *testing.T) {
 					t.Fatal(err)
 				}
 				next := []byte("after the corrupted packet")
-				if err := p.server.SendIgnore(ctx, next); err != nil && verdict != Disconnect {
+				if err := p.server.SendIgnore(ctx, next); err != nil && verdict != MACDisconnect {
 					t.Fatal(err)
 				}
 				evs := collect(t, sub, 5*time.Second, func(e Event) bool {
@@ -116,7 +116,7 @@ func TestMACPolicyVerdicts(t *testing.T) {
 				}
 				mu.Unlock()
 				switch verdict {
-				case Disconnect:
+				case MACDisconnect:
 					var me *MACError
 					if err := p.client.Wait(); !errors.As(err, &me) || me.Seq != mme.Seq {
 						t.Fatalf("client error %v, want *MACError", err)
@@ -128,14 +128,14 @@ func TestMACPolicyVerdicts(t *testing.T) {
 					if de := d[0].(*DisconnectEvent); de.Reason != DisconnectMACError || !de.Remote {
 						t.Fatalf("server got %+v, want remote MAC_ERROR", de)
 					}
-				case Discard:
+				case MACDiscard:
 					if len(evs) != 2 || !bytes.Equal(evs[1].(*IgnoreEvent).Data, next) {
 						t.Fatalf("events %v: want the mismatch, then only the next packet", evs)
 					}
 					if err := p.client.Err(); err != nil {
 						t.Fatal(err)
 					}
-				case Accept:
+				case MACAccept:
 					if len(evs) != 3 {
 						t.Fatalf("events %v: want mismatch, corrupted packet, next packet", evs)
 					}
@@ -145,7 +145,7 @@ func TestMACPolicyVerdicts(t *testing.T) {
 						t.Fatalf("accepted data %q, want %q (one flipped bit)", got, want)
 					}
 				}
-				if verdict != Disconnect {
+				if verdict != MACDisconnect {
 					// The stream stays in step: a ping round trip works.
 					if _, err := p.client.Ping(ctx); err != nil {
 						t.Fatalf("after %v: %v", verdict, err)
@@ -163,7 +163,7 @@ func TestMACPolicyCorruptedLength(t *testing.T) {
 	for _, m := range macModes {
 		t.Run(m.name, func(t *testing.T) {
 			consulted := false
-			p, f := macPair(t, m.cipher, m.mac, func(MACMismatch) MACVerdict { consulted = true; return Accept })
+			p, f := macPair(t, m.cipher, m.mac, func(MACMismatch) MACVerdict { consulted = true; return MACAccept })
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			sub := p.client.Subscribe(ctx, KindMACMismatch)
@@ -171,7 +171,7 @@ func TestMACPolicyCorruptedLength(t *testing.T) {
 			p.server.SendIgnore(ctx, []byte("x"))
 			evs := collect(t, sub, 5*time.Second, func(e Event) bool { return e.Kind() == KindClosed })
 			mme, ok := evs[0].(*MACMismatchEvent)
-			if !ok || mme.LengthAuthenticated || mme.Verdict != Disconnect || mme.Mode != m.mode {
+			if !ok || mme.LengthAuthenticated || mme.Verdict != MACDisconnect || mme.Mode != m.mode {
 				t.Fatalf("events %v (%+v)", evs, evs[0])
 			}
 			var me *MACError
@@ -203,7 +203,7 @@ func TestMACPolicyDefaultIsDisconnect(t *testing.T) {
 }
 
 func TestMACVerdictString(t *testing.T) {
-	for v, want := range map[MACVerdict]string{Disconnect: "disconnect", Discard: "discard", Accept: "accept", 9: "MACVerdict(9)"} {
+	for v, want := range map[MACVerdict]string{MACDisconnect: "disconnect", MACDiscard: "discard", MACAccept: "accept", 9: "MACVerdict(9)"} {
 		if got := fmt.Sprint(v); got != want {
 			t.Errorf("%d: %q, want %q", v, got, want)
 		}

@@ -447,7 +447,7 @@ func (c *Conn) handleOpen(p []byte) error {
 		if noMore {
 			// OpenSSH PROTOCOL §2.2: after no-more-sessions@openssh.com
 			// the server refuses further session channels.
-			return c.queue(openFailure(m.Sender, Prohibited, "no more sessions"))
+			return c.queue(openFailure(m.Sender, OpenProhibited, "no more sessions"))
 		}
 	}
 	h := c.channelHandler(m.Type)
@@ -455,11 +455,11 @@ func (c *Conn) handleOpen(p []byte) error {
 		// RFC 4254 §5.1: "If the recipient of the SSH_MSG_CHANNEL_OPEN
 		// message does not support the specified 'channel type', it simply
 		// responds with SSH_MSG_CHANNEL_OPEN_FAILURE."
-		return c.queue(openFailure(m.Sender, UnknownChannelType, "unknown channel type"))
+		return c.queue(openFailure(m.Sender, OpenUnknownChannelType, "unknown channel type"))
 	}
 	if c.mux.incoming.Add(1) > maxIncomingOpens {
 		c.mux.incoming.Add(-1)
-		return c.queue(openFailure(m.Sender, ResourceShortage, "too many pending channel opens"))
+		return c.queue(openFailure(m.Sender, OpenResourceShortage, "too many pending channel opens"))
 	}
 	nc := &NewChannel{conn: c, typ: m.Type, extra: append([]byte(nil), m.Extra...), sender: m.Sender, window: m.Window, maxPacket: m.MaxPacket}
 	go h(nc)

@@ -76,7 +76,7 @@ func init() {
 // per open.
 func (c *Conn) serveSession(nc *NewChannel) {
 	if c.scfg == nil || c.scfg.SessionHandler == nil {
-		nc.Reject(Prohibited, "sessions are not served")
+		nc.Reject(OpenProhibited, "sessions are not served")
 		return
 	}
 	s := &ServerSession{

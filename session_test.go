@@ -436,8 +436,8 @@ func TestSessionRejectedWithoutHandler(t *testing.T) {
 	defer cancel()
 	_, err := p.client.NewSession(ctx)
 	var oe *OpenChannelError
-	if !errors.As(err, &oe) || oe.Reason != Prohibited {
-		t.Fatalf("NewSession without SessionHandler = %v, want Prohibited", err)
+	if !errors.As(err, &oe) || oe.Reason != OpenProhibited {
+		t.Fatalf("NewSession without SessionHandler = %v, want OpenProhibited", err)
 	}
 }
 

@@ -139,20 +139,20 @@ func (c *Conn) macFailure(err error) ([]byte, error) {
 	switch {
 	case errors.As(err, &ae):
 		mm := MACMismatch{Seq: ae.Seq, Length: ae.Length, Cipher: c.rAlgs.Cipher, MAC: c.rAlgs.MAC, Mode: ae.Mode, LengthAuthenticated: true}
-		v := Disconnect
+		v := MACDisconnect
 		if policy := c.cfg.MACPolicy; policy != nil {
 			c.callback(func() { v = policy(mm) })
 		}
-		if v > Accept {
-			v = Disconnect
+		if v > MACAccept {
+			v = MACDisconnect
 		}
 		if c.hub.wants(KindMACMismatch) {
 			c.hub.publish(&MACMismatchEvent{Header: now(), MACMismatch: mm, Verdict: v})
 		}
 		switch v {
-		case Discard:
+		case MACDiscard:
 			return nil, nil
-		case Accept:
+		case MACAccept:
 			return ae.Payload, nil
 		}
 		return nil, c.abort(&MACError{mm}, DisconnectMACError, "message authentication code incorrect")
@@ -161,7 +161,7 @@ func (c *Conn) macFailure(err error) ([]byte, error) {
 		// mis-decrypted) packet whether or not the length was encrypted.
 		mm := MACMismatch{Seq: le.Seq, Length: le.Length, Cipher: c.rAlgs.Cipher, MAC: c.rAlgs.MAC, Mode: le.Mode}
 		if c.hub.wants(KindMACMismatch) {
-			c.hub.publish(&MACMismatchEvent{Header: now(), MACMismatch: mm, Verdict: Disconnect})
+			c.hub.publish(&MACMismatchEvent{Header: now(), MACMismatch: mm, Verdict: MACDisconnect})
 		}
 		return nil, c.abort(&MACError{mm}, DisconnectMACError, "bad packet length")
 	}

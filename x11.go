@@ -76,7 +76,7 @@ func (d *x11Decision) finish() { close(d.done) }
 // autoReject rejects unless a decision was already made.
 func (d *x11Decision) autoReject(message string) {
 	if d.claim() {
-		d.nc.Reject(Prohibited, message)
+		d.nc.Reject(OpenProhibited, message)
 		d.finish()
 	}
 }
@@ -94,12 +94,12 @@ func (c *Conn) handleX11Open(nc *NewChannel) {
 	if _, requested := c.x11Requested(); !requested {
 		// ssh-protocol.md §8 / OpenSSH: a client refuses X11 opens it
 		// never asked for (a malicious server could otherwise open them).
-		nc.Reject(Prohibited, "X11 forwarding not requested")
+		nc.Reject(OpenProhibited, "X11 forwarding not requested")
 		return
 	}
 	open, err := wire.ParseX11Open(nc.ExtraData())
 	if err != nil {
-		nc.Reject(ConnectFailed, "malformed x11 open")
+		nc.Reject(OpenConnectFailed, "malformed x11 open")
 		return
 	}
 	d := &x11Decision{nc: nc, done: make(chan struct{})}

@@ -98,7 +98,7 @@ func TestX11Accept(t *testing.T) {
 	if _, err := ev.Accept(); !errors.Is(err, ErrAlreadyDecided) {
 		t.Errorf("second Accept: %v", err)
 	}
-	if err := ev.Reject(Prohibited, "late"); !errors.Is(err, ErrAlreadyDecided) {
+	if err := ev.Reject(OpenProhibited, "late"); !errors.Is(err, ErrAlreadyDecided) {
 		t.Errorf("Reject after Accept: %v", err)
 	}
 }
@@ -110,11 +110,11 @@ func TestX11Reject(t *testing.T) {
 	defer sub.Close()
 	res := openX11(ctx, p.server, "127.0.0.1", 1)
 	ev := nextX11(t, sub)
-	if err := ev.Reject(ConnectFailed, "no X server"); err != nil {
+	if err := ev.Reject(OpenConnectFailed, "no X server"); err != nil {
 		t.Fatalf("Reject: %v", err)
 	}
 	r := waitX11Open(t, res)
-	wantRejected(t, r, ConnectFailed)
+	wantRejected(t, r, OpenConnectFailed)
 	var oe *OpenChannelError
 	if errors.As(r.err, &oe) && oe.Message != "no X server" {
 		t.Errorf("message %q", oe.Message)
@@ -131,7 +131,7 @@ func TestX11NoSubscriber(t *testing.T) {
 	ctx := fwdContext(t)
 	sub := p.client.Subscribe(ctx, KindPing)
 	defer sub.Close()
-	wantRejected(t, waitX11Open(t, openX11(ctx, p.server, "127.0.0.1", 1)), Prohibited)
+	wantRejected(t, waitX11Open(t, openX11(ctx, p.server, "127.0.0.1", 1)), OpenProhibited)
 }
 
 // TestX11Dropped: the only subscription is full, so the event is dropped
@@ -150,7 +150,7 @@ func TestX11Dropped(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond) // polling with a deadline
 	}
-	wantRejected(t, waitX11Open(t, openX11(ctx, p.server, "127.0.0.1", 2)), Prohibited)
+	wantRejected(t, waitX11Open(t, openX11(ctx, p.server, "127.0.0.1", 2)), OpenProhibited)
 	if sub.Dropped() != 1 {
 		t.Errorf("Dropped %d", sub.Dropped())
 	}
@@ -158,10 +158,10 @@ func TestX11Dropped(t *testing.T) {
 	if ev.OriginPort != 1 {
 		t.Errorf("first event port %d", ev.OriginPort)
 	}
-	if err := ev.Reject(Prohibited, "test"); err != nil {
+	if err := ev.Reject(OpenProhibited, "test"); err != nil {
 		t.Fatal(err)
 	}
-	wantRejected(t, waitX11Open(t, first), Prohibited)
+	wantRejected(t, waitX11Open(t, first), OpenProhibited)
 }
 
 func TestX11Timeout(t *testing.T) {
@@ -173,7 +173,7 @@ func TestX11Timeout(t *testing.T) {
 	start := time.Now()
 	res := openX11(ctx, p.server, "127.0.0.1", 1)
 	ev := nextX11(t, sub)
-	wantRejected(t, waitX11Open(t, res), Prohibited)
+	wantRejected(t, waitX11Open(t, res), OpenProhibited)
 	if d := time.Since(start); d < timeout {
 		t.Errorf("rejected after %v, before the %v timeout", d, timeout)
 	}
@@ -207,7 +207,7 @@ func TestX11Unsolicited(t *testing.T) {
 	p := handshakePair(t, nil, nil)
 	ctx := fwdContext(t)
 	sub := p.client.Subscribe(ctx, KindX11Open)
-	wantRejected(t, waitX11Open(t, openX11(ctx, p.server, "127.0.0.1", 1)), Prohibited)
+	wantRejected(t, waitX11Open(t, openX11(ctx, p.server, "127.0.0.1", 1)), OpenProhibited)
 	sub.Close()
 	for ev := range sub.Events() {
 		if _, ok := ev.(*X11OpenEvent); ok {

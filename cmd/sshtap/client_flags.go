@@ -168,9 +168,9 @@ func parseMACPolicy(s string) (func(sshtap.MACMismatch) sshtap.MACVerdict, error
 	case "disconnect":
 		return nil, nil // the library default
 	case "discard":
-		v = sshtap.Discard
+		v = sshtap.MACDiscard
 	case "accept":
-		v = sshtap.Accept
+		v = sshtap.MACAccept
 	default:
 		return nil, fmt.Errorf("%q is not disconnect, discard or accept", s)
 	}

@@ -225,7 +225,7 @@ func (d *demo) setup() error {
 		AgentHandler: proxy.Handler(),
 	}
 	// Packets that fail authentication are dropped; the connection goes on.
-	ccfg.MACPolicy = func(sshtap.MACMismatch) sshtap.MACVerdict { return sshtap.Discard }
+	ccfg.MACPolicy = func(sshtap.MACMismatch) sshtap.MACVerdict { return sshtap.MACDiscard }
 
 	cside, sside := net.Pipe()
 	d.seam = &faultSeam{Conn: sside}
@@ -617,7 +617,7 @@ func (d *demo) stepMACMismatch(ctx context.Context) error {
 		return err
 	}
 	d.res.mac = mm
-	if mm.Verdict != sshtap.Discard {
+	if mm.Verdict != sshtap.MACDiscard {
 		return fmt.Errorf("verdict %v, want discard", mm.Verdict)
 	}
 	if _, err := waitEvent(ctx, d.rec, from, "the IGNORE after the corrupted one", func(ev *sshtap.IgnoreEvent) bool {

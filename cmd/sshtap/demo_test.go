@@ -85,7 +85,7 @@ func TestDemoScriptEveryKind(t *testing.T) {
 		t.Errorf("lagged %+v, want %d dropped", res.lagged, demoBurst-1)
 	}
 
-	if res.mac == nil || res.mac.Verdict != sshtap.Discard || !res.mac.LengthAuthenticated {
+	if res.mac == nil || res.mac.Verdict != sshtap.MACDiscard || !res.mac.LengthAuthenticated {
 		t.Errorf("mac mismatch %+v, want an authenticated length and verdict discard", res.mac)
 	}
 

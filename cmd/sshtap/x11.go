@@ -123,7 +123,7 @@ func (c *client) serveX11(open *sshtap.X11OpenEvent, x *x11Display, fake []byte)
 	local, err := net.DialTimeout(x.network, x.addr, 10*time.Second)
 	if err != nil {
 		c.note(fmt.Sprintf("warning: x11: local display %s: %v", x.addr, err))
-		open.Reject(sshtap.ConnectFailed, "cannot connect to the local X display")
+		open.Reject(sshtap.OpenConnectFailed, "cannot connect to the local X display")
 		return
 	}
 	ch, err := open.Accept()

@@ -85,7 +85,7 @@ func samples(t testing.TB) map[sshtap.Kind]sample {
 		sshtap.KindMACMismatch: {
 			ev: &sshtap.MACMismatchEvent{Header: hdr(), MACMismatch: sshtap.MACMismatch{
 				Seq: 12, Length: 52, Cipher: "chacha20-poly1305@openssh.com", Mode: cipher.ModeAEAD, LengthAuthenticated: true,
-			}, Verdict: sshtap.Discard},
+			}, Verdict: sshtap.MACDiscard},
 			human: line("mac-mismatch", "seq=12 len=52 chacha20-poly1305@openssh.com aead verdict=discard"),
 			json: map[string]any{
 				"seq": 12.0, "length": 52.0, "cipher": "chacha20-poly1305@openssh.com", "mac": "", "mode": "aead",
@@ -283,7 +283,7 @@ func TestHumanVariants(t *testing.T) {
 		}}, "seq=3 len=1073741824 aes128-ctr hmac-sha2-256 classic bad-length verdict=disconnect"},
 		{"mac-etm-accept", "", &sshtap.MACMismatchEvent{Header: hdr(), MACMismatch: sshtap.MACMismatch{
 			Seq: 4, Length: 60, Cipher: "aes256-ctr", MAC: "hmac-sha2-512-etm@openssh.com", Mode: cipher.ModeETM, LengthAuthenticated: true,
-		}, Verdict: sshtap.Accept}, "seq=4 len=60 aes256-ctr hmac-sha2-512-etm@openssh.com etm verdict=accept"},
+		}, Verdict: sshtap.MACAccept}, "seq=4 len=60 aes256-ctr hmac-sha2-512-etm@openssh.com etm verdict=accept"},
 		{"kex-start-initial", "", &sshtap.KexStartEvent{Header: hdr(), Initial: true}, "initial by=local"},
 		{"kex-rekey-nostrict-nokey", "", &sshtap.KexEvent{Header: hdr(), Duration: 1500 * time.Millisecond, Algorithms: sshtap.Algorithms{
 			Kex: "ecdh-sha2-nistp256", HostKey: "ssh-ed25519",
