@@ -1,4 +1,4 @@
-// Package sshtap is an SSH-2 implementation (transport, and in time user
+// Package sshtap is an SSH-2 implementation (transport, user
 // authentication and the connection protocol; client and server roles)
 // whose observability is a stream of typed events on Go channels.
 //
@@ -20,10 +20,21 @@
 //	sub := c.Subscribe(ctx, sshtap.KindKex|sshtap.KindDebug)
 //	err := c.Handshake(ctx)
 //
-// Each Conn has two goroutines: the transport goroutine reads packets, runs
-// key exchanges and handles transport messages; the writer goroutine writes
-// what callers sealed. Every blocking call takes a context. The first fatal
-// error sticks.
+// # Concurrency
+//
+// Each Conn has one goroutine of its own, the transport goroutine: it
+// reads packets, runs key exchanges, handles transport messages and copies
+// channel data into the channels' buffers. Packets are sealed and written
+// on the goroutine that sends them, one Write per call, under one write
+// lock; the transport goroutine's own replies (window adjustments, key
+// exchange messages, answers to requests) are queued and written by the
+// next writer, or by a short-lived flusher goroutine when nobody writes.
+// Handlers of the peer's channel opens and requests run on goroutines that
+// live while they have work. All methods are safe for concurrent use, and
+// Close may be called from any goroutine, user callbacks included. The
+// first fatal error sticks: every later call returns it. Each callback's
+// doc comment (Config, ServerConfig, TransportConfig) says which goroutine
+// runs it and what it must not do.
 //
 // # Events
 //
@@ -41,9 +52,25 @@
 //  7. Synchronous decisions are not events: the MAC policy is a config func
 //     called on the transport goroutine.
 //
+// # Files
+//
+// The package is grouped by layer, and a file calls into its own layer or
+// a lower one (the transport goroutine hands connection messages up through
+// dispatch):
+//
+//   - transport (RFC 4253): conn.go (the record layer: write path, abort
+//     path, goroutines and lock order), transport.go (read path and
+//     dispatch), handshake.go (key exchange), version.go, rw.go (the I/O
+//     seam), events.go and subscription.go, config.go, errors.go;
+//   - user authentication (RFC 4252, 4256): auth_client.go, auth_server.go,
+//     auth_types.go, msgqueue.go;
+//   - connection (RFC 4254): mux.go (the channel table and dispatch),
+//     channel.go, request.go, global.go, session.go, session_server.go,
+//     forward.go, x11.go, agent.go, keepalive.go.
+//
 // # Packages
 //
-// Below this package, internal/wire holds the message codecs, cipher the
-// packet protection, packet the binary packet protocol and kex the key
-// exchange; none of them starts goroutines or does I/O.
+// Below this package, internal/wire holds every byte layout (message
+// codecs), cipher the packet protection, packet the binary packet protocol
+// and kex the key exchange; none of them starts goroutines or does I/O.
 package sshtap
