@@ -49,6 +49,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -799,13 +800,21 @@ func (c *Conn) writeOut() error {
 // writePacket sends payload on the caller's goroutine, waiting, bounded by
 // ctx, while a key exchange holds it back and for the write lock.
 func (c *Conn) writePacket(ctx context.Context, payload []byte) error {
-	return c.write(ctx.Done(), nil, payload, nil, 0, 0)
+	err := c.write(ctx.Done(), nil, payload, nil, 0, 0)
+	if err == errCancelled {
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 // writeChannelMsg is writePacket for a channel message (a request): it is
 // refused once ch sent CLOSE (RFC 4254 §5.3: nothing may follow it).
 func (c *Conn) writeChannelMsg(ctx context.Context, ch *Channel, payload []byte) error {
-	return c.write(ctx.Done(), ch, payload, nil, 0, 0)
+	err := c.write(ctx.Done(), ch, payload, nil, 0, 0)
+	if err == errCancelled {
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 // writeData sends SSH_MSG_CHANNEL_DATA (code 0) or
@@ -816,7 +825,11 @@ func (c *Conn) writeChannelMsg(ctx context.Context, ch *Channel, payload []byte)
 // os.ErrDeadlineExceeded; ch's Close with ErrChannelClosed. The caller is
 // responsible for the window and the peer's maximum packet size.
 func (c *Conn) writeData(ch *Channel, code uint32, data []byte, cancel <-chan struct{}) error {
-	return c.write(cancel, ch, nil, data, ch.remoteID, code)
+	err := c.write(cancel, ch, nil, data, ch.remoteID, code)
+	if err == errCancelled {
+		return os.ErrDeadlineExceeded
+	}
+	return err
 }
 
 // write is writePacket, writeChannelMsg and writeData: payload, or the
@@ -844,18 +857,8 @@ func (c *Conn) write(cancel <-chan struct{}, ch *Channel, payload, data []byte, 
 			}
 			continue
 		}
-		select {
-		case c.writeSem <- struct{}{}:
-		default:
-			select {
-			case c.writeSem <- struct{}{}:
-			case <-cancel:
-				return errCancelled
-			case <-closed:
-				return ErrChannelClosed
-			case <-c.closing:
-				return c.Err()
-			}
+		if err := c.acquire(cancel, closed); err != nil {
+			return err
 		}
 		c.omu.Lock()
 		err = c.errLocked()
@@ -929,6 +932,30 @@ var errCancelled = fmt.Errorf("sshtap: write cancelled")
 func (c *Conn) waitFor(wait, cancel <-chan struct{}, closed chan struct{}) error {
 	select {
 	case <-wait:
+		return nil
+	default:
+	}
+	return c.waitOr(wait, nil, cancel, closed)
+}
+
+// acquire takes the write lock, or returns why it cannot.
+func (c *Conn) acquire(cancel <-chan struct{}, closed chan struct{}) error {
+	select {
+	case c.writeSem <- struct{}{}:
+		return nil
+	default:
+	}
+	return c.waitOr(nil, c.writeSem, cancel, closed)
+}
+
+// waitOr waits until wait is closed or a slot of sem is taken (one of the
+// two is nil), or returns why it cannot: cancel (errCancelled), the
+// channel's Close (closed) or the Conn's end.
+func (c *Conn) waitOr(wait <-chan struct{}, sem chan<- struct{}, cancel <-chan struct{}, closed chan struct{}) error {
+	select {
+	case <-wait:
+		return nil
+	case sem <- struct{}{}:
 		return nil
 	case <-cancel:
 		return errCancelled

@@ -82,16 +82,7 @@ func TestKexInitStrayCommasServer(t *testing.T) {
 			gotExtInfo := false
 			cli := func(p *hpPeer) error {
 				p.version = "SSH-2.0-libssh_0.10.6"
-				if err := p.write(append(p.versionLine(), p.packet(klKexInit(p, shape.edit))...)); err != nil {
-					return err
-				}
-				if err := p.readVersion(); err != nil {
-					return err
-				}
-				if err := p.readKexInit(); err != nil {
-					return err
-				}
-				if err := p.exchange(nil); err != nil {
+				if err := p.keyExchange(klKexInit(p, shape.edit)); err != nil {
 					return err
 				}
 				if err := p.writePacket((&wire.ServiceRequest{Service: "ssh-userauth"}).Marshal(nil)); err != nil {
@@ -132,16 +123,7 @@ func TestKexInitStrayCommasClient(t *testing.T) {
 	for _, shape := range klShapes {
 		t.Run(shape.name, func(t *testing.T) {
 			srv := func(p *hpPeer) error {
-				if err := p.write(append(p.versionLine(), p.packet(klKexInit(p, shape.edit))...)); err != nil {
-					return err
-				}
-				if err := p.readVersion(); err != nil {
-					return err
-				}
-				if err := p.readKexInit(); err != nil {
-					return err
-				}
-				if err := p.exchange(nil); err != nil {
+				if err := p.keyExchange(klKexInit(p, shape.edit)); err != nil {
 					return err
 				}
 				return p.serveService()

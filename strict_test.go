@@ -319,7 +319,16 @@ func (p *hpPeer) keys(res *kex.Result) (cipher.Sealer, cipher.Opener, error) {
 // serveHandshake runs a whole server handshake the plain way: version,
 // KEXINIT, kex, then answers the client's SERVICE_REQUEST.
 func (p *hpPeer) serveHandshake() error {
-	if err := p.write(append(p.versionLine(), p.packet(p.kexInitPayload())...)); err != nil {
+	if err := p.keyExchange(p.kexInitPayload()); err != nil {
+		return err
+	}
+	return p.serveService()
+}
+
+// keyExchange sends the identification string and kexInit, reads the
+// Conn's, and runs the exchange.
+func (p *hpPeer) keyExchange(kexInit []byte) error {
+	if err := p.write(append(p.versionLine(), p.packet(kexInit)...)); err != nil {
 		return err
 	}
 	if err := p.readVersion(); err != nil {
@@ -328,10 +337,7 @@ func (p *hpPeer) serveHandshake() error {
 	if err := p.readKexInit(); err != nil {
 		return err
 	}
-	if err := p.exchange(nil); err != nil {
-		return err
-	}
-	return p.serveService()
+	return p.exchange(nil)
 }
 
 // serveService answers the client's SERVICE_REQUEST for ssh-userauth.

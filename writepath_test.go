@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -279,5 +280,36 @@ func TestRekeyWhileEnding(t *testing.T) {
 				cancel()
 			}
 		})
+	}
+}
+
+// TestWriteDeadlineWhileWriteLockHeld: a Channel.Write that waits for the
+// write lock (another writer stuck on a full stream) ends at its deadline
+// with os.ErrDeadlineExceeded, nothing framed, and the window it had taken
+// given back.
+func TestWriteDeadlineWhileWriteLockHeld(t *testing.T) {
+	got := make(chan *Channel, 1)
+	scfg := &ServerConfig{}
+	scfg.ChannelHandlers = map[string]func(*NewChannel){"x": acceptInto(got)}
+	p := handshakePair(t, nil, scfg)
+	cch, sch := openPair(t, p, got, "x")
+	before, _, _, _ := flowSnapshot(cch)
+	p.client.writeSem <- struct{}{} // a writer stuck in Write
+	cch.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err := cch.Write([]byte("never framed"))
+	<-p.client.writeSem
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write = %v, want os.ErrDeadlineExceeded", err)
+	}
+	if after, _, _, _ := flowSnapshot(cch); after.sent != before.sent {
+		t.Fatalf("sent %d bytes before, %d after a write that framed nothing", before.sent, after.sent)
+	}
+	cch.SetWriteDeadline(time.Time{})
+	if _, err := cch.Write([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2)
+	if _, err := io.ReadFull(sch, buf); err != nil || string(buf) != "ok" {
+		t.Fatalf("read %q, %v", buf, err)
 	}
 }
