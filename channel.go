@@ -175,11 +175,11 @@ type Channel struct {
 	// check) only while both are false: nothing follows our EOF or CLOSE.
 	sentEOF, sentClose bool
 
-	pending []chan reqResult // our requests awaiting a reply, in order
-	handler func(*Request)
-	hasH    bool // handler set
-	inline  bool // the handler runs on the transport goroutine
-	drain   bool // held requests are being delivered
+	pending    []chan reqResult // our requests awaiting a reply, in order
+	handler    func(*Request)
+	hasHandler bool // handler set
+	inline     bool // the handler runs on the transport goroutine
+	drain      bool // held requests are being delivered
 	// closeAfterDrain: the peer's CLOSE came while requests were being
 	// delivered; it takes effect after them.
 	closeAfterDrain bool
@@ -468,7 +468,7 @@ func (ch *Channel) sendCloseLocked() error {
 	}
 	// Requests waiting for a handler that is not set can no longer be
 	// served (with a handler, they are still delivered).
-	if !ch.hasH {
+	if !ch.hasHandler {
 		for _, r := range ch.held {
 			if r.WantReply {
 				r.replied = true

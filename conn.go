@@ -98,7 +98,7 @@ type Conn struct {
 	werr         error       // a Write failed (see writeFailed)
 	outq         []outPacket // waiting for the next holder of writeSem, in order
 	outBytes     []byte      // the payloads of outq, back to back
-	spareQ       []outPacket // outq's other half, swapped by takeQueueLocked
+	spareOutq    []outPacket // outq's other half, swapped by takeQueueLocked
 	spareBytes   []byte      // outBytes's other half
 	pending      atomic.Bool // outq is not empty
 	held         [][]byte    // non-kex payloads queued during our key exchange
@@ -124,7 +124,7 @@ type Conn struct {
 	keepAliveStarted             bool
 	keepAlive                    *keepAlive
 
-	authQ         msgQueue      // auth messages for the handshake runner
+	authQueue     msgQueue      // auth messages for the handshake runner
 	authenticated atomic.Bool   // user authentication succeeded
 	keyed         atomic.Bool   // the first key exchange completed
 	authReady     chan struct{} // closed when user authentication may start
@@ -363,7 +363,7 @@ func (c *Conn) setAuthReady() {
 
 // nextAuthMsg returns the next user authentication message (a copy).
 func (c *Conn) nextAuthMsg(ctx context.Context) ([]byte, error) {
-	return c.authQ.pop(ctx, c.closing, c.Err)
+	return c.authQueue.pop(ctx, c.closing, c.Err)
 }
 
 // setAuthenticated records a successful user authentication.
@@ -716,8 +716,8 @@ func (c *Conn) takeQueue() ([]outPacket, []byte) {
 // returnQueue. omu is held.
 func (c *Conn) takeQueueLocked() ([]outPacket, []byte) {
 	q, b := c.outq, c.outBytes
-	c.outq, c.outBytes = c.spareQ[:0], c.spareBytes[:0]
-	c.spareQ, c.spareBytes = nil, nil
+	c.outq, c.outBytes = c.spareOutq[:0], c.spareBytes[:0]
+	c.spareOutq, c.spareBytes = nil, nil
 	c.pending.Store(false)
 	return q, b
 }
@@ -750,8 +750,8 @@ func (c *Conn) sealQueue(q []outPacket, b []byte) {
 		p.round, p.sealer = nil, nil
 	}
 	c.omu.Lock()
-	if c.spareQ == nil {
-		c.spareQ, c.spareBytes = q[:0], b[:0]
+	if c.spareOutq == nil {
+		c.spareOutq, c.spareBytes = q[:0], b[:0]
 	}
 	c.omu.Unlock()
 }

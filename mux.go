@@ -193,8 +193,8 @@ var errDecided = errors.New("sshtap: channel open already accepted or rejected")
 func (nc *NewChannel) Accept() (*Channel, error) { return nc.accept(nil, false) }
 
 // accept is Accept with the request handler already in place when the
-// confirmation is sent (so no request is ever held), when setH is true.
-func (nc *NewChannel) accept(h func(*Request), setH bool) (*Channel, error) {
+// confirmation is sent (so no request is ever held), when setHandler is true.
+func (nc *NewChannel) accept(h func(*Request), setHandler bool) (*Channel, error) {
 	if !nc.decided.CompareAndSwap(false, true) {
 		return nil, errDecided
 	}
@@ -203,7 +203,7 @@ func (nc *NewChannel) accept(h func(*Request), setH bool) (*Channel, error) {
 	ch := c.newChannel(nc.typ, nc.extra)
 	ch.remoteID, ch.pwin, ch.pmax = nc.sender, uint64(nc.window), nc.maxPacket
 	ch.st.credit = uint64(nc.window)
-	ch.handler, ch.hasH = h, setH
+	ch.handler, ch.hasHandler = h, setHandler
 	if err := c.mux.add(ch); err != nil {
 		return nil, err
 	}
@@ -239,8 +239,8 @@ func (c *Conn) OpenChannel(ctx context.Context, typ string, extra []byte) (*Chan
 }
 
 // openChannel is OpenChannel with the request handler h installed before
-// the CHANNEL_OPEN is sent, when setH is true.
-func (c *Conn) openChannel(ctx context.Context, typ string, extra []byte, h func(*Request), setH bool) (*Channel, error) {
+// the CHANNEL_OPEN is sent, when setHandler is true.
+func (c *Conn) openChannel(ctx context.Context, typ string, extra []byte, h func(*Request), setHandler bool) (*Channel, error) {
 	if err := c.Handshake(ctx); err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func (c *Conn) openChannel(ctx context.Context, typ string, extra []byte, h func
 	}
 	ch := c.newChannel(typ, append([]byte(nil), extra...))
 	ch.opening, ch.openRes = true, make(chan error, 1)
-	ch.handler, ch.hasH = h, setH
+	ch.handler, ch.hasHandler = h, setHandler
 	if err := c.mux.add(ch); err != nil {
 		return nil, err
 	}

@@ -103,7 +103,7 @@ func (ch *Channel) flushRepliesLocked() error {
 // returned.").
 func (ch *Channel) HandleRequests(h func(*Request)) {
 	ch.mu.Lock()
-	ch.handler, ch.hasH = h, true
+	ch.handler, ch.hasHandler = h, true
 	if ch.drain || len(ch.held) == 0 {
 		ch.mu.Unlock()
 		return
@@ -176,7 +176,7 @@ func (c *Conn) handleChannelRequest(ch *Channel, p []byte) error {
 	if r.WantReply {
 		ch.replies = append(ch.replies, r)
 	}
-	if ch.inline && ch.hasH && !ch.drain {
+	if ch.inline && ch.hasHandler && !ch.drain {
 		h := ch.handler
 		ch.mu.Unlock()
 		deliverRequest(h, r)
@@ -189,7 +189,7 @@ func (c *Conn) handleChannelRequest(ch *Channel, p []byte) error {
 		return nil
 	}
 	ch.held = append(ch.held, r)
-	start := ch.hasH && !ch.drain
+	start := ch.hasHandler && !ch.drain
 	if start {
 		ch.drain = true
 	}

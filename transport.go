@@ -239,7 +239,7 @@ func (c *Conn) routeAuth(p []byte) error {
 		// messages the server sends right after it are accepted.
 		c.authenticated.Store(true)
 	}
-	if !c.authQ.push(p) {
+	if !c.authQueue.push(p) {
 		return c.protocolError("too many queued authentication messages", nil)
 	}
 	return nil
