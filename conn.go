@@ -96,6 +96,7 @@ type Conn struct {
 	omu          sync.Mutex
 	err          error       // sticky first error
 	werr         error       // a Write failed (see writeFailed)
+	werrTimer    *time.Timer // ends the Conn writeFailGrace after werr
 	outq         []outPacket // waiting for the next holder of writeSem, in order
 	outBytes     []byte      // the payloads of outq, back to back
 	spareOutq    []outPacket // outq's other half, swapped by takeQueueLocked
@@ -520,6 +521,9 @@ func (c *Conn) abort(err error, reason DisconnectReason, msg string) error {
 	if c.rekeyTimer != nil {
 		c.rekeyTimer.Stop()
 	}
+	if c.werrTimer != nil {
+		c.werrTimer.Stop()
+	}
 	close(c.closing)
 	c.omu.Unlock()
 	if sendDisconnect && c.hub.wants(KindDisconnect) {
@@ -906,7 +910,7 @@ func (c *Conn) writeFailed(err error) error {
 	}
 	if c.werr == nil {
 		c.werr = err
-		time.AfterFunc(writeFailGrace, func() { c.abort(err, 0, "") })
+		c.werrTimer = time.AfterFunc(writeFailGrace, func() { c.abort(err, 0, "") })
 	}
 	c.omu.Unlock()
 	return err
