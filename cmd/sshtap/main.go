@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 )
@@ -44,9 +45,31 @@ func main() {
 	// default action is back for the next one, so a second Ctrl-C always
 	// ends sshtap.
 	context.AfterFunc(ctx, stop)
+	if clientMode(os.Args[1:]) && os.Getenv("GOMAXPROCS") == "" {
+		// One connection's data path is one pipeline (socket, decryption,
+		// the local stream), as in ssh's single thread. With a second P,
+		// every hand-off between the transport goroutine and a copy
+		// goroutine wakes an idle thread that then spins: measured against
+		// sshd (1 GiB, aes128-gcm), one P moves more MB/s with a third
+		// less CPU and a third fewer context switches. GOMAXPROCS in the
+		// environment overrides it; serve and demo keep the default.
+		runtime.GOMAXPROCS(1)
+	}
 	code := a.run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// clientMode reports whether args run the client (not demo, serve or help).
+func clientMode(args []string) bool {
+	if len(args) == 0 {
+		return true
+	}
+	switch args[0] {
+	case "demo", "serve", "help":
+		return false
+	}
+	return true
 }
 
 // run dispatches to a subcommand and returns the exit code. A first
