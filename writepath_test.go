@@ -107,7 +107,7 @@ func TestBothEndsPushNetPipe(t *testing.T) {
 }
 
 // TestBothEndsPushSmallSocketBuffers: loopback TCP with 32 KiB socket
-// buffers, a quarter of the window (each side's socket fills long before
+// buffers, half the 64 KiB window (each side's socket fills before
 // its peer's window closes). Smaller buffers are not used: on Linux
 // loopback, buffers of 16 KiB and less can stall TCP itself for minutes
 // (both ends waiting in poll with data unsent), whatever the program does.
