@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -263,4 +265,61 @@ func TestBlockedGlobalHandlerDoesNotStallData(t *testing.T) {
 	if err := <-reply; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestRequestHandlerServesItsChannel: a request handler that serves the
+// channel until it ends (as an SFTP subsystem does) sees the peer's CLOSE
+// at once, and the channel is freed on both sides.
+func TestRequestHandlerServesItsChannel(t *testing.T) {
+	done := make(chan error, 1)
+	scfg := &ServerConfig{}
+	scfg.ChannelHandlers = map[string]func(*NewChannel){"x": func(nc *NewChannel) {
+		ch, err := nc.Accept()
+		if err != nil {
+			return
+		}
+		ch.HandleRequests(func(r *Request) {
+			r.Reply(true, nil)
+			_, err := io.Copy(io.Discard, ch) // serve until the channel ends
+			done <- err
+		})
+	}}
+	p := handshakePair(t, nil, scfg)
+	ctx := tctx(t)
+	cch, err := p.client.OpenChannel(ctx, "x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := cch.SendRequest(ctx, "subsystem", true, nil); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	cch.Close() // CLOSE without EOF
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the handler's read ended with %v, want EOF", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler's Read is still blocked after the peer's CLOSE")
+	}
+	for _, c := range []*Conn{p.client, p.server} {
+		deadline := time.Now().Add(10 * time.Second)
+		for c.mux.get(cch.LocalID()) != nil && c == p.client || c == p.server && len(channelsOf(c)) > 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("channel not freed (client side %v)", c == p.client)
+			}
+			runtime.Gosched()
+		}
+	}
+}
+
+// channelsOf returns the open channels of c.
+func channelsOf(c *Conn) []*Channel {
+	c.mux.mu.Lock()
+	defer c.mux.mu.Unlock()
+	var out []*Channel
+	for _, ch := range c.mux.chans {
+		out = append(out, ch)
+	}
+	return out
 }

@@ -177,14 +177,11 @@ type Channel struct {
 
 	pending    []chan reqResult // our requests awaiting a reply, in order
 	handler    func(*Request)
-	hasHandler bool // handler set
-	inline     bool // the handler runs on the transport goroutine
-	drain      bool // held requests are being delivered
-	// closeAfterDrain: the peer's CLOSE came while requests were being
-	// delivered; it takes effect after them.
-	closeAfterDrain bool
-	held            []*Request // requests waiting for the handler, in order
-	replies         []*Request // want_reply requests not yet answered, in order
+	hasHandler bool       // handler set
+	inline     bool       // the handler runs on the transport goroutine
+	drain      bool       // held requests are being delivered
+	held       []*Request // requests waiting for the handler, in order
+	replies    []*Request // want_reply requests not yet answered, in order
 
 	rnotify, enotify, wnotify, ewnotify chan struct{}
 	rdl, wdl                            deadline

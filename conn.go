@@ -37,12 +37,15 @@ package sshtap
 //
 // Lock order (a lock may be taken while holding the ones before it):
 //
-//	writeSem > Channel.reqMu > Channel.mu > mux.mu > omu > mu > hub.mu
+//	Channel.reqMu, mux.globalSendMu > writeSem > omu > mu > hub.mu
+//	Channel.mu > mux.mu > omu
 //
-// writeSem (the write lock) is the only one held across I/O, and the
-// transport goroutine never blocks on it. omu guards the outbound queue,
-// the key exchange round and the sticky error; it is never held across I/O
-// nor across a user callback.
+// writeSem (the write lock) is held across I/O, and so are the two request
+// locks before it (they keep a request and its place in the reply order
+// together); nothing else is. Holders of Channel.mu or mux.mu only ever try
+// writeSem without waiting (kick). The transport goroutine never waits for
+// writeSem. omu guards the outbound queue, the key exchange round and the
+// sticky error; it is never held across I/O nor across a user callback.
 
 import (
 	"context"
@@ -97,6 +100,7 @@ type Conn struct {
 	err          error       // sticky first error
 	werr         error       // a Write failed (see writeFailed)
 	werrTimer    *time.Timer // ends the Conn writeFailGrace after werr
+	discErr      error       // a Write that may have carried our DISCONNECT failed
 	outq         []outPacket // waiting for the next holder of writeSem, in order
 	outBytes     []byte      // the payloads of outq, back to back
 	spareOutq    []outPacket // outq's other half, swapped by takeQueueLocked
@@ -138,17 +142,16 @@ type Conn struct {
 	mux  mux          // connection protocol: channels and global requests (mux.go)
 	fwd  forwardState // port forwarding listeners (forward.go)
 
-	startOnce     sync.Once
-	started       atomic.Bool
-	hsOnce        sync.Once
-	hsDone        chan struct{} // closed when the handshake completed or failed
-	hsErr         error
-	done          chan struct{} // closed when the transport goroutine exited
-	closing       chan struct{} // closed by abort
-	streamDone    chan struct{} // closed when the teardown ended
-	closeRWOnce   sync.Once
-	closeOnce     sync.Once
-	disconnectErr error // the DISCONNECT's write error (teardown)
+	startOnce   sync.Once
+	started     atomic.Bool
+	hsOnce      sync.Once
+	hsDone      chan struct{} // closed when the handshake completed or failed
+	hsErr       error
+	done        chan struct{} // closed when the transport goroutine exited
+	closing     chan struct{} // closed by abort
+	streamDone  chan struct{} // closed when the teardown ended
+	closeRWOnce sync.Once
+	closeOnce   sync.Once
 
 	bytesIn, bytesOut atomic.Uint64
 	rekeys            atomic.Uint64
@@ -173,6 +176,7 @@ type kexRound struct {
 	ourInitSeq  atomic.Uint64 // 1 + its outbound sequence number, once sealed
 	ourMsg      *wire.KexInit
 	sentNewKeys bool          // our NEWKEYS is queued (omu)
+	peerKexInit bool          // the peer's KEXINIT arrived: the exchange runs (omu)
 	writesOpen  chan struct{} // closed (under omu) with sentNewKeys or on abort
 	openClosed  bool          // writesOpen is closed (omu)
 	finished    chan struct{} // closed when the round completed (or on failure)
@@ -458,7 +462,9 @@ func (c *Conn) Disconnect(reason DisconnectReason, message string) error {
 	}
 	c.waitEnded()
 	if c.interruptible() {
-		return c.disconnectErr // written by the teardown, before streamDone
+		c.omu.Lock()
+		defer c.omu.Unlock()
+		return c.discErr
 	}
 	return nil
 }
@@ -568,7 +574,11 @@ func (c *Conn) teardown(err error, r *kexRound) {
 			n, werr := c.rw.Write(c.wbuf)
 			c.bytesOut.Add(uint64(n))
 			c.wbuf = c.wbuf[:0]
-			c.disconnectErr = werr
+			if werr != nil {
+				c.omu.Lock()
+				c.discErr = werr
+				c.omu.Unlock()
+			}
 		}
 	}
 	<-c.writeSem
@@ -719,6 +729,9 @@ func (c *Conn) takeQueue() ([]outPacket, []byte) {
 // queued. The caller holds writeSem and hands the halves back with
 // returnQueue. omu is held.
 func (c *Conn) takeQueueLocked() ([]outPacket, []byte) {
+	if len(c.outq) == 0 {
+		return nil, nil
+	}
 	q, b := c.outq, c.outBytes
 	c.outq, c.outBytes = c.spareOutq[:0], c.spareBytes[:0]
 	c.spareOutq, c.spareBytes = nil, nil
@@ -904,6 +917,10 @@ func (c *Conn) write(cancel <-chan struct{}, ch *Channel, payload, data []byte, 
 func (c *Conn) writeFailed(err error) error {
 	c.omu.Lock()
 	if c.err != nil {
+		// The Conn ended first: this Write may have carried its DISCONNECT.
+		if c.discErr == nil {
+			c.discErr = err
+		}
 		err = c.err
 		c.omu.Unlock()
 		return err

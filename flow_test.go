@@ -603,9 +603,12 @@ func TestInteropChannelFlow(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					reqs := make(chan *Request, 16)
+					var reqMu sync.Mutex
+					var names []string
 					ch.HandleRequests(func(r *Request) {
-						reqs <- r
+						reqMu.Lock()
+						names = append(names, r.Type)
+						reqMu.Unlock()
 						r.Reply(false, nil)
 					})
 					ch.mu.Lock()
@@ -643,12 +646,9 @@ func TestInteropChannelFlow(t *testing.T) {
 					}
 					<-ch.closedByPeer()
 					ch.Close()
-					close(reqs)
-					var names []string
-					for r := range reqs {
-						names = append(names, r.Type)
-					}
+					reqMu.Lock()
 					t.Logf("requests from the peer: %v", names)
+					reqMu.Unlock()
 					st, _, _, _ := flowSnapshot(ch)
 					if st.maxBuffer > int(ch.lwinSize) {
 						t.Fatalf("buffered %d with a window of %d", st.maxBuffer, ch.lwinSize)

@@ -453,14 +453,11 @@ func bindHost(h string) string {
 	return "127.0.0.1"
 }
 
-// handleForwardRequest serves "tcpip-forward" / "cancel-tcpip-forward"
-// (RFC 4254 §7.1) and their streamlocal counterparts on a server. It is
-// called on the transport goroutine, so everything that may block
-// (ForwardPermission, listen) runs on a new goroutine that replies later.
-func (c *Conn) handleForwardRequest(req *Request) {
-	go c.serveForwardRequest(req)
-}
-
+// serveForwardRequest serves "tcpip-forward" / "cancel-tcpip-forward"
+// (RFC 4254 §7.1) and their streamlocal counterparts on a server. It runs
+// on the global request goroutine (deliverGlobal), so requests are served
+// in order (a cancel never overtakes its forward) and may block
+// (ForwardPermission, listen).
 func (c *Conn) serveForwardRequest(req *Request) {
 	unix := req.Type == wire.RequestStreamLocalForward || req.Type == wire.RequestCancelStreamLocalForward
 	var (
@@ -618,7 +615,7 @@ func init() {
 		if c.isClient {
 			return nil
 		}
-		return c.handleForwardRequest
+		return c.serveForwardRequest
 	}
 	for _, name := range []string{"tcpip-forward", "cancel-tcpip-forward",
 		"streamlocal-forward@openssh.com", "cancel-streamlocal-forward@openssh.com"} {

@@ -126,6 +126,9 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 		// RFC 4253 §7.1: answer a KEXINIT with ours if we have not sent one.
 		r, err = c.beginKexLocked(false, true)
 	}
+	if r != nil {
+		r.peerKexInit = true
+	}
 	c.omu.Unlock()
 	c.kick()
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 // the outstanding global requests and the built-in handlers. Its zero value
 // is ready to use.
 //
-// Lock order: Channel.mu before mux.mu before Conn.wmu; the transport
-// goroutine never holds mux.mu while taking a Channel's lock.
+// Lock order: Channel.mu before mux.mu before Conn.omu (see conn.go); the
+// transport goroutine never holds mux.mu while taking a Channel's lock.
 type mux struct {
 	mu       sync.Mutex
 	chans    map[uint32]*Channel
@@ -375,14 +375,7 @@ func (c *Conn) handleConnection(p []byte) error {
 		ch.mu.Unlock()
 	case wire.MsgChannelClose:
 		ch.mu.Lock()
-		if ch.drain {
-			// Requests that came before the CLOSE are still being
-			// delivered: the channel ends after them, as it would have
-			// had the handler run here.
-			ch.closeAfterDrain = true
-		} else {
-			ch.remoteCloseLocked()
-		}
+		ch.remoteCloseLocked()
 		ch.mu.Unlock()
 	case wire.MsgChannelRequest:
 		return c.handleChannelRequest(ch, p)

@@ -96,8 +96,9 @@ func (ch *Channel) flushRepliesLocked() error {
 // channels' data keeps flowing) and may call any Conn or Channel method,
 // Close included; requests that arrive meanwhile wait for it, up to 64
 // (more are refused). Reply may be called later, from any goroutine.
-// The peer's CLOSE takes effect once the requests that came before it
-// were delivered (their replies are then dropped). A nil h refuses every request (CHANNEL_FAILURE
+// Requests that came before the peer's CLOSE are still delivered (their
+// replies are dropped), but the CLOSE takes effect at once: a handler may
+// still run when reads already return io.EOF. A nil h refuses every request (CHANNEL_FAILURE
 // when a reply is wanted, RFC 4254 §5.4: "If the request is not recognized
 // or is not supported for the channel, SSH_MSG_CHANNEL_FAILURE is
 // returned.").
@@ -139,10 +140,6 @@ func (ch *Channel) deliverHeld() {
 	}
 	ch.held = nil
 	ch.drain = false
-	if ch.closeAfterDrain {
-		ch.closeAfterDrain = false
-		ch.remoteCloseLocked()
-	}
 	ch.mu.Unlock()
 }
 

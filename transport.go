@@ -308,7 +308,7 @@ func (c *Conn) handleGeneric(p []byte) error {
 func (c *Conn) refusedKex(seq uint32) {
 	c.omu.Lock()
 	r := c.kex
-	if r == nil || r.initial || r.remoteFirst || r.ourInitSeq.Load() != uint64(seq)+1 {
+	if r == nil || r.initial || r.remoteFirst || r.peerKexInit || r.ourInitSeq.Load() != uint64(seq)+1 {
 		c.omu.Unlock()
 		return
 	}

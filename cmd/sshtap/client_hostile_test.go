@@ -39,13 +39,34 @@ func TestClientHostileDisconnectMessage(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		c, err := sshtap.NewServerConn(ctx, nc, &sshtap.ServerConfig{HostKeys: []ssh.Signer{signer}, NoClientAuth: true})
+		// The server disconnects when the client asks to run its command
+		// (from inside the session request callback), so the DISCONNECT
+		// is the first thing the client hears about its session.
+		disconnected := make(chan error, 1)
+		cfg := &sshtap.ServerConfig{
+			HostKeys:       []ssh.Signer{signer},
+			NoClientAuth:   true,
+			SessionHandler: func(s *sshtap.ServerSession) { s.Exit(0) },
+			AllowSessionRequest: func(meta sshtap.ConnMetadata, typ, _ string) bool {
+				if typ == "exec" {
+					disconnected <- meta.(*sshtap.Conn).Disconnect(sshtap.DisconnectByApplication, evil)
+				}
+				return false
+			},
+		}
+		c, err := sshtap.NewServerConn(ctx, nc, cfg)
 		if err != nil {
 			nc.Close()
 			served <- err
 			return
 		}
-		served <- c.Disconnect(sshtap.DisconnectByApplication, evil)
+		select {
+		case err = <-disconnected:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		c.Close()
+		served <- err
 	}()
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	r := runBin(t, 30*time.Second, []string{"HOME=" + t.TempDir()}, "", "-o", "StrictHostKeyChecking=no", "-p", port, "127.0.0.1", "true")
@@ -58,7 +79,6 @@ func TestClientHostileDisconnectMessage(t *testing.T) {
 	if strings.ContainsAny(r.stderr, "\x1b\a\r") {
 		t.Errorf("raw terminal controls on stderr:\n%q", r.stderr)
 	}
-	// The disconnect may end the handshake or the session that follows.
 	if !strings.Contains(r.stderr, "disconnected by the server: bye \\x1b[31mRED") {
 		t.Errorf("no disconnect error line:\n%s", r.stderr)
 	}
