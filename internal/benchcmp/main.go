@@ -10,6 +10,10 @@
 // ns/op(sshtap)/ns/op(other), lower is better for sshtap. Other benchmarks
 // (e.g. the cipher package's) are listed as they are.
 //
+// Sub-benchmarks run again under the same name (Family/impl/variant#01,
+// as a benchmark interleaving its own repetitions gets) are samples of
+// Family/impl/variant, like those of -count.
+//
 // Other metrics a benchmark reports with b.ReportMetric (e.g. cs/GiB,
 // cpu-s/GiB) follow a comparison family's table, one row per variant and
 // metric, with the sshtap/other ratio of the medians.
@@ -36,7 +40,11 @@ type sample struct {
 	metrics map[string]float64
 }
 
-var procSuffix = regexp.MustCompile(`-\d+$`)
+// procSuffix is the -GOMAXPROCS suffix, after the #NN that the testing
+// package appends to a sub-benchmark run again under the same name (a
+// benchmark that interleaves its own repetitions): both are dropped, so
+// repetitions count as samples of one benchmark.
+var procSuffix = regexp.MustCompile(`(#\d+)?-\d+$`)
 
 // parse reads benchmark result lines, ignoring everything else.
 func parse(r io.Reader) ([]sample, error) {
