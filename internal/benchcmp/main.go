@@ -10,6 +10,14 @@
 // ns/op(sshtap)/ns/op(other), lower is better for sshtap. Other benchmarks
 // (e.g. the cipher package's) are listed as they are.
 //
+// Sub-benchmarks run again under the same name (Family/impl/variant#01,
+// as a benchmark interleaving its own repetitions gets) are samples of
+// Family/impl/variant, like those of -count.
+//
+// Other metrics a benchmark reports with b.ReportMetric (e.g. cs/GiB,
+// cpu-s/GiB) follow a comparison family's table, one row per variant and
+// metric, with the sshtap/other ratio of the medians.
+//
 // Usage: go test -bench . -benchmem -count 3 | go run ./internal/benchcmp
 // (internal/benchcmp/run.sh does this for the comparison benchmarks).
 package main
@@ -32,7 +40,11 @@ type sample struct {
 	metrics map[string]float64
 }
 
-var procSuffix = regexp.MustCompile(`-\d+$`)
+// procSuffix is the -GOMAXPROCS suffix, after the #NN that the testing
+// package appends to a sub-benchmark run again under the same name (a
+// benchmark that interleaves its own repetitions): both are dropped, so
+// repetitions count as samples of one benchmark.
+var procSuffix = regexp.MustCompile(`(#\d+)?-\d+$`)
 
 // parse reads benchmark result lines, ignoring everything else.
 func parse(r io.Reader) ([]sample, error) {
@@ -161,6 +173,14 @@ func fmtNum(v float64) string {
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
+// fmtSig formats v with three significant digits (integers from 1000 up).
+func fmtSig(v float64) string {
+	if v >= 1000 || v <= -1000 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
 func fmtTime(ns float64) string {
 	switch {
 	case ns >= 1e6:
@@ -264,6 +284,81 @@ func write(w io.Writer, fams []*family) {
 				fmt.Fprintln(w, "(ratio: ns/op of sshtap / ns/op of the other; < 1 means sshtap is faster)")
 			}
 		}
+		writeExtra(w, f, base)
+	}
+}
+
+// standardUnits are the units the main table shows (or leaves out).
+var standardUnits = []string{"ns/op", "MB/s", "B/op", "allocs/op", "allocs/MiB"}
+
+// writeExtra prints a comparison family's other metrics (b.ReportMetric
+// units such as cs/GiB), one row per variant and unit, with the
+// sshtap/other ratio of the medians.
+func writeExtra(w io.Writer, f *family, base bool) {
+	var units []string
+	for _, c := range f.cells {
+		for u := range c.metrics {
+			if !slices.Contains(standardUnits, u) && !slices.Contains(units, u) {
+				units = append(units, u)
+			}
+		}
+	}
+	if len(units) == 0 {
+		return
+	}
+	slices.Sort(units)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	hdr := []string{"variant", "metric"}
+	for _, im := range f.impls {
+		hdr = append(hdr, im, "±%")
+	}
+	if base {
+		for _, im := range f.impls {
+			if im != "sshtap" {
+				hdr = append(hdr, "sshtap/"+im)
+			}
+		}
+	}
+	fmt.Fprintln(tw, strings.Join(hdr, "\t")+"\t")
+	for _, v := range f.variants {
+		for _, u := range units {
+			row := []string{v, u}
+			if v == "" {
+				row[0] = "-"
+			}
+			for _, im := range f.impls {
+				c := f.cells[[2]string{v, im}]
+				if c == nil || len(c.metrics[u]) == 0 {
+					row = append(row, "-", "-")
+					continue
+				}
+				sp := "-"
+				if len(c.metrics[u]) > 1 {
+					sp = fmt.Sprintf("%.0f", spread(c.metrics[u]))
+				}
+				row = append(row, fmtSig(median(c.metrics[u])), sp)
+			}
+			if base {
+				sc := f.cells[[2]string{v, "sshtap"}]
+				for _, im := range f.impls {
+					if im == "sshtap" {
+						continue
+					}
+					oc := f.cells[[2]string{v, im}]
+					if sc != nil && oc != nil && len(sc.metrics[u]) > 0 && len(oc.metrics[u]) > 0 && median(oc.metrics[u]) != 0 {
+						row = append(row, fmt.Sprintf("%.2f", median(sc.metrics[u])/median(oc.metrics[u])))
+					} else {
+						row = append(row, "-")
+					}
+				}
+			}
+			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+		}
+	}
+	tw.Flush()
+	if base {
+		fmt.Fprintln(w, "(ratio: median of sshtap / median of the other)")
 	}
 }
 

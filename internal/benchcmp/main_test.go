@@ -60,3 +60,30 @@ BenchmarkTransfer/download/sshtap/aes128-gcm@openssh.com-2 	1	399314221 ns/op	 1
 		}
 	}
 }
+
+func TestExtraMetrics(t *testing.T) {
+	// The second sshtap line is a repetition under the same name (#01).
+	const in = `BenchmarkCLITransfer/sshtap/download-2 	1	2000000000 ns/op	 500.00 MB/s	 1.000 cpu-s/GiB	 30000 cs/GiB
+BenchmarkCLITransfer/sshtap/download#01-2 	1	2000000000 ns/op	 520.00 MB/s	 1.200 cpu-s/GiB	 50000 cs/GiB
+BenchmarkCLITransfer/openssh/download-2 	1	2000000000 ns/op	 250.00 MB/s	 0.800 cpu-s/GiB	 20000 cs/GiB
+`
+	s, err := parse(strings.NewReader(in))
+	if err != nil || len(s) != 3 {
+		t.Fatalf("parse: %d samples, %v", len(s), err)
+	}
+	var b strings.Builder
+	write(&b, group(s))
+	out := b.String()
+	for _, want := range []string{
+		"== CLITransfer", "2.04", // 510 / 250 MB/s
+		"cs/GiB", "40000", "2.00", // median 40000 / 20000
+		"cpu-s/GiB", "1.1", "1.38", "0.8", // median 1.1 / 0.8
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "#01") {
+		t.Errorf("repetition not merged:\n%s", out)
+	}
+}
