@@ -244,9 +244,12 @@ func TestRekeyManyUnderTraffic(t *testing.T) {
 			defer ck.close()
 			defer sk.close()
 
+			// The streams keep at most 1024 payloads unreceived: far fewer
+			// than the receivers' subscriptions hold, so that a receiver
+			// starved of CPU for a while cannot lag.
 			stop := make(chan struct{})
-			c2s := rkStartStream(t, ctx, "c->s", p.client, p.server, 200, 1500, 0, stop)
-			s2c := rkStartStream(t, ctx, "s->c", p.server, p.client, 200, 1500, 0, stop)
+			c2s := rkStartStream(t, ctx, "c->s", p.client, p.server, 200, 1500, 1024, stop)
+			s2c := rkStartStream(t, ctx, "s->c", p.server, p.client, 200, 1500, 1024, stop)
 
 			// A simultaneous round is one exchange when the two KEXINITs
 			// cross, or two when one side's whole exchange finishes before
@@ -332,6 +335,9 @@ func TestRekeyStrictSurvivesRekeys(t *testing.T) {
 	defer cancel()
 	csub := p.client.Subscribe(ctx, KindIgnore)
 	ssub := p.server.Subscribe(ctx, KindIgnore)
+	ck, sk := rkCountKex(ctx, p.client), rkCountKex(ctx, p.server)
+	defer ck.close()
+	defer sk.close()
 	const rekeys = 20
 	for i := range rekeys {
 		c := p.client
@@ -341,6 +347,12 @@ func TestRekeyStrictSurvivesRekeys(t *testing.T) {
 		if err := c.Rekey(ctx); err != nil {
 			t.Fatalf("rekey %d: %v", i, err)
 		}
+		// Rekey returns once the exchange is over on its caller's side;
+		// the peer may still wait for the caller's NEWKEYS, and a Rekey
+		// it made then would join that exchange instead of starting the
+		// next one. Both sides count it before the next round.
+		ck.waitFor(t, "client", i+1, 10*time.Second)
+		sk.waitFor(t, "server", i+1, 10*time.Second)
 		// Packets between rekeys, both ways, so the sequence numbers are
 		// not all zero when the next reset comes.
 		for _, from := range []*Conn{p.client, p.server} {
@@ -373,6 +385,9 @@ func TestRekeyStrictSurvivesRekeys(t *testing.T) {
 	}
 	if !p.client.Strict() || !p.server.Strict() {
 		t.Errorf("strict kex no longer reported after rekeys")
+	}
+	if c, s := p.client.Stats().Rekeys, p.server.Stats().Rekeys; c != rekeys || s != rekeys {
+		t.Errorf("Stats().Rekeys: client %d, server %d; want %d", c, s, rekeys)
 	}
 }
 
