@@ -62,13 +62,16 @@ func TestClientPTYShell(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the remote pty did not follow the resize to 40x132:\n%s", out)
 		}
-		time.Sleep(100 * time.Millisecond)
+		// SIGWINCH reaches sshtap asynchronously to what is typed: poll.
+		time.Sleep(100 * time.Millisecond) // polling interval, bounded by the deadline
 	}
 	off = p.waitFor(off, "# ", 20*time.Second)
 
 	// The terminal is raw: ^C goes to the remote command, not to sshtap.
-	p.send("sleep 30; echo slept\r")
-	time.Sleep(300 * time.Millisecond)
+	// It is typed once the remote shell runs the command line (its first
+	// command printed its computed mark).
+	p.send("echo sleeping-$((3*3)); sleep 30; echo slept\r")
+	off = p.waitFor(off, "sleeping-9", 20*time.Second)
 	p.send("\x03")
 	off = p.waitFor(off, "# ", 20*time.Second)
 	p.send("echo after-$((1+1))\r")
