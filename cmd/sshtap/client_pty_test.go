@@ -68,9 +68,12 @@ func TestClientPTYShell(t *testing.T) {
 	off = p.waitFor(off, "# ", 20*time.Second)
 
 	// The terminal is raw: ^C goes to the remote command, not to sshtap.
-	// It is typed once the remote shell runs the command line (its first
-	// command printed its computed mark).
-	p.send("echo sleeping-$((3*3)); sleep 30; echo slept\r")
+	// It is typed once the command runs as the terminal's foreground job:
+	// the shell makes its child the foreground process group before the
+	// child runs, and this child prints a computed mark before it execs
+	// sleep. (A mark printed by the shell itself, before it forks sleep,
+	// leaves a window in which ^C is lost and sleep runs its 30 s.)
+	p.send("sh -c 'echo sleeping-$((3*3)); exec sleep 30'; echo slept\r")
 	off = p.waitFor(off, "sleeping-9", 20*time.Second)
 	p.send("\x03")
 	off = p.waitFor(off, "# ", 20*time.Second)
