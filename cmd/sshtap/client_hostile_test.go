@@ -30,8 +30,14 @@ func TestClientHostileDisconnectMessage(t *testing.T) {
 	}
 	defer l.Close()
 	const evil = "bye \x1b[31mRED\x1b]0;pwned\a\r\nFAKE: sshtap: all good"
+	// The session, if the client gets that far before the DISCONNECT,
+	// runs until the server disconnected: without a session handler the
+	// client would give up on its command and hang up first (now and then
+	// it did, before the server's Disconnect call).
+	hold := make(chan struct{})
 	served := make(chan error, 1)
 	go func() {
+		defer close(hold)
 		nc, err := l.Accept()
 		if err != nil {
 			served <- err
@@ -39,7 +45,8 @@ func TestClientHostileDisconnectMessage(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		c, err := sshtap.NewServerConn(ctx, nc, &sshtap.ServerConfig{HostKeys: []ssh.Signer{signer}, NoClientAuth: true})
+		c, err := sshtap.NewServerConn(ctx, nc, &sshtap.ServerConfig{HostKeys: []ssh.Signer{signer}, NoClientAuth: true,
+			SessionHandler: func(*sshtap.ServerSession) { <-hold }})
 		if err != nil {
 			nc.Close()
 			served <- err
