@@ -180,3 +180,48 @@ func (c *Conn) writeChannelData(ctx context.Context, recipient, code uint32, dat
 	}
 	return c.writePacket(ctx, append(p, data...))
 }
+
+// kexSettled waits until neither Conn of p has a key exchange in flight
+// and both have counted the same number of rekeys, and returns that number.
+// The state is final only when nothing left in flight can start another
+// exchange (no Rekey calls, no timer, no traffic that could cross a
+// RekeyBytes budget), so call it after a round trip (a Ping) that follows
+// the last traffic: an exchange started by either side is then in flight
+// on at least one of them, and is waited for here.
+func kexSettled(t testing.TB, p pair, d time.Duration) uint64 {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		busy := false
+		for _, c := range []*Conn{p.client, p.server} {
+			c.omu.Lock()
+			r := c.kex
+			c.omu.Unlock()
+			if r == nil {
+				continue
+			}
+			busy = true
+			select {
+			case <-r.finished:
+			case <-timer.C:
+				t.Fatalf("a key exchange still in flight after %v (rekeys: client %d, server %d)", d, p.client.Stats().Rekeys, p.server.Stats().Rekeys)
+			}
+		}
+		if busy {
+			continue
+		}
+		// Both idle one after the other. If one side finished an exchange
+		// that the other has not (it has sent its NEWKEYS, the peer's is
+		// still in flight), the counts differ and the next round waits.
+		cn, sn := p.client.Stats().Rekeys, p.server.Stats().Rekeys
+		if cn == sn {
+			return cn
+		}
+		select {
+		case <-timer.C:
+			t.Fatalf("rekey counts differ after %v: client %d, server %d", d, cn, sn)
+		case <-time.After(time.Millisecond): // polling interval, bounded by the deadline
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -112,12 +113,20 @@ func ioSessionCore(t *testing.T, c *Conn) {
 		if err := s.WindowChange(50, 132); err != nil {
 			t.Fatal(err)
 		}
-		// The shell reads the new size after SIGWINCH; give sshd a moment
-		// to apply it to the pty before asking.
-		time.Sleep(100 * time.Millisecond)
-		io.WriteString(w, "stty size; echo mark$((40+3))\n")
-		if got := pr.until(t, "mark43"); !strings.Contains(got, "50 132") {
-			t.Fatalf("stty size after window-change %q, want 50 132", got)
+		// sshd applies the new size to the pty when it handles the
+		// window-change request; ask until stty reports it (each question
+		// waits for its answer), within a deadline.
+		deadline := time.Now().Add(15 * time.Second)
+		for n := 0; ; n++ {
+			mark := strconv.Itoa(1000 + n)
+			io.WriteString(w, "stty size; echo mark$((1000+"+strconv.Itoa(n)+"))\n")
+			got := pr.until(t, "mark"+mark)
+			if strings.Contains(got, "50 132") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("stty size after window-change %q, want 50 132", got)
+			}
 		}
 		io.WriteString(w, "exit 7\n")
 		pr.drain()
@@ -277,13 +286,16 @@ func TestInteropSessionSSHD(t *testing.T) {
 		if err := s.Wait(); err != nil {
 			t.Fatalf("Wait: %v", err)
 		}
-		// No further IGNOREs: exactly one per input line.
-		select {
-		case ev := <-sub.Events():
+		// No further IGNOREs: exactly one per input line. sshd answers a
+		// global request after it handled everything we sent before it, so
+		// an IGNORE for our input would have arrived ahead of the reply.
+		if _, _, err := c.SendGlobalRequest(ioContext(t), "sshtap-barrier@sshtap.invalid", true, nil); err != nil {
+			t.Fatalf("global request: %v", err)
+		}
+		for _, ev := range ioDrain(sub) {
 			if _, ok := ev.(*IgnoreEvent); ok {
 				t.Fatalf("a third IGNORE: %v", ev)
 			}
-		case <-time.After(200 * time.Millisecond):
 		}
 		if nIgnore != 2 {
 			t.Fatalf("%d IGNOREs", nIgnore)

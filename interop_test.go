@@ -385,6 +385,11 @@ func TestInteropClientSSHD(t *testing.T) {
 			if err := conn.Close(); err != nil {
 				t.Errorf("Close: %v", err)
 			}
+			// sshd logs a connection's end asynchronously to our Close:
+			// wait for it, or it lands among the next case's lines
+			// (after its "Connection from") and looks like that
+			// connection's premature end.
+			s.WaitLog(t, fmt.Sprintf("Disconnected from 127.0.0.1 port %d ", conn.LocalAddr().(*net.TCPAddr).Port))
 		})
 	}
 }

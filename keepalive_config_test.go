@@ -10,7 +10,7 @@ import (
 // call needed.
 func TestKeepAliveStartsWithTheHandshake(t *testing.T) {
 	a, b := net.Pipe()
-	p := handshakeOver(t, a, b, &Config{KeepAlive: KeepAlive{Interval: 30 * time.Millisecond}}, nil)
+	p := handshakeOver(t, a, b, &Config{KeepAlive: KeepAlive{Interval: 30 * time.Millisecond, CountMax: kaNeverGiveUp}}, nil)
 	sub := p.client.Subscribe(kaContext(t), KindPing)
 	defer sub.Close()
 	waitPings(t, sub, 2)

@@ -244,9 +244,12 @@ func TestRekeyManyUnderTraffic(t *testing.T) {
 			defer ck.close()
 			defer sk.close()
 
+			// The streams keep at most 1024 payloads unreceived: far fewer
+			// than the receivers' subscriptions hold, so that a receiver
+			// starved of CPU for a while cannot lag.
 			stop := make(chan struct{})
-			c2s := rkStartStream(t, ctx, "c->s", p.client, p.server, 200, 1500, 0, stop)
-			s2c := rkStartStream(t, ctx, "s->c", p.server, p.client, 200, 1500, 0, stop)
+			c2s := rkStartStream(t, ctx, "c->s", p.client, p.server, 200, 1500, 1024, stop)
+			s2c := rkStartStream(t, ctx, "s->c", p.server, p.client, 200, 1500, 1024, stop)
 
 			// A simultaneous round is one exchange when the two KEXINITs
 			// cross, or two when one side's whole exchange finishes before
@@ -332,6 +335,9 @@ func TestRekeyStrictSurvivesRekeys(t *testing.T) {
 	defer cancel()
 	csub := p.client.Subscribe(ctx, KindIgnore)
 	ssub := p.server.Subscribe(ctx, KindIgnore)
+	ck, sk := rkCountKex(ctx, p.client), rkCountKex(ctx, p.server)
+	defer ck.close()
+	defer sk.close()
 	const rekeys = 20
 	for i := range rekeys {
 		c := p.client
@@ -341,6 +347,12 @@ func TestRekeyStrictSurvivesRekeys(t *testing.T) {
 		if err := c.Rekey(ctx); err != nil {
 			t.Fatalf("rekey %d: %v", i, err)
 		}
+		// Rekey returns once the exchange is over on its caller's side;
+		// the peer may still wait for the caller's NEWKEYS, and a Rekey
+		// it made then would join that exchange instead of starting the
+		// next one. Both sides count it before the next round.
+		ck.waitFor(t, "client", i+1, 10*time.Second)
+		sk.waitFor(t, "server", i+1, 10*time.Second)
 		// Packets between rekeys, both ways, so the sequence numbers are
 		// not all zero when the next reset comes.
 		for _, from := range []*Conn{p.client, p.server} {
@@ -374,55 +386,113 @@ func TestRekeyStrictSurvivesRekeys(t *testing.T) {
 	if !p.client.Strict() || !p.server.Strict() {
 		t.Errorf("strict kex no longer reported after rekeys")
 	}
+	if c, s := p.client.Stats().Rekeys, p.server.Stats().Rekeys; c != rekeys || s != rekeys {
+		t.Errorf("Stats().Rekeys: client %d, server %d; want %d", c, s, rekeys)
+	}
 }
 
 // TestRekeyByBytes: a small RekeyBytes makes the data itself trigger
-// rekeys, in both directions, without losing a payload.
+// rekeys, in both directions, without losing a byte, and no set of keys
+// carries much more than its budget.
 //
-// IGNORE may be sent during a key exchange (RFC 4253 §7.1), still under the
-// old keys, so an unthrottled IGNORE stream overshoots the budget while the
-// exchange is in flight; the streams here keep at most window payloads
-// unreceived so that each rekey completes promptly.
+// The data flows on a channel, both ways at once. A key exchange holds
+// CHANNEL_DATA and WINDOW_ADJUST back until NEWKEYS (RFC 4253 §7.1), so
+// the protocol, not timing, bounds what one set of keys carries past the
+// budget: the batch of packets whose sealing crossed it (at most one data
+// packet and a few small ones queued with it), the key exchange messages,
+// and what was written after our NEWKEYS while the peer's was still on its
+// way, which the peer's held WINDOW_ADJUSTs keep within the channel window
+// (itself under the budget). IGNORE, which an exchange does not hold, would
+// make that overshoot depend on how long each exchange takes;
+// TestRekeyManyUnderTraffic covers IGNOREs during rekeys.
 func TestRekeyByBytes(t *testing.T) {
-	const limit = 64 << 10
-	tc := TransportConfig{RekeyBytes: limit, RekeyInterval: -1}
-	p := handshakePair(t, &Config{NoAuth: true, TransportConfig: tc}, &ServerConfig{TransportConfig: tc})
+	const (
+		limit  = 64 << 10
+		window = 32 << 10
+		maxPkt = 8 << 10
+		volume = 1 << 20 // each way
+		// What one set of keys may carry past limit: a data packet with
+		// its framing, and a generous allowance for the control messages
+		// sealed with it and the key exchange messages.
+		slack = maxPkt + 16<<10
+	)
+	got := make(chan *Channel, 1)
+	ccfg, scfg := &Config{}, &ServerConfig{}
+	for _, tc := range []*TransportConfig{&ccfg.TransportConfig, &scfg.TransportConfig} {
+		tc.RekeyBytes, tc.RekeyInterval = limit, -1
+		tc.ChannelWindow, tc.ChannelMaxPacket = window, maxPkt
+	}
+	scfg.ChannelHandlers = map[string]func(*NewChannel){"rekey": acceptInto(got)}
+	p := handshakePair(t, ccfg, scfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ck, sk := rkCountKex(ctx, p.client), rkCountKex(ctx, p.server)
 	defer ck.close()
 	defer sk.close()
+	cch, sch := openPair(t, p, got, "rekey")
+	defer cch.Close()
+	defer sch.Close()
 
-	stop := make(chan struct{})
-	close(stop) // just send min payloads
-	const n, maxBody, window = 400, 4096, 4
-	c2s := rkStartStream(t, ctx, "c->s", p.client, p.server, n, maxBody, window, stop)
-	s2c := rkStartStream(t, ctx, "s->c", p.server, p.client, n, maxBody, window, stop)
-	c2s.wait(t, 40*time.Second)
-	s2c.wait(t, 40*time.Second)
+	type result struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	send := func(ch *Channel, seed uint64, out chan<- result) {
+		sum, err := streamSource(ch, volume, seed)
+		if err == nil {
+			err = ch.CloseWrite()
+		}
+		out <- result{sum, volume, err}
+	}
+	recv := func(ch *Channel, out chan<- result) {
+		sum, n, err := sinkHash(ch)
+		out <- result{sum, n, err}
+	}
+	sentC, sentS, gotC, gotS := make(chan result, 1), make(chan result, 1), make(chan result, 1), make(chan result, 1)
+	go send(cch, 1, sentC)
+	go send(sch, 2, sentS)
+	go recv(cch, gotC)
+	go recv(sch, gotS)
+	var rs [4]result
+	for i, ch := range []chan result{sentC, sentS, gotC, gotS} {
+		select {
+		case rs[i] = <-ch:
+		case <-ctx.Done():
+			t.Fatalf("streams stalled (stats client %+v, server %+v)", p.client.Stats(), p.server.Stats())
+		}
+		if rs[i].err != nil {
+			t.Fatalf("stream %d: %v", i, rs[i].err)
+		}
+	}
+	if rs[0].sum != rs[3].sum || rs[3].n != volume || rs[1].sum != rs[2].sum || rs[2].n != volume {
+		t.Fatalf("data lost or corrupted: server received %d bytes, client %d", rs[3].n, rs[2].n)
+	}
 
-	// Each direction carries about n*maxBody/2 = 800 KiB. Every exchange
-	// renews the keys of both directions, so there are at least
-	// max(c2s, s2c)/(limit+overshoot) rekeys, the overshoot (what is sent
-	// while an exchange is in flight) being well under another limit, and
-	// at most (c2s+s2c)/limit (plus one in flight at the end): not a rekey
-	// storm.
-	most := max(c2s.bytes.Load(), s2c.bytes.Load())
-	total := c2s.bytes.Load() + s2c.bytes.Load()
-	lo := int(most / (2 * limit))
-	hi := int(total/limit) + 2
-	if lo < 3 {
-		t.Fatalf("test sent too little data: %d bytes", total)
+	// Everything either side queued went out before the PING or the PONG,
+	// so an exchange it started is in flight now; none can start after it.
+	if _, err := p.client.Ping(ctx); err != nil {
+		t.Fatal(err)
 	}
-	got := ck.count()
-	if got < lo || got > hi {
-		t.Errorf("client: %d automatic rekeys for %d+%d bytes with RekeyBytes %d, want %d..%d", got, c2s.bytes.Load(), s2c.bytes.Load(), limit, lo, hi)
+	n := kexSettled(t, p, 20*time.Second)
+	ck.waitFor(t, "client", int(n), 10*time.Second)
+	sk.waitFor(t, "server", int(n), 10*time.Second)
+	if c, s := ck.count(), sk.count(); c != int(n) || s != int(n) {
+		t.Errorf("rekey KexEvents: client %d, server %d; Stats().Rekeys %d", c, s, n)
 	}
-	sk.waitFor(t, "server", got, 10*time.Second)
-	if cs, ss := p.client.Stats().Rekeys, p.server.Stats().Rekeys; int(cs) != got || cs != ss {
-		t.Errorf("Stats().Rekeys: client %d, server %d; client KexEvents %d", cs, ss, got)
+
+	// Each exchange was started by a set of keys of one direction that
+	// had carried limit bytes, and ended it: at most the bytes of both
+	// directions over limit. Each direction's volume went through n+1
+	// sets of keys carrying at most limit+slack bytes each.
+	cst, sst := p.client.Stats(), p.server.Stats()
+	hi := (cst.BytesRead + sst.BytesRead) / limit
+	lo := uint64((volume+limit+slack-1)/(limit+slack)) - 1
+	if n < lo || n > hi {
+		t.Errorf("%d automatic rekeys for %d bytes each way (%d and %d on the wire) with RekeyBytes %d, want %d..%d",
+			n, volume, sst.BytesRead, cst.BytesRead, limit, lo, hi)
 	}
-	t.Logf("%d automatic rekeys for %d+%d bytes (bounds %d..%d)", got, c2s.bytes.Load(), s2c.bytes.Load(), lo, hi)
+	t.Logf("%d automatic rekeys (bounds %d..%d)", n, lo, hi)
 }
 
 // TestRekeyByInterval: a small RekeyInterval makes the connection rekey by

@@ -542,7 +542,7 @@ func TestServerSessionOpenRefused(t *testing.T) {
 func TestSessionWindowChangeLatestWins(t *testing.T) {
 	got := make(chan []WindowChange, 1)
 	p := sessionPair(t, func(s *ServerSession) {
-		io.Copy(io.Discard, s) // the client's EOF follows its window changes
+		io.Copy(io.Discard, s) // the client's EOF follows its window changes (see below)
 		var wcs []WindowChange
 		for {
 			select {
@@ -567,6 +567,13 @@ func TestSessionWindowChangeLatestWins(t *testing.T) {
 		if err := s.WindowChange(i, 2*i); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Window changes are channel requests, handed to the session on the
+	// channel's request goroutine, not in step with the data: the EOF can
+	// overtake the last of them. A request with a reply, answered once the
+	// session took every request before it, keeps them ahead of the EOF.
+	if _, err := s.ch.SendRequest(tctx(t), "barrier@sshtap.invalid", true, nil); err != nil {
+		t.Fatal(err)
 	}
 	w.Close()
 	if err := s.Wait(); err != nil {

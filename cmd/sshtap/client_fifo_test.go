@@ -25,7 +25,9 @@ func TestClientEventsFifoStalledReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A reader that opens the fifo and never reads, with the smallest
-	// pipe buffer, so that the events (pings every 20ms) fill it.
+	// pipe buffer, so that the events (pings every 20ms) fill it. The
+	// pings are there to make events, so slow answers from sshd on a
+	// loaded machine must not end the connection (ServerAliveCountMax).
 	r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +37,7 @@ func TestClientEventsFifoStalledReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	res := runBin(t, 40*time.Second, []string{"HOME=" + home, "USER=root"}, "", "--json", "--keepalive", "20ms",
+	res := runBin(t, 40*time.Second, []string{"HOME=" + home, "USER=root"}, "", "--json", "--keepalive", "20ms", "-o", "ServerAliveCountMax=100000",
 		"--events", fifo, "-p", strconv.Itoa(d.Port), "root@127.0.0.1", "sleep 1; echo done")
 	if res.code != 0 || res.stdout != "done\n" {
 		t.Fatalf("exit %d, stdout %q, stderr:\n%s", res.code, res.stdout, res.stderr)

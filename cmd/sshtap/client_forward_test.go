@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"net"
 	"os"
 	"os/exec"
@@ -148,28 +149,26 @@ func startAgent(t *testing.T, key *testpeer.Key) string {
 	testpeer.Require(t, "ssh-agent", "ssh-add")
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	agent := exec.Command(testpeer.Binary(t, "ssh-agent"), "-D", "-a", sock)
+	agent.Env = []string{"PATH=" + os.Getenv("PATH")}
+	agentOut, err := agent.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent.WaitDelay = 5 * time.Second
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		agent.Wait()
-		close(done)
-	}()
 	t.Cleanup(func() {
 		agent.Process.Kill()
-		<-done
+		agent.Wait()
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("unix", sock); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ssh-agent did not listen on %s", sock)
-		}
-		time.Sleep(10 * time.Millisecond)
+	// ssh-agent -D prints SSH_AUTH_SOCK=... only once it listens; a stuck
+	// agent is killed, which ends the read.
+	stuck := time.AfterFunc(10*time.Second, func() { agent.Process.Kill() })
+	line, err := bufio.NewReader(agentOut).ReadString('\n')
+	stuck.Stop()
+	if err != nil || !strings.Contains(line, "SSH_AUTH_SOCK="+sock) {
+		t.Fatalf("ssh-agent did not listen on %s: first line %q, %v", sock, line, err)
 	}
 	add := exec.Command(testpeer.Binary(t, "ssh-add"), key.Path)
 	add.Env = []string{"SSH_AUTH_SOCK=" + sock}

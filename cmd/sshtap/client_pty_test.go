@@ -62,13 +62,19 @@ func TestClientPTYShell(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the remote pty did not follow the resize to 40x132:\n%s", out)
 		}
-		time.Sleep(100 * time.Millisecond)
+		// SIGWINCH reaches sshtap asynchronously to what is typed: poll.
+		time.Sleep(100 * time.Millisecond) // polling interval, bounded by the deadline
 	}
 	off = p.waitFor(off, "# ", 20*time.Second)
 
 	// The terminal is raw: ^C goes to the remote command, not to sshtap.
-	p.send("sleep 30; echo slept\r")
-	time.Sleep(300 * time.Millisecond)
+	// It is typed once the command runs as the terminal's foreground job:
+	// the shell makes its child the foreground process group before the
+	// child runs, and this child prints a computed mark before it execs
+	// sleep. (A mark printed by the shell itself, before it forks sleep,
+	// leaves a window in which ^C is lost and sleep runs its 30 s.)
+	p.send("sh -c 'echo sleeping-$((3*3)); exec sleep 30'; echo slept\r")
+	off = p.waitFor(off, "sleeping-9", 20*time.Second)
 	p.send("\x03")
 	off = p.waitFor(off, "# ", 20*time.Second)
 	p.send("echo after-$((1+1))\r")

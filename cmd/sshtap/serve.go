@@ -536,6 +536,22 @@ func (s *server) shutdown(cancelled bool) {
 	s.hsCancel()
 }
 
+// slotConn is an admitted connection's socket: closing it frees the
+// connection's --max-conns slot first.
+type slotConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+// free frees the slot (once).
+func (c *slotConn) free() { c.once.Do(c.release) }
+
+func (c *slotConn) Close() error {
+	c.free()
+	return c.Conn.Close()
+}
+
 // handle serves one connection until it ends.
 func (s *server) handle(label string, nc net.Conn) {
 	defer s.wg.Done()
@@ -578,7 +594,17 @@ func (s *server) handle(label string, nc net.Conn) {
 			return false
 		}
 	}
-	c := sshtap.Server(nc, &cfg)
+	// The slot is free before the socket closes, so a client that saw its
+	// connection end can connect again at once under --max-conns. The
+	// Conn closes the socket itself when the connection fails (garbage
+	// instead of an identification string, say), before Handshake
+	// returns: the slot goes with that Close.
+	sc := &slotConn{Conn: nc, release: func() {
+		s.mu.Lock()
+		s.active--
+		s.mu.Unlock()
+	}}
+	c := sshtap.Server(sc, &cfg)
 	var sum eventfmt.Summary
 	done := s.out.watch(c, label, &sum)
 	if s.hook != nil {
@@ -598,11 +624,7 @@ func (s *server) handle(label string, nc net.Conn) {
 	} else if err = c.Handshake(s.hsCtx); err == nil {
 		err = c.Wait()
 	}
-	// The slot is free before the socket closes, so a client that saw its
-	// connection end can connect again at once under --max-conns.
-	s.mu.Lock()
-	s.active--
-	s.mu.Unlock()
+	sc.free()
 	c.Close()
 	s.out.drain(done)
 	// The connection's sessions end with it (their commands are killed);
