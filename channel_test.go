@@ -647,7 +647,10 @@ func TestChannelConnCloseFailsChannels(t *testing.T) {
 // when the confirmation finally arrives, freeing both ids.
 func TestChannelOpenCancelled(t *testing.T) {
 	ncs := make(chan *NewChannel, 1)
-	p := chanPair(t, map[string]func(*NewChannel){"slow": func(nc *NewChannel) { ncs <- nc }}, nil)
+	p := chanPair(t, map[string]func(*NewChannel){"slow": func(nc *NewChannel) {
+		ncs <- nc
+		<-nc.done // the test decides; returning would reject
+	}}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -739,7 +742,10 @@ func TestChannelExtendedDataCodes(t *testing.T) {
 	}
 	// A CHANNEL_DATA for a channel still opening is a protocol error.
 	ncs := make(chan *NewChannel, 1)
-	p.server.registerChannelHandler("slow", func(nc *NewChannel) { ncs <- nc })
+	p.server.registerChannelHandler("slow", func(nc *NewChannel) {
+		ncs <- nc
+		<-nc.done // never decided: the Conn ends first
+	})
 	go p.client.OpenChannel(context.Background(), "slow", nil)
 	<-ncs
 	p.client.mux.mu.Lock()

@@ -68,10 +68,21 @@ type TransportConfig struct {
 
 	// ChannelHandlers handle the peer's channel opens by channel type
 	// (RFC 4254 §5.1), each call in its own goroutine; the handler must
-	// call Accept or Reject. Types without a handler are rejected with
+	// call Accept or Reject (from any goroutine) before it returns: an
+	// open it leaves undecided is rejected with OpenProhibited when it
+	// returns (see NewChannel). Types without a handler are rejected with
 	// OpenUnknownChannelType. Built-in handlers (such as "session" on a
 	// server) take precedence.
 	ChannelHandlers map[string]func(*NewChannel)
+
+	// ChannelOpenTimeout bounds how long a peer's channel open waits for
+	// its handler's Accept or Reject: then it is rejected with
+	// OpenResourceShortage, and Accept and Reject return an error. It
+	// applies to built-in handlers too (a forwarded connection that no
+	// Listener Accept takes, an X11 open nobody decides). Zero means
+	// DefaultChannelOpenTimeout; negative means no bound (an open then
+	// waits as long as its handler runs).
+	ChannelOpenTimeout time.Duration
 
 	// GlobalRequestHandler handles the peer's global requests (RFC 4254 §4)
 	// that are not handled built-in. It runs off the transport goroutine,
@@ -129,6 +140,7 @@ type Config struct {
 
 	// X11Timeout bounds how long an *X11OpenEvent waits for Accept or
 	// Reject before it is rejected. Zero means DefaultX11Timeout.
+	// TransportConfig.ChannelOpenTimeout bounds it too.
 	X11Timeout time.Duration
 
 	// AgentHandler serves forwarded agent connections

@@ -36,6 +36,21 @@
 // doc comment (Config, ServerConfig, TransportConfig) says which goroutine
 // runs it and what it must not do.
 //
+// # Cancellation
+//
+// Every call that waits on the peer can be cancelled without ending the
+// Conn. Calls that take a context (Handshake, NewSession, OpenChannel, Dial,
+// Listen, Ping, Rekey, the Send methods, RemoteListener.CloseContext) stop
+// waiting when it ends and return its cause. The rest follow
+// the net.Conn model: Channel reads and writes honour the channel's
+// deadlines and its Close, and Session methods (the requests, Wait, Run,
+// Output, CombinedOutput) return once Session.Close is called, from any
+// goroutine (context.AfterFunc(ctx, func() { s.Close() }) ties a Session to
+// a context). Nothing waits on a hidden timer: the timeouts that exist
+// (ServerConfig.LoginGraceTime, TransportConfig.ChannelOpenTimeout,
+// Config.X11Timeout, keepalives) are documented fields. Conn.Close ends
+// everything at once.
+//
 // # Events
 //
 // The seven rules of the design hold for every subscription:

@@ -16,8 +16,8 @@ import (
 // forwardState is a Conn's port forwarding state (its fwd field).
 type forwardState struct {
 	mu         sync.Mutex
-	listeners  []*fwdListener   // client: our tcpip-forward / streamlocal-forward listeners
-	serverFwds []*serverForward // server: listeners opened for the client
+	listeners  []*RemoteListener // client: our tcpip-forward / streamlocal-forward listeners
+	serverFwds []*serverForward  // server: listeners opened for the client
 }
 
 // closeAll closes the server side's listeners (the Conn ended).
@@ -133,8 +133,10 @@ func (c *Conn) Dial(ctx context.Context, network, addr string) (net.Conn, error)
 	return &chanConn{Channel: ch, laddr: makeAddr("tcp", oh, op), raddr: raddr}, nil
 }
 
-// fwdListener is a net.Listener for connections the server forwards to us.
-type fwdListener struct {
+// RemoteListener is the net.Listener that Conn.Listen returns: the server
+// listens, and the connections it forwards come out of Accept. Its methods
+// may be called from any goroutine.
+type RemoteListener struct {
 	c       *Conn
 	closing <-chan struct{} // the Conn's
 	unix    bool
@@ -150,12 +152,14 @@ type fwdListener struct {
 // Listen asks the server to listen on addr and forward the connections to
 // this client: network "tcp" sends "tcpip-forward" (RFC 4254 §7.1; port 0
 // lets the server choose, and Addr reports the port it chose), "unix"
-// sends "streamlocal-forward@openssh.com" (OpenSSH PROTOCOL §2.4). Close
+// sends "streamlocal-forward@openssh.com" (OpenSSH PROTOCOL §2.4). ctx
+// bounds the wait for the server's answer, and nothing else does (but the
+// Conn's end): it does not limit the listener's life. When ctx ends first,
+// the server may still start listening; the connections it then forwards
+// are rejected, as for any address this client did not ask for. Close
 // sends the matching cancel request.
-func (c *Conn) Listen(network, addr string) (net.Listener, error) {
-	l := &fwdListener{c: c, closing: c.closing, incoming: make(chan *NewChannel), done: make(chan struct{})}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+func (c *Conn) Listen(ctx context.Context, network, addr string) (*RemoteListener, error) {
+	l := &RemoteListener{c: c, closing: c.closing, incoming: make(chan *NewChannel), done: make(chan struct{})}
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 		host, port, err := splitHostPort(addr)
@@ -200,10 +204,10 @@ func (c *Conn) Listen(network, addr string) (net.Listener, error) {
 	return l, nil
 }
 
-func (l *fwdListener) Addr() net.Addr { return l.addr }
+func (l *RemoteListener) Addr() net.Addr { return l.addr }
 
 // Accept waits for the next forwarded connection.
-func (l *fwdListener) Accept() (net.Conn, error) {
+func (l *RemoteListener) Accept() (net.Conn, error) {
 	for {
 		select {
 		case nc := <-l.incoming:
@@ -238,8 +242,16 @@ func parseOrigin(nc *NewChannel) (string, uint32) {
 }
 
 // Close stops the listener and asks the server to stop listening
-// (cancel-tcpip-forward, RFC 4254 §7.1).
-func (l *fwdListener) Close() error {
+// (cancel-tcpip-forward, RFC 4254 §7.1, or
+// cancel-streamlocal-forward@openssh.com): CloseContext with a context
+// that never ends, so it returns once the server answered or the Conn
+// ended.
+func (l *RemoteListener) Close() error { return l.CloseContext(context.Background()) }
+
+// CloseContext is Close with ctx bounding the wait for the server's
+// answer. Accept returns net.ErrClosed at once, whatever the server says;
+// a second call returns net.ErrClosed.
+func (l *RemoteListener) CloseContext(ctx context.Context) error {
 	first := false
 	l.once.Do(func() { first = true; close(l.done) })
 	if !first {
@@ -258,8 +270,6 @@ func (l *fwdListener) Close() error {
 	if c.Err() != nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	var err error
 	if l.unix {
 		p := (&wire.StreamLocalForward{Path: l.host}).Append(nil)
@@ -276,7 +286,8 @@ func (l *fwdListener) Close() error {
 
 // handleForwarded routes an incoming "forwarded-tcpip" (RFC 4254 §7.2) or
 // "forwarded-streamlocal@openssh.com" open to the listener it belongs to.
-// It runs on its own goroutine (one per incoming open).
+// It runs on its own goroutine (one per incoming open) and returns once
+// the open is decided.
 func (c *Conn) handleForwarded(nc *NewChannel) {
 	unix := nc.Type() != wire.ChannelTypeForwardedTCPIP
 	var (
@@ -299,7 +310,7 @@ func (c *Conn) handleForwarded(nc *NewChannel) {
 	}
 	st := &c.fwd
 	st.mu.Lock()
-	var match *fwdListener
+	var match *RemoteListener
 	for _, l := range st.listeners {
 		if l.unix != unix || l.port != port {
 			continue
@@ -320,6 +331,14 @@ func (c *Conn) handleForwarded(nc *NewChannel) {
 	}
 	select {
 	case match.incoming <- nc:
+		// Accept decides it at once; wait for that, since an open
+		// still undecided when this handler returns is rejected
+		// (runOpenHandler).
+		select {
+		case <-nc.done:
+		case <-c.closing:
+		}
+	case <-nc.done: // ChannelOpenTimeout: no Accept took it
 	case <-match.done:
 		nc.Reject(OpenConnectFailed, "listener closed")
 	case <-c.closing:

@@ -173,7 +173,7 @@ func TestDialRefused(t *testing.T) {
 func TestListenForward(t *testing.T) {
 	perm := &permLog{allow: true}
 	p := handshakePair(t, nil, &ServerConfig{ForwardPermission: perm.check})
-	l, err := p.client.Listen("tcp", "127.0.0.1:0")
+	l, err := p.client.Listen(tctx(t), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -235,7 +235,7 @@ func TestListenForward(t *testing.T) {
 // the server stops listening.
 func TestListenConnClose(t *testing.T) {
 	p := handshakePair(t, nil, &ServerConfig{ForwardPermission: (&permLog{allow: true}).check})
-	l, err := p.client.Listen("tcp", "127.0.0.1:0")
+	l, err := p.client.Listen(tctx(t), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
@@ -264,7 +264,7 @@ func TestListenConnClose(t *testing.T) {
 
 func TestListenDenied(t *testing.T) {
 	p := handshakePair(t, nil, nil)
-	_, err := p.client.Listen("tcp", "127.0.0.1:0")
+	_, err := p.client.Listen(tctx(t), "tcp", "127.0.0.1:0")
 	if !errors.Is(err, ErrForwardProhibited) {
 		t.Fatalf("Listen: %v, want ErrForwardProhibited", err)
 	}
@@ -318,7 +318,7 @@ func TestStreamLocal(t *testing.T) {
 	c.Close()
 
 	fwd := dir + "/fwd.sock"
-	l, err := p.client.Listen("unix", fwd)
+	l, err := p.client.Listen(tctx(t), "unix", fwd)
 	if err != nil {
 		t.Fatalf("Listen unix: %v", err)
 	}
@@ -352,5 +352,77 @@ func TestStreamLocal(t *testing.T) {
 	want := []string{"direct-streamlocal " + target, "streamlocal-forward " + fwd}
 	if got := perm.got(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("ForwardPermission calls %q, want %q", got, want)
+	}
+}
+
+// TestListenAndCloseBoundedByContext: Listen waits for the server's answer
+// as long as its ctx allows and no longer, and so does CloseContext; the
+// listener is closed either way, and late answers leave the Conn intact.
+func TestListenAndCloseBoundedByContext(t *testing.T) {
+	// The server keeps the first "hold@sshtap" request unanswered: the
+	// answers to the requests after it wait behind it (RFC 4254 §4:
+	// replies go in request order).
+	held := make(chan *Request, 1)
+	p := handshakePair(t, nil, &ServerConfig{
+		ForwardPermission: (&permLog{allow: true}).check,
+		TransportConfig: TransportConfig{GlobalRequestHandler: func(r *Request) {
+			if r.Type == "hold@sshtap" {
+				held <- r
+				return
+			}
+			r.Reply(true, nil)
+		}},
+	})
+	hold := func() chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := p.client.SendGlobalRequest(tctx(t), "hold@sshtap", true, nil)
+			done <- err
+		}()
+		return done
+	}
+
+	// Listen: ctx ends before the answer.
+	holding := hold()
+	r := <-held
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_, err := p.client.Listen(ctx, "tcp", "127.0.0.1:0")
+	cancel()
+	var fe *ForwardError
+	if !errors.As(err, &fe) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Listen past its ctx = %v, want a ForwardError with DeadlineExceeded", err)
+	}
+	r.Reply(true, nil)
+	if err := <-holding; err != nil {
+		t.Fatal(err)
+	}
+
+	// CloseContext: ctx ends before the answer.
+	l, err := p.client.Listen(tctx(t), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	holding = hold()
+	r = <-held
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err = l.CloseContext(ctx)
+	cancel()
+	if !errors.As(err, &fe) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("CloseContext past its ctx = %v, want a ForwardError with DeadlineExceeded", err)
+	}
+	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept after CloseContext = %v", err)
+	}
+	if err := l.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close = %v", err)
+	}
+	r.Reply(true, nil)
+	if err := <-holding; err != nil {
+		t.Fatal(err)
+	}
+	// The late answers were taken for what they are: the next request
+	// gets its own.
+	if ok, _, err := p.client.SendGlobalRequest(tctx(t), "other@sshtap", true, nil); err != nil || !ok {
+		t.Fatalf("next global request: %v, %v", ok, err)
 	}
 }

@@ -118,7 +118,7 @@ func TestInteropDialSSHD(t *testing.T) {
 func TestInteropListenSSHD(t *testing.T) {
 	t.Parallel()
 	c, _, _ := fwdDialSSHD(t, nil, 0, "AllowTcpForwarding yes")
-	l, err := c.Listen("tcp", "127.0.0.1:0")
+	l, err := c.Listen(tctx(t), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("Listen on sshd: %v", err)
 	}
@@ -165,7 +165,7 @@ func TestInteropForwardDisabledDebug(t *testing.T) {
 	c, sub, _ := fwdDialSSHD(t, nil, KindDebug, "AllowTcpForwarding no")
 	const n = 3
 	for i := range n {
-		if _, err := c.Listen("tcp", "127.0.0.1:0"); !errors.Is(err, ErrForwardProhibited) {
+		if _, err := c.Listen(tctx(t), "tcp", "127.0.0.1:0"); !errors.Is(err, ErrForwardProhibited) {
 			t.Fatalf("Listen %d: %v, want ErrForwardProhibited", i, err)
 		}
 	}

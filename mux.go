@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"sshtap/internal/wire"
 )
@@ -43,6 +44,21 @@ type globalResult struct {
 // maxIncomingOpens bounds the peer's channel opens waiting for a handler's
 // Accept or Reject; more are refused with RESOURCE_SHORTAGE.
 const maxIncomingOpens = 256
+
+// DefaultChannelOpenTimeout is how long a peer's channel open waits for its
+// handler's Accept or Reject when TransportConfig.ChannelOpenTimeout is
+// zero.
+const DefaultChannelOpenTimeout = 30 * time.Second
+
+func (c *TransportConfig) channelOpenTimeout() time.Duration {
+	switch {
+	case c.ChannelOpenTimeout < 0:
+		return 0
+	case c.ChannelOpenTimeout == 0:
+		return DefaultChannelOpenTimeout
+	}
+	return c.ChannelOpenTimeout
+}
 
 // add allocates a local id for ch and registers it.
 func (m *mux) add(ch *Channel) error {
@@ -112,8 +128,8 @@ func (m *mux) fail(err error) {
 
 // registerChannelHandler makes h handle the peer's opens of channel type
 // typ on this Conn, in preference to TransportConfig.ChannelHandlers (nil
-// removes it). Each open runs h in its own goroutine; h must call Accept
-// or Reject.
+// removes it). Each open runs h in its own goroutine (see runOpenHandler);
+// h must call Accept or Reject before it returns.
 func (c *Conn) registerChannelHandler(typ string, h func(*NewChannel)) {
 	m := &c.mux
 	m.mu.Lock()
@@ -166,8 +182,14 @@ func (c *Conn) channelHandler(typ string) func(*NewChannel) {
 }
 
 // NewChannel is a channel the peer asked to open (SSH_MSG_CHANNEL_OPEN,
-// RFC 4254 §5.1). Exactly one of Accept or Reject must be called, from any
-// goroutine.
+// RFC 4254 §5.1), handed to a channel handler on the handler's own
+// goroutine. The handler decides it with Accept or Reject, from any
+// goroutine, before it returns: an open still undecided when the handler
+// returns is rejected with OpenProhibited, and one undecided after
+// TransportConfig.ChannelOpenTimeout with OpenResourceShortage. Only the
+// first decision counts; later Accept and Reject calls return an error.
+// Until it is decided, an open holds one of the 256 slots for pending
+// opens (more are rejected with OpenResourceShortage).
 type NewChannel struct {
 	conn      *Conn
 	typ       string
@@ -176,6 +198,10 @@ type NewChannel struct {
 	window    uint32
 	maxPacket uint32
 	decided   atomic.Bool
+	done      chan struct{} // closed by the decision
+	// timer rejects the open after ChannelOpenTimeout; set before the
+	// handler starts, nil without a timeout. Its func never reads it.
+	timer *time.Timer
 }
 
 // Type returns the channel type.
@@ -184,8 +210,41 @@ func (nc *NewChannel) Type() string { return nc.typ }
 // ExtraData returns the channel type specific data (a copy).
 func (nc *NewChannel) ExtraData() []byte { return nc.extra }
 
-// errDecided is returned by a second Accept or Reject.
+// errDecided is returned by a second Accept or Reject, and by those that
+// come after the open was rejected automatically.
 var errDecided = errors.New("sshtap: channel open already accepted or rejected")
+
+// decide makes the decision, once: it frees the open's pending slot.
+// It reports whether this call made it.
+func (nc *NewChannel) decide() bool {
+	if !nc.decided.CompareAndSwap(false, true) {
+		return false
+	}
+	nc.conn.mux.incoming.Add(-1)
+	close(nc.done)
+	return true
+}
+
+// claim is decide for Accept and Reject (called on the handler's goroutine
+// or one it handed nc to, so after timer was set): it also stops the
+// timer.
+func (nc *NewChannel) claim() bool {
+	if !nc.decide() {
+		return false
+	}
+	if nc.timer != nil {
+		nc.timer.Stop()
+	}
+	return true
+}
+
+// autoReject rejects the open unless it was decided (the timer's func, and
+// runOpenHandler once the handler returned).
+func (nc *NewChannel) autoReject(reason OpenFailureReason, message string) {
+	if nc.decide() {
+		nc.conn.queue(openFailure(nc.sender, reason, message))
+	}
+}
 
 // Accept confirms the channel (SSH_MSG_CHANNEL_OPEN_CONFIRMATION) and
 // returns it. Requests the peer sends before HandleRequests is called are
@@ -195,11 +254,10 @@ func (nc *NewChannel) Accept() (*Channel, error) { return nc.accept(nil, false) 
 // accept is Accept with the request handler already in place when the
 // confirmation is sent (so no request is ever held), when setHandler is true.
 func (nc *NewChannel) accept(h func(*Request), setHandler bool) (*Channel, error) {
-	if !nc.decided.CompareAndSwap(false, true) {
+	if !nc.claim() {
 		return nil, errDecided
 	}
 	c := nc.conn
-	c.mux.incoming.Add(-1)
 	ch := c.newChannel(nc.typ, nc.extra)
 	ch.remoteID, ch.pwin, ch.pmax = nc.sender, uint64(nc.window), nc.maxPacket
 	ch.st.credit = uint64(nc.window)
@@ -215,12 +273,12 @@ func (nc *NewChannel) accept(h func(*Request), setHandler bool) (*Channel, error
 	return ch, nil
 }
 
-// Reject refuses the channel (SSH_MSG_CHANNEL_OPEN_FAILURE).
+// Reject refuses the channel (SSH_MSG_CHANNEL_OPEN_FAILURE). It never
+// waits.
 func (nc *NewChannel) Reject(reason OpenFailureReason, message string) error {
-	if !nc.decided.CompareAndSwap(false, true) {
+	if !nc.claim() {
 		return errDecided
 	}
-	nc.conn.mux.incoming.Add(-1)
 	return nc.conn.queue(openFailure(nc.sender, reason, message))
 }
 
@@ -454,7 +512,24 @@ func (c *Conn) handleOpen(p []byte) error {
 		c.mux.incoming.Add(-1)
 		return c.queue(openFailure(m.Sender, OpenResourceShortage, "too many pending channel opens"))
 	}
-	nc := &NewChannel{conn: c, typ: m.Type, extra: append([]byte(nil), m.Extra...), sender: m.Sender, window: m.Window, maxPacket: m.MaxPacket}
-	go h(nc)
+	nc := &NewChannel{conn: c, typ: m.Type, extra: append([]byte(nil), m.Extra...), sender: m.Sender, window: m.Window, maxPacket: m.MaxPacket, done: make(chan struct{})}
+	if d := c.cfg.channelOpenTimeout(); d > 0 {
+		// RFC 4254 §5.1: the recipient answers every open with a
+		// confirmation or a failure; one the application leaves pending
+		// must not hold its slot (and the peer's opener) for ever.
+		nc.timer = time.AfterFunc(d, func() {
+			nc.autoReject(OpenResourceShortage, "channel open not decided in time")
+		})
+	}
+	go c.runOpenHandler(h, nc)
 	return nil
+}
+
+// runOpenHandler runs a channel handler on its own goroutine (one per
+// open) and rejects the open if the handler returned without deciding it.
+func (c *Conn) runOpenHandler(h func(*NewChannel), nc *NewChannel) {
+	h(nc)
+	if nc.claim() {
+		nc.conn.queue(openFailure(nc.sender, OpenProhibited, "channel open not handled"))
+	}
 }

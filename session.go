@@ -493,7 +493,10 @@ func (s *Session) startCopies() {
 // Wait waits for the started command to end and for its output to be
 // copied. It returns nil for exit status 0, *ExitError for another status
 // or a signal, *ExitMissingError when the channel closed without either,
+// ErrChannelClosed when Close ended the wait before the exit status came,
 // or the error that ended the copying (the Conn's error when it failed).
+// Close, from any goroutine, ends Wait (and Run, Output and
+// CombinedOutput) without waiting for the server.
 //
 // Like os/exec, Wait also waits for the copy of Stdin: a Stdin whose Read
 // blocks keeps Wait waiting until it returns (the copy stops at its next
@@ -517,12 +520,25 @@ func (s *Session) Wait() error {
 			copyErr = err
 		}
 	}
-	// The exit status may follow the EOF: wait for the peer's CLOSE.
-	<-s.ch.closedByPeer()
+	// The exit status may follow the EOF: wait for the peer's CLOSE, or
+	// for Close (a server may never close the channel of a command that
+	// does not end; sshd keeps it open while its process lives).
+	closedHere := false
+	select {
+	case <-s.ch.closedByPeer():
+	case <-s.ch.closed:
+		select {
+		case <-s.ch.closedByPeer():
+		default:
+			closedHere = true
+		}
+	}
 	s.mu.Lock()
 	exit := s.exit
 	s.mu.Unlock()
 	switch {
+	case exit == nil && closedHere:
+		return ErrChannelClosed
 	case exit == nil:
 		if copyErr != nil {
 			return copyErr
@@ -586,6 +602,11 @@ func (s *Session) StderrPipe() (io.Reader, error) {
 	return s.ch.Stderr(), nil
 }
 
-// Close closes the session channel (CHANNEL_CLOSE). A Wait in progress
-// returns once the server closes its side too.
+// Close closes the session channel (CHANNEL_CLOSE), from any goroutine,
+// and never waits. Every Session method in progress returns: a request
+// waiting for its reply (RequestPty, Setenv, Start, Shell, ...) and Wait
+// (so Run, Output and CombinedOutput) with ErrChannelClosed unless the exit
+// status came first. It is how a Session is cancelled: for a context, use
+// context.AfterFunc(ctx, func() { s.Close() }). The Conn is not affected;
+// the channel's id is freed once the server closes its side.
 func (s *Session) Close() error { return s.ch.Close() }

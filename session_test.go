@@ -380,12 +380,11 @@ func TestSessionWaitAfterClose(t *testing.T) {
 	go func() { done <- s.Wait() }()
 	select {
 	case err := <-done:
+		// The server's CLOSE (and an exit status before it) may arrive
+		// before Wait looks.
 		var em *ExitMissingError
-		if !errors.As(err, &em) {
-			// The handler's deferred Exit(0) may race our CLOSE.
-			if err != nil {
-				t.Fatalf("Wait after Close = %v", err)
-			}
+		if err != nil && !errors.Is(err, ErrChannelClosed) && !errors.As(err, &em) {
+			t.Fatalf("Wait after Close = %v", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Wait after Close hangs")

@@ -21,8 +21,9 @@ var ErrAlreadyDecided = errors.New("sshtap: x11: open already decided")
 // decision: the first call of Accept or Reject wins, later calls return
 // ErrAlreadyDecided. The open is rejected automatically when no
 // subscription wanted KindX11Open, when every subscription that wanted it
-// was full (the event was dropped), after Config.X11Timeout, and when the
-// Conn closes.
+// was full (the event was dropped), after Config.X11Timeout (or the shorter
+// TransportConfig.ChannelOpenTimeout, after which Accept returns an error),
+// and when the Conn closes.
 type X11OpenEvent struct {
 	Header
 	OriginAddr string // originator address, as the server reports it
@@ -118,6 +119,7 @@ func (c *Conn) handleX11Open(nc *NewChannel) {
 	case <-d.done:
 	case <-timer.C:
 		d.autoReject("X11 open not decided in time")
+	case <-nc.done: // TransportConfig.ChannelOpenTimeout
 	case <-c.closing:
 		d.autoReject("connection closing")
 	}

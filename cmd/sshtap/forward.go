@@ -25,7 +25,7 @@ func (c *client) startForwards(ctx context.Context) error {
 		c.serveForward(l, func() (net.Conn, error) { return c.conn.Dial(ctx, f.dialNet, f.dialAddr) })
 	}
 	for _, f := range c.s.remotes {
-		l, err := c.conn.Listen(f.listenNet, f.listenAddr)
+		l, err := c.conn.Listen(ctx, f.listenNet, f.listenAddr)
 		if err != nil {
 			closeAll(listeners)
 			return fmt.Errorf("-R %s: remote port forwarding failed: %w", f.spec, err)
