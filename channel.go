@@ -1,6 +1,7 @@
 package sshtap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -83,9 +84,18 @@ const (
 	// when TransportConfig.ChannelWindow is zero.
 	DefaultChannelWindow = 8 << 20
 	// DefaultChannelMaxPacket is the largest data packet we accept per
-	// channel when TransportConfig.ChannelMaxPacket is zero (OpenSSH
-	// advertises 32 KiB; what we send never exceeds the peer's own value).
+	// channel when TransportConfig.ChannelMaxPacket is zero (what we send
+	// never exceeds the peer's own value). OpenSSH peers get
+	// openSSHChannelMaxPacket instead.
 	DefaultChannelMaxPacket = 128 << 10
+	// openSSHChannelMaxPacket is the default for OpenSSH peers, the value
+	// OpenSSH advertises itself. OpenSSH's RekeyLimit check adds the size
+	// of the packet about to be sent to the blocks already sent as if its
+	// byte count were a block count: a peer allowed 128 KiB packets starts
+	// a key exchange up to 128 KiB blocks (1 MiB with 8-byte blocks) early,
+	// which with "RekeyLimit 1M" is after every packet. With 32 KiB packets
+	// it rekeys exactly as often as between two OpenSSH ends.
+	openSSHChannelMaxPacket = 32 << 10
 	// maxSendChunk bounds the data of one outbound packet whatever the
 	// peer's maximum packet size: OpenSSH refuses packets over 256 KiB.
 	maxSendChunk = 128 << 10
@@ -106,13 +116,36 @@ func (c *TransportConfig) channelWindow() uint32 {
 	return uint32(w)
 }
 
-// channelMaxPacket is the maximum packet we advertise: it must fit our own
-// inbound packet limit with the extended data header, padding (up to 255
-// bytes, RFC 4253 §6) and a MAC.
-func (c *TransportConfig) channelMaxPacket() uint32 {
+// channelMaxPacket is the maximum packet we advertise on c's channels (see
+// TransportConfig.channelMaxPacket).
+func (c *Conn) channelMaxPacket() uint32 {
+	def := DefaultChannelMaxPacket
+	if c.peerIsOpenSSH() {
+		def = openSSHChannelMaxPacket
+	}
+	return c.cfg.channelMaxPacket(def)
+}
+
+// peerIsOpenSSH reports whether the peer's identification string names
+// OpenSSH (RFC 4253 §4.2: softwareversion follows "SSH-2.0-").
+func (c *Conn) peerIsOpenSSH() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	peer := c.serverVersion
+	if !c.isClient {
+		peer = c.clientVersion
+	}
+	return bytes.HasPrefix(peer, []byte("SSH-2.0-OpenSSH_"))
+}
+
+// channelMaxPacket is the maximum packet we advertise, def when
+// ChannelMaxPacket is zero: it must fit our own inbound packet limit with
+// the extended data header, padding (up to 255 bytes, RFC 4253 §6) and a
+// MAC.
+func (c *TransportConfig) channelMaxPacket(def int) uint32 {
 	m := c.ChannelMaxPacket
 	if m <= 0 {
-		m = DefaultChannelMaxPacket
+		m = def
 	}
 	if lim := c.maxPacket() - 512; m > lim {
 		m = lim
@@ -214,7 +247,7 @@ func (c *Conn) newChannel(typ string, extra []byte) *Channel {
 		typ:        typ,
 		extra:      extra,
 		lwinSize:   c.cfg.channelWindow(),
-		lmax:       c.cfg.channelMaxPacket(),
+		lmax:       c.channelMaxPacket(),
 		rnotify:    make(chan struct{}, 1),
 		enotify:    make(chan struct{}, 1),
 		wnotify:    make(chan struct{}, 1),

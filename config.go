@@ -62,8 +62,11 @@ type TransportConfig struct {
 	// means DefaultChannelWindow; it is capped at 2^32-1.
 	ChannelWindow int
 	// ChannelMaxPacket is the largest data packet the peer may send on a
-	// channel. Zero means DefaultChannelMaxPacket; it is capped to fit
-	// MaxPacket. What we send never exceeds the peer's own maximum.
+	// channel. Zero means DefaultChannelMaxPacket, or 32 KiB when the peer
+	// is OpenSSH (whose RekeyLimit accounting starts key exchanges early by
+	// the size of its packets, so larger ones cost extra key exchanges);
+	// it is capped to fit MaxPacket. What we send never exceeds the peer's
+	// own maximum.
 	ChannelMaxPacket int
 
 	// ChannelHandlers handle the peer's channel opens by channel type
