@@ -81,9 +81,13 @@ type Conn struct {
 	addr     string        // host key callback address (client)
 	hub      hub
 
-	// Read side: owned by the transport goroutine.
+	// Read side: owned by the transport goroutine. rbuf is rsmall while
+	// traffic is light and grows while reads fill it (see sizeReadBuffer).
 	rbuf       []byte
 	rpos, rend int
+	lastRead   int  // bytes the last Read returned
+	readFull   bool // the last Read filled all of rbuf's free space
+	rsmall     [smallReadBuffer]byte
 	pr         packet.Reader
 	rAlgs      DirectionAlgorithms
 	rLimit     uint64
@@ -205,7 +209,19 @@ type pendingPing struct {
 	ch   chan time.Duration
 }
 
-const initialReadBuffer = 128 << 10
+// Read buffer sizes: an idle or interactive connection reads into
+// smallReadBuffer bytes kept inside the Conn; reads that fill the buffer
+// double it, up to maxReadBuffer (one read then moves several full-size
+// packets); once the buffer is drained after a short read, it goes back to
+// the small one.
+const (
+	smallReadBuffer = 512
+	maxReadBuffer   = 128 << 10
+)
+
+// maxIdleBuffer is the largest write buffer or outbound queue half kept
+// once traffic got light.
+const maxIdleBuffer = 1 << 10
 
 func newConn(rw io.ReadWriter, cfg *TransportConfig) *Conn {
 	c := &Conn{
@@ -218,8 +234,8 @@ func newConn(rw io.ReadWriter, cfg *TransportConfig) *Conn {
 		keyedCh:    make(chan struct{}),
 		closing:    make(chan struct{}),
 		streamDone: make(chan struct{}),
-		rbuf:       make([]byte, initialReadBuffer),
 	}
+	c.rbuf = c.rsmall[:]
 	c.pr.MaxPacket = cfg.maxPacket()
 	return c
 }
@@ -767,7 +783,8 @@ func (c *Conn) sealQueue(q []outPacket, b []byte) {
 		p.round, p.sealer = nil, nil
 	}
 	c.omu.Lock()
-	if c.spareOutq == nil {
+	if c.spareOutq == nil && cap(b) <= maxIdleBuffer {
+		// A half that grew for a burst (a key exchange) is dropped.
 		c.spareOutq, c.spareBytes = q[:0], b[:0]
 	}
 	c.omu.Unlock()
@@ -807,7 +824,13 @@ func (c *Conn) writeOut() error {
 	}
 	n, err := c.rw.Write(c.wbuf)
 	c.bytesOut.Add(uint64(n))
-	c.wbuf = c.wbuf[:0]
+	if cap(c.wbuf) > maxIdleBuffer && len(c.wbuf) < maxIdleBuffer/2 {
+		// A short write after long ones: traffic got light, so the
+		// large buffer goes (see sizeReadBuffer for the read side).
+		c.wbuf = nil
+	} else {
+		c.wbuf = c.wbuf[:0]
+	}
 	if err != nil {
 		return fmt.Errorf("sshtap: write: %w", err)
 	}

@@ -82,23 +82,42 @@ func (c *Conn) readPacket() ([]byte, uint32, error) {
 		if have := c.rend - c.rpos; need <= have {
 			return nil, 0, fmt.Errorf("sshtap: internal error: packet reader needs %d bytes, has %d", need, have)
 		}
-		if c.rpos+need > len(c.rbuf) {
-			c.compact(need)
-		}
+		c.sizeReadBuffer(need)
 		if err := c.fill(); err != nil {
 			return nil, 0, c.readError(err)
 		}
 	}
 }
 
-// compact moves the unread bytes to the front of the read buffer, growing
-// it when it is smaller than need.
-func (c *Conn) compact(need int) {
-	if need > len(c.rbuf) {
-		nb := make([]byte, need+need/4)
+// sizeReadBuffer makes room before a read for the need bytes the packet in
+// progress takes (counted from rpos). The buffer doubles, up to
+// maxReadBuffer, when the last read filled it: more is waiting in the
+// socket. It goes back to the small buffer inside the Conn when it was
+// drained after a read shorter than that, so that a connection that went
+// quiet holds no large buffer while it waits (the packet reader's
+// plaintext buffer is given up with it). Otherwise the unread bytes move to
+// the front when the packet would not fit behind them.
+func (c *Conn) sizeReadBuffer(need int) {
+	size := len(c.rbuf)
+	switch {
+	case c.readFull && size < maxReadBuffer:
+		size = min(2*size, maxReadBuffer)
+	case c.rend == 0 && c.lastRead < smallReadBuffer:
+		size = smallReadBuffer
+		c.pr.ReleaseBuffer()
+	}
+	size = max(size, need)
+	switch {
+	case size == smallReadBuffer && len(c.rbuf) != smallReadBuffer:
+		copy(c.rsmall[:], c.rbuf[c.rpos:c.rend])
+		c.rbuf = c.rsmall[:]
+	case size != len(c.rbuf):
+		nb := make([]byte, size)
 		copy(nb, c.rbuf[c.rpos:c.rend])
 		c.rbuf = nb
-	} else {
+	case c.rpos+need <= len(c.rbuf):
+		return
+	default:
 		copy(c.rbuf, c.rbuf[c.rpos:c.rend])
 	}
 	c.rend -= c.rpos
@@ -109,7 +128,9 @@ func (c *Conn) compact(need int) {
 // (one read moves as many packets as are ready). It returns the read error
 // only when no byte came with it.
 func (c *Conn) fill() error {
+	free := len(c.rbuf) - c.rend
 	n, err := c.rw.Read(c.rbuf[c.rend:])
+	c.lastRead, c.readFull = n, n == free
 	c.rend += n
 	c.bytesIn.Add(uint64(n))
 	if n > 0 {

@@ -117,12 +117,10 @@ func (c *Conn) readLine() ([]byte, error) {
 		if n := c.rend - c.rpos; n > maxBannerLine+1 || n == maxBannerLine+1 && c.rbuf[c.rend-1] != '\r' {
 			return nil, &VersionError{Msg: "line longer than 8192 bytes before the identification string", Line: trunc(string(c.rbuf[c.rpos:c.rend]))}
 		}
-		if c.rpos > 0 {
-			c.compact(0)
-		}
+		c.sizeReadBuffer(c.rend - c.rpos + 1)
 		if err := c.fill(); err != nil {
-			if c.rend > 0 {
-				return nil, &VersionError{Msg: "connection closed during version exchange", Line: trunc(string(c.rbuf[:c.rend]))}
+			if c.rend > c.rpos {
+				return nil, &VersionError{Msg: "connection closed during version exchange", Line: trunc(string(c.rbuf[c.rpos:c.rend]))}
 			}
 			return nil, c.readErrorVersion(err)
 		}

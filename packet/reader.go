@@ -34,11 +34,12 @@ type Reader struct {
 	seq    uint32
 	stats  Stats
 
-	haveLen bool   // packet_length of the packet in progress is known
-	length  uint32 // its packet_length
-	need    int    // bytes of buf the packet in progress needs
-	plain   []byte // plaintext body buffer, reused
-	err     error  // sticky framing error
+	haveLen bool             // packet_length of the packet in progress is known
+	length  uint32           // its packet_length
+	need    int              // bytes of buf the packet in progress needs
+	plain   []byte           // plaintext body buffer, reused
+	small   [smallPlain]byte // plain while packets are small
+	err     error            // sticky framing error
 }
 
 // SetOpener installs new inbound keys, effective from the next packet
@@ -266,11 +267,29 @@ func (r *Reader) lengthEncrypted(length uint32, head []byte) bool {
 	}
 }
 
+// smallPlain is the size of the plaintext buffer inside the Reader, used
+// for packets that fit it (an idle or interactive connection's).
+const smallPlain = 512
+
+// ReleaseBuffer gives up a plaintext buffer that grew beyond the one inside
+// the Reader, for a connection that went quiet: the next large packet
+// allocates a new one. It must be called between packets, when no payload
+// returned by Next is still in use.
+func (r *Reader) ReleaseBuffer() {
+	if !r.haveLen && cap(r.plain) > smallPlain {
+		r.plain = nil
+	}
+}
+
 // grow makes the plaintext buffer hold at least n bytes, doubling to
 // amortize growth but never beyond the Reader's MaxPacket (n itself is at
 // most MaxPacket).
 func (r *Reader) grow(n int) {
 	if cap(r.plain) >= n {
+		return
+	}
+	if n <= smallPlain {
+		r.plain = r.small[:0]
 		return
 	}
 	c := max(n, 2*cap(r.plain), 4096)

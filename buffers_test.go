@@ -1,0 +1,102 @@
+package sshtap
+
+import (
+	"bytes"
+	"io"
+	"slices"
+	"testing"
+
+	"sshtap/packet"
+)
+
+// chunkReader serves its chunks, one Read per chunk at most (a chunk
+// larger than the Read's buffer takes several), and records the size of
+// every buffer it was given.
+type chunkReader struct {
+	chunks [][]byte
+	sizes  []int
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	r.sizes = append(r.sizes, len(p))
+	if len(r.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.chunks[0])
+	if r.chunks[0] = r.chunks[0][n:]; len(r.chunks[0]) == 0 {
+		r.chunks = r.chunks[1:]
+	}
+	return n, nil
+}
+
+func (r *chunkReader) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestReadBufferFollowsTraffic: reads that fill the read buffer double it
+// up to maxReadBuffer; once traffic is light again (a drained buffer after
+// a short read), the Conn waits in Read with its small buffer.
+func TestReadBufferFollowsTraffic(t *testing.T) {
+	var pw packet.Writer // "none" cipher, as before the first NEWKEYS
+	ignore := func(n int) []byte {
+		return pw.AppendPacket(nil, append([]byte{2, 0, 0, 0, 0}, make([]byte, n)...))
+	}
+	var bulk []byte
+	for range 64 {
+		bulk = append(bulk, ignore(16<<10)...)
+	}
+	r := &chunkReader{chunks: [][]byte{bulk, ignore(100)}}
+	c := newConn(r, &TransportConfig{})
+	for i := range 65 {
+		p, _, err := c.readPacket()
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		want := 16<<10 + 5
+		if i == 64 {
+			want = 105
+		}
+		if len(p) != want {
+			t.Fatalf("packet %d: %d bytes, want %d", i, len(p), want)
+		}
+	}
+	if _, _, err := c.readPacket(); err == nil {
+		t.Fatal("no error at the end of the stream")
+	}
+	if r.sizes[0] != smallReadBuffer {
+		t.Errorf("first read into %d bytes, want the small buffer (%d)", r.sizes[0], smallReadBuffer)
+	}
+	if m := slices.Max(r.sizes); m != maxReadBuffer {
+		t.Errorf("largest read buffer %d, want %d after reads that filled it", m, maxReadBuffer)
+	}
+	// The last Read (the one that met EOF) came after the short read of
+	// the IGNORE: back to the small buffer.
+	if last := r.sizes[len(r.sizes)-1]; last != smallReadBuffer {
+		t.Errorf("read buffer once traffic got light: %d bytes, want %d (reads: %v)", last, smallReadBuffer, r.sizes)
+	}
+}
+
+// TestWriteBufferDroppedWhenLight: after a short write, a write buffer that
+// grew for long ones is given up; a small one is kept.
+func TestWriteBufferDroppedWhenLight(t *testing.T) {
+	c := newConn(&chunkReader{}, &TransportConfig{})
+	c.wbuf = append(make([]byte, 0, 64<<10), bytes.Repeat([]byte{1}, 100)...)
+	if err := c.writeOut(); err != nil {
+		t.Fatal(err)
+	}
+	if c.wbuf != nil {
+		t.Errorf("write buffer of %d bytes kept after a 100-byte write", cap(c.wbuf))
+	}
+	c.wbuf = append(make([]byte, 0, 64<<10), make([]byte, 60<<10)...)
+	if err := c.writeOut(); err != nil {
+		t.Fatal(err)
+	}
+	if cap(c.wbuf) != 64<<10 {
+		t.Errorf("write buffer dropped after a long write")
+	}
+	c.wbuf = append(make([]byte, 0, maxIdleBuffer), 1, 2, 3)
+	if err := c.writeOut(); err != nil {
+		t.Fatal(err)
+	}
+	if cap(c.wbuf) != maxIdleBuffer {
+		t.Errorf("small write buffer dropped")
+	}
+}
