@@ -3,18 +3,30 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"sshtap/internal/testpeer"
 )
 
-// cliTransferCipher is the cipher both clients use in BenchmarkCLITransfer.
-const cliTransferCipher = "aes128-gcm@openssh.com"
+// cliTransferCiphers are the cipher (and MAC) pairs BenchmarkCLITransfer
+// runs, in the form of the variant names; SSHTAP_CLI_TRANSFER_CIPHERS picks
+// some (a comma-separated list of cipher names).
+var cliTransferCiphers = []struct{ cipher, mac string }{
+	{"chacha20-poly1305@openssh.com", ""},
+	{"aes128-gcm@openssh.com", ""},
+	{"aes256-gcm@openssh.com", ""},
+	{"aes128-ctr", "hmac-sha2-256-etm@openssh.com"},
+}
 
 // cliTransferBytes is the size of one BenchmarkCLITransfer op: 1 GiB, or
 // SSHTAP_CLI_TRANSFER_MIB MiB (e.g. 64 for a quick check).
@@ -31,9 +43,10 @@ func cliTransferBytes(b *testing.B) int64 {
 }
 
 // BenchmarkCLITransfer moves N bytes (1 GiB by default, see
-// cliTransferBytes) through one session of the sshtap command and of
-// OpenSSH's ssh, each run as a process against the same local sshd with
-// the same key and cipher (aes128-gcm@openssh.com):
+// cliTransferBytes) through one session of three client processes against
+// the same local sshd with the same key, for each cipher of
+// cliTransferCiphers: the sshtap command, OpenSSH's ssh, and xclient
+// (internal/xclient), a small golang.org/x/crypto/ssh client.
 //
 //   - download: the remote command is "head -c N /dev/zero"; the client's
 //     stdout is /dev/null.
@@ -45,23 +58,27 @@ func cliTransferBytes(b *testing.B) int64 {
 // handshake and authentication included), it reports the client process's
 // own resource usage from wait4 (os.ProcessState.SysUsage) per GiB moved:
 // cs/GiB (voluntary + involuntary context switches), vcs/GiB (voluntary
-// only), cpu-s/GiB (user + system CPU seconds) and sys-s/GiB (system).
+// only), cpu-s/GiB (user + system CPU seconds) and sys-s/GiB (system); and
+// srv-cpu-s/GiB, the CPU of the server side of the connection: each
+// connection is served by its own "sshd -i" started by the benchmark on the
+// accepted socket, whose rusage covers sshd's processes and the remote
+// command.
 //
 // sshd logs in as the dedicated account testpeer.TestUser, whose shell is
 // /bin/sh (dash) with no startup files, rather than root: root's bash reads
 // ~/.bashrc for commands run by sshd, which costs time per command that
-// neither client is responsible for. sshd reads authorized_keys as that
+// none of the clients is responsible for. sshd reads authorized_keys as that
 // user, so the key is in a world-readable file of its own.
 //
 // The sshtap binary is built without -race and runs with events reduced to
 // "closed" and no summary. For repetitions set SSHTAP_CLI_TRANSFER_ROUNDS:
-// the sub-benchmarks then run in rounds (download and upload, sshtap and
-// openssh, which client goes first alternating from round to round), so
-// that both clients see the same machine weather; -count would run each
+// the sub-benchmarks then run in rounds (every cipher, direction and
+// client, the clients' order rotating from round to round), so that all
+// of them see the same machine weather; -count would run each
 // sub-benchmark's repetitions back to back. With -benchtime 1x each sample
 // is one transfer. internal/benchcmp prints medians and ratios:
 //
-//	SSHTAP_CLI_TRANSFER_ROUNDS=5 go test -run '^$' -bench CLITransfer -benchtime 1x -timeout 60m ./cmd/sshtap | go run ./internal/benchcmp
+//	SSHTAP_CLI_TRANSFER_ROUNDS=3 go test -run '^$' -bench CLITransfer -benchtime 1x -timeout 60m ./cmd/sshtap | go run ./internal/benchcmp
 //
 // SSHTAP_CLI_TRANSFER_MIB=64 makes a quick check.
 func BenchmarkCLITransfer(b *testing.B) {
@@ -69,6 +86,19 @@ func BenchmarkCLITransfer(b *testing.B) {
 	acct := testpeer.EnsureTestUser(b)
 	n := cliTransferBytes(b)
 	bin := benchBinary(b)
+	xclient := benchXClient(b)
+	ciphers := cliTransferCiphers
+	if only := os.Getenv("SSHTAP_CLI_TRANSFER_CIPHERS"); only != "" {
+		ciphers = nil
+		for _, c := range cliTransferCiphers {
+			if slices.Contains(strings.Split(only, ","), c.cipher) {
+				ciphers = append(ciphers, c)
+			}
+		}
+		if len(ciphers) == 0 {
+			b.Fatalf("SSHTAP_CLI_TRANSFER_CIPHERS=%q names none of the benchmark's ciphers", only)
+		}
+	}
 
 	key := testpeer.NewKey(b, testpeer.KeyEd25519)
 	akDir, err := os.MkdirTemp("", "sshtap-bench-ak-")
@@ -83,20 +113,34 @@ func BenchmarkCLITransfer(b *testing.B) {
 	if err := os.Chmod(akDir, 0o755); err != nil {
 		b.Fatal(err)
 	}
+	var cipherNames, macs []string
+	for _, c := range cliTransferCiphers {
+		cipherNames = append(cipherNames, c.cipher)
+		if c.mac != "" {
+			macs = append(macs, c.mac)
+		}
+	}
 	d := testpeer.StartSSHD(b, testpeer.SSHDOptions{
 		HostKeys:       testpeer.HostKeys(b, testpeer.KeyEd25519),
 		AuthorizedKeys: []*testpeer.Key{key},
 		Config: []string{
 			"AuthorizedKeysFile " + ak, // first value wins over the harness's
-			"Ciphers " + cliTransferCipher,
+			"Ciphers " + strings.Join(cipherNames, ","),
+			"MACs " + strings.Join(macs, ","),
 			"LogLevel ERROR",
 			"UseDNS no",
 		},
 	})
-	known := d.KnownHostsFile(b)
+	front := startSSHDFront(b, d.ConfigPath)
 	home := b.TempDir()
 	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
-	common := []string{"-p", strconv.Itoa(d.Port), "-F", "none",
+	port := strconv.Itoa(front.port)
+	// The clients connect to the front's port, served with sshd's host key.
+	known := filepath.Join(home, "known_hosts")
+	if err := os.WriteFile(known, []byte("[127.0.0.1]:"+port+" "+d.HostKeys[0].AuthorizedKey+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	common := []string{"-p", port, "-F", "none",
 		"-o", "BatchMode=yes",
 		"-o", "StrictHostKeyChecking=yes",
 		"-o", "UserKnownHostsFile=" + known,
@@ -105,15 +149,32 @@ func BenchmarkCLITransfer(b *testing.B) {
 		"-i", key.Path,
 	}
 	dest := acct.Name + "@127.0.0.1"
-	clients := []struct {
+	type client struct {
 		name, bin string
-		args      []string
-	}{
-		{"sshtap", bin, append(append([]string{}, common...),
-			"-o", "Ciphers="+cliTransferCipher, "--no-summary", "--only", "closed", dest)},
-		{"openssh", testpeer.Binary(b, "ssh"), append(append([]string{}, common...),
-			"-c", cliTransferCipher, "-o", "LogLevel=ERROR", "-o", "ControlMaster=no",
-			"-o", "UpdateHostKeys=no", dest)},
+		args      func(cipher, mac string) []string
+	}
+	clients := []client{
+		{"sshtap", bin, func(cipher, mac string) []string {
+			a := append(slices.Clone(common), "-o", "Ciphers="+cipher)
+			if mac != "" {
+				a = append(a, "-o", "MACs="+mac)
+			}
+			return append(a, "--no-summary", "--only", "closed", dest)
+		}},
+		{"openssh", testpeer.Binary(b, "ssh"), func(cipher, mac string) []string {
+			a := append(slices.Clone(common), "-c", cipher)
+			if mac != "" {
+				a = append(a, "-m", mac)
+			}
+			return append(a, "-o", "LogLevel=ERROR", "-o", "ControlMaster=no", "-o", "UpdateHostKeys=no", dest)
+		}},
+		{"xcrypto", xclient, func(cipher, mac string) []string {
+			a := []string{"-p", port, "-i", key.Path, "-k", known, "-c", cipher}
+			if mac != "" {
+				a = append(a, "-m", mac)
+			}
+			return append(a, dest)
+		}},
 	}
 	devNull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
@@ -122,24 +183,107 @@ func BenchmarkCLITransfer(b *testing.B) {
 	b.Cleanup(func() { devNull.Close() })
 
 	for r := range cliTransferRounds(b) {
-		for _, dir := range []string{"download", "upload"} {
-			for i := range clients {
-				c := clients[i]
-				if r%2 == 1 { // alternate which client goes first
-					c = clients[len(clients)-1-i]
+		for _, ci := range ciphers {
+			variant := ci.cipher
+			if ci.mac != "" {
+				variant += "+" + ci.mac
+			}
+			for _, dir := range []string{"download", "upload"} {
+				for i := range clients {
+					// Rotate which client goes first from round to round.
+					c := clients[(i+r)%len(clients)]
+					// Rounds after the first are named ...#01, #02 by
+					// the testing package; benchcmp counts them as
+					// samples.
+					b.Run(c.name+"/"+variant+"-"+dir, func(b *testing.B) {
+						var ru, srv usage
+						b.SetBytes(n)
+						for b.Loop() {
+							ru.add(cliTransferOnce(b, c.bin, c.args(ci.cipher, ci.mac), env, dir, n, devNull))
+							srv.add(front.served(b))
+						}
+						ru.report(b, n)
+						if gib := float64(srv.ops) * float64(n) / (1 << 30); gib > 0 {
+							b.ReportMetric(srv.cpu/gib, "srv-cpu-s/GiB")
+						}
+					})
 				}
-				// Rounds after the first are named ...#01, #02 by the
-				// testing package; benchcmp counts them as samples.
-				b.Run(c.name+"/"+dir, func(b *testing.B) {
-					var ru usage
-					b.SetBytes(n)
-					for b.Loop() {
-						ru.add(cliTransferOnce(b, c.bin, c.args, env, dir, n, devNull))
-					}
-					ru.report(b, n)
-				})
 			}
 		}
+	}
+}
+
+// benchXClient builds internal/xclient.
+func benchXClient(b *testing.B) string {
+	bin := filepath.Join(filepath.Dir(benchBinary(b)), "xclient")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	out, err := exec.Command("go", "build", "-o", bin, "sshtap/internal/xclient").CombinedOutput()
+	if err != nil {
+		b.Fatalf("building xclient: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// sshdFront accepts connections on 127.0.0.1 and serves each with its own
+// "sshd -i" on the accepted socket, so that the server side of every
+// connection is a process the benchmark waits for.
+type sshdFront struct {
+	port  int
+	usage chan *syscall.Rusage
+}
+
+func startSSHDFront(b *testing.B, conf string) *sshdFront {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &sshdFront{port: ln.Addr().(*net.TCPAddr).Port, usage: make(chan *syscall.Rusage, 1)}
+	var wg sync.WaitGroup
+	b.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			file, err := nc.(*net.TCPConn).File()
+			nc.Close()
+			if err != nil {
+				f.usage <- nil
+				continue
+			}
+			cmd := exec.Command(testpeer.SSHDPath, "-i", "-f", conf)
+			cmd.Stdin, cmd.Stdout = file, file
+			var ru *syscall.Rusage
+			if cmd.Run(); cmd.ProcessState != nil {
+				// sshd's exit status is the client's business (a
+				// failed transfer fails on the client side).
+				ru, _ = cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			}
+			file.Close()
+			f.usage <- ru
+		}
+	})
+	return f
+}
+
+// served returns the resource usage of the sshd that served the last
+// connection, once it ended.
+func (f *sshdFront) served(b *testing.B) *syscall.Rusage {
+	select {
+	case ru := <-f.usage:
+		if ru == nil {
+			b.Fatal("the sshd -i of the transfer did not run")
+		}
+		return ru
+	case <-time.After(time.Minute):
+		b.Fatal("the sshd -i of the transfer did not end")
+		return nil
 	}
 }
 
