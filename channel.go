@@ -349,6 +349,48 @@ func (ch *Channel) read(buf *ringBuf, wake chan struct{}, p []byte) (int, error)
 	}
 }
 
+// readAny reads whichever of the data and the stderr stream has bytes
+// buffered (data first), waiting for either; stderr reports which. It
+// follows Read's rules for EOF, Close, deadlines and the Conn's error: one
+// goroutine can so drain both streams (Session's output copy).
+func (ch *Channel) readAny(p []byte) (n int, stderr bool, err error) {
+	ch.mu.Lock()
+	for {
+		switch {
+		case ch.localClosed:
+			ch.mu.Unlock()
+			return 0, false, ErrChannelClosed
+		case expired(ch.rdl.wait()):
+			ch.mu.Unlock()
+			return 0, false, os.ErrDeadlineExceeded
+		case ch.data.n > 0:
+			n = ch.data.pop(p)
+		case ch.ext.n > 0:
+			n, stderr = ch.ext.pop(p), true
+		case ch.remoteEOF || ch.remoteClosed:
+			ch.mu.Unlock()
+			return 0, false, io.EOF
+		case ch.err != nil:
+			err := ch.err
+			ch.mu.Unlock()
+			return 0, false, err
+		}
+		if n > 0 {
+			ch.consumedLocked(uint32(n))
+			ch.mu.Unlock()
+			return n, stderr, nil
+		}
+		ch.mu.Unlock()
+		select {
+		case <-ch.rnotify:
+		case <-ch.enotify:
+		case <-ch.rdl.wait():
+			return 0, false, os.ErrDeadlineExceeded
+		}
+		ch.mu.Lock()
+	}
+}
+
 // consumedLocked credits n bytes read by the application and, once half the
 // window was consumed, gives it back with SSH_MSG_CHANNEL_WINDOW_ADJUST
 // (RFC 4254 §5.2: "After receiving this message, the recipient MAY send

@@ -439,41 +439,48 @@ func benignCopyErr(err error) bool {
 	return err == nil || err == io.EOF || errors.Is(err, ErrChannelClosed)
 }
 
+// startCopies starts copying the standard streams that are not pipes:
+// one goroutine copies Stdin, one copies both output streams (the transport
+// goroutine's data reaches the writers through a single hand-off). With
+// no Stdin, EOF is sent at once.
 func (s *Session) startCopies() {
 	var fns []func() error
 	if !s.stdinP {
-		in := s.Stdin
-		fns = append(fns, func() error {
-			var err error
-			if in != nil {
-				_, err = io.Copy(s.ch, in)
-			}
-			if cerr := s.ch.CloseWrite(); err == nil && !errors.Is(cerr, ErrWriteClosed) {
-				err = cerr
-			}
-			if benignCopyErr(err) {
-				return nil
-			}
-			return err
-		})
-	}
-	if !s.stdoutP {
-		out := s.Stdout
-		if out == nil {
-			out = io.Discard
+		if in := s.Stdin; in != nil {
+			fns = append(fns, func() error {
+				_, err := io.Copy(s.ch, in)
+				if cerr := s.ch.CloseWrite(); err == nil && !errors.Is(cerr, ErrWriteClosed) {
+					err = cerr
+				}
+				if benignCopyErr(err) {
+					return nil
+				}
+				return err
+			})
+		} else {
+			s.ch.CloseWrite()
 		}
+	}
+	orDiscard := func(w io.Writer) io.Writer {
+		if w == nil {
+			return io.Discard
+		}
+		return w
+	}
+	switch {
+	case !s.stdoutP && !s.stderrP:
+		out, errOut := orDiscard(s.Stdout), orDiscard(s.Stderr)
+		fns = append(fns, func() error { return s.copyOutput(out, errOut) })
+	case !s.stdoutP:
+		out := orDiscard(s.Stdout)
 		fns = append(fns, func() error {
 			if _, err := io.Copy(out, s.ch); !benignCopyErr(err) {
 				return err
 			}
 			return nil
 		})
-	}
-	if !s.stderrP {
-		out := s.Stderr
-		if out == nil {
-			out = io.Discard
-		}
+	case !s.stderrP:
+		out := orDiscard(s.Stderr)
 		fns = append(fns, func() error {
 			if _, err := io.Copy(out, s.ch.Stderr()); !benignCopyErr(err) {
 				return err
@@ -487,6 +494,30 @@ func (s *Session) startCopies() {
 	s.mu.Unlock()
 	for _, f := range fns {
 		go func() { errs <- f() }()
+	}
+}
+
+// copyOutput copies the channel's data to out and its stderr stream to
+// errOut until both ended, as two io.Copy calls would.
+func (s *Session) copyOutput(out, errOut io.Writer) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, stderr, err := s.ch.readAny(buf)
+		if n > 0 {
+			w := out
+			if stderr {
+				w = errOut
+			}
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			if benignCopyErr(err) {
+				return nil
+			}
+			return err
+		}
 	}
 }
 
