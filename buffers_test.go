@@ -74,28 +74,35 @@ func TestReadBufferFollowsTraffic(t *testing.T) {
 	}
 }
 
-// TestWriteBufferDroppedWhenLight: after a short write, a write buffer that
-// grew for long ones is given up; a small one is kept.
+// TestWriteBufferDroppedWhenLight: after two short writes in a row, a
+// write buffer that grew for long ones is given up; one short write between
+// long ones (a window adjustment) keeps it, and a small one is kept.
 func TestWriteBufferDroppedWhenLight(t *testing.T) {
 	c := newConn(&chunkReader{}, &TransportConfig{})
-	c.wbuf = append(make([]byte, 0, 64<<10), bytes.Repeat([]byte{1}, 100)...)
-	if err := c.writeOut(); err != nil {
-		t.Fatal(err)
+	write := func(n, capacity int) {
+		t.Helper()
+		if cap(c.wbuf) < capacity {
+			c.wbuf = make([]byte, 0, capacity)
+		}
+		c.wbuf = append(c.wbuf[:0], bytes.Repeat([]byte{1}, n)...)
+		if err := c.writeOut(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if c.wbuf != nil {
-		t.Errorf("write buffer of %d bytes kept after a 100-byte write", cap(c.wbuf))
-	}
-	c.wbuf = append(make([]byte, 0, 64<<10), make([]byte, 60<<10)...)
-	if err := c.writeOut(); err != nil {
-		t.Fatal(err)
-	}
+	write(60<<10, 64<<10)
+	write(100, 0)
 	if cap(c.wbuf) != 64<<10 {
-		t.Errorf("write buffer dropped after a long write")
+		t.Fatalf("write buffer dropped after one short write between long ones")
 	}
-	c.wbuf = append(make([]byte, 0, maxIdleBuffer), 1, 2, 3)
-	if err := c.writeOut(); err != nil {
-		t.Fatal(err)
+	write(60<<10, 0)
+	write(100, 0)
+	write(100, 0)
+	if c.wbuf != nil {
+		t.Errorf("write buffer of %d bytes kept after two short writes", cap(c.wbuf))
 	}
+	write(100, maxIdleBuffer)
+	write(100, 0)
+	write(100, 0)
 	if cap(c.wbuf) != maxIdleBuffer {
 		t.Errorf("small write buffer dropped")
 	}

@@ -202,6 +202,7 @@ type Channel struct {
 	peerClosedDone bool
 	writeClosed    bool // CloseWrite called
 	localClosed    bool // Close called
+	closedFirst    bool // Close was called before the peer's CLOSE arrived
 	err            error
 	// sentEOF and sentClose are set with both mu and conn.omu held, so
 	// either lock suffices to read them. Data is framed (under conn.omu's
@@ -517,6 +518,7 @@ func (ch *Channel) Close() error {
 		return ErrChannelClosed
 	}
 	ch.localClosed = true
+	ch.closedFirst = !ch.remoteClosed
 	close(ch.closed)
 	ch.wakeAllLocked()
 	ch.data.reset()

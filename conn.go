@@ -98,6 +98,7 @@ type Conn struct {
 	pw       packet.Writer
 	wbuf     []byte // the packets of one Write
 	wLimit   uint64 // outbound bytes before a rekey; 0 before keys
+	wShort   int    // consecutive short Writes (see writeOut)
 
 	// Outbound state, guarded by omu.
 	omu          sync.Mutex
@@ -824,12 +825,14 @@ func (c *Conn) writeOut() error {
 	}
 	n, err := c.rw.Write(c.wbuf)
 	c.bytesOut.Add(uint64(n))
-	if cap(c.wbuf) > maxIdleBuffer && len(c.wbuf) < maxIdleBuffer/2 {
-		// A short write after long ones: traffic got light, so the
-		// large buffer goes (see sizeReadBuffer for the read side).
+	c.wbuf = c.wbuf[:0]
+	if n >= maxIdleBuffer/2 {
+		c.wShort = 0
+	} else if c.wShort++; c.wShort >= 2 && cap(c.wbuf) > maxIdleBuffer {
+		// Short writes in a row: traffic got light, so a buffer that
+		// grew for long ones goes (one short write is no sign: window
+		// adjustments and replies come between data packets).
 		c.wbuf = nil
-	} else {
-		c.wbuf = c.wbuf[:0]
 	}
 	if err != nil {
 		return fmt.Errorf("sshtap: write: %w", err)

@@ -279,7 +279,11 @@ func (l *RemoteListener) CloseContext(ctx context.Context) error {
 		_, _, err = c.SendGlobalRequest(ctx, wire.RequestCancelTCPIPForward, true, p)
 	}
 	if err != nil && c.Err() == nil {
-		return &ForwardError{Op: "close", Kind: "tcpip-forward", Addr: l.addr.String(), Err: err}
+		kind := "tcpip-forward"
+		if l.unix {
+			kind = "streamlocal-forward"
+		}
+		return &ForwardError{Op: "close", Kind: kind, Addr: l.addr.String(), Err: err}
 	}
 	return nil
 }

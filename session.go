@@ -554,21 +554,20 @@ func (s *Session) Wait() error {
 	// The exit status may follow the EOF: wait for the peer's CLOSE, or
 	// for Close (a server may never close the channel of a command that
 	// does not end; sshd keeps it open while its process lives).
-	closedHere := false
 	select {
 	case <-s.ch.closedByPeer():
 	case <-s.ch.closed:
-		select {
-		case <-s.ch.closedByPeer():
-		default:
-			closedHere = true
-		}
 	}
+	s.ch.mu.Lock()
+	closedFirst := s.ch.closedFirst
+	s.ch.mu.Unlock()
 	s.mu.Lock()
 	exit := s.exit
 	s.mu.Unlock()
 	switch {
-	case exit == nil && closedHere:
+	case exit == nil && closedFirst:
+		// Close, not the server, ended the session (its CLOSE may have
+		// come since, in answer).
 		return ErrChannelClosed
 	case exit == nil:
 		if copyErr != nil {
