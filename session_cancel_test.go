@@ -108,14 +108,21 @@ func TestInteropSessionCloseStoppedCommand(t *testing.T) {
 		s.Stderr = pw
 		done := make(chan error, 1)
 		go func() { done <- run() }()
-		line, err := bufio.NewReader(pr).ReadString('\n')
-		if err != nil {
-			t.Fatalf("reading the command's pid: %v", err)
+		// The login shell's startup files may print to stderr too: look
+		// for the marked line.
+		lines := bufio.NewScanner(pr)
+		pid, err := 0, error(nil)
+		for pid == 0 && lines.Scan() {
+			if v, ok := strings.CutPrefix(lines.Text(), "pid="); ok {
+				if pid, err = strconv.Atoi(v); err != nil || pid <= 1 {
+					t.Fatalf("pid line %q", lines.Text())
+				}
+			}
 		}
-		pid, err := strconv.Atoi(strings.TrimSpace(line))
-		if err != nil || pid <= 1 {
-			t.Fatalf("pid line %q", line)
+		if pid == 0 {
+			t.Fatalf("no pid line from the command: %v", lines.Err())
 		}
+		go io.Copy(io.Discard, pr) // whatever stderr says after it
 		// sshd runs on this machine: the stopped shell goes with the test.
 		t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
 		if err := s.Close(); err != nil {
@@ -126,7 +133,7 @@ func TestInteropSessionCloseStoppedCommand(t *testing.T) {
 	}
 	// The shell reports its pid on stderr, then stops itself: sshd sees
 	// neither an exit nor the end of its output.
-	const cmd = "echo $$ >&2; kill -STOP $$"
+	const cmd = "echo pid=$$ >&2; kill -STOP $$"
 	t.Run("output", func(t *testing.T) {
 		s := ioSession(t, c)
 		if err := stopped(t, s, func() error { _, err := s.Output(cmd); return err }); !errors.Is(err, ErrChannelClosed) {

@@ -228,11 +228,19 @@ func benchXClient(b *testing.B) string {
 
 // sshdFront accepts connections on 127.0.0.1 and serves each with its own
 // "sshd -i" on the accepted socket, so that the server side of every
-// connection is a process the benchmark waits for.
+// connection is a process tree the benchmark can account for. sshd's
+// monitor may end before the session process it forked (which then
+// becomes an orphan), so sshd runs under a reaper (TestSSHDReaperProcess)
+// that waits for every descendant: the reaper's rusage from wait4 covers
+// them all, the remote command included.
 type sshdFront struct {
 	port  int
 	usage chan *syscall.Rusage
 }
+
+// reaperEnv tells TestSSHDReaperProcess sshd's path and config file, one
+// per line.
+const reaperEnv = "SSHTAP_SSHD_REAPER"
 
 func startSSHDFront(b *testing.B, conf string) *sshdFront {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -257,12 +265,13 @@ func startSSHDFront(b *testing.B, conf string) *sshdFront {
 				f.usage <- nil
 				continue
 			}
-			cmd := exec.Command(testpeer.SSHDPath, "-i", "-f", conf)
-			cmd.Stdin, cmd.Stdout = file, file
+			cmd := exec.Command(os.Args[0], "-test.run=^TestSSHDReaperProcess$")
+			cmd.Env = append(os.Environ(), reaperEnv+"="+testpeer.SSHDPath+"\n"+conf)
+			cmd.ExtraFiles = []*os.File{file} // fd 3
 			var ru *syscall.Rusage
 			if cmd.Run(); cmd.ProcessState != nil {
-				// sshd's exit status is the client's business (a
-				// failed transfer fails on the client side).
+				// The exit status is the client's business (a failed
+				// transfer fails on the client side).
 				ru, _ = cmd.ProcessState.SysUsage().(*syscall.Rusage)
 			}
 			file.Close()
@@ -270,6 +279,40 @@ func startSSHDFront(b *testing.B, conf string) *sshdFront {
 		}
 	})
 	return f
+}
+
+// TestSSHDReaperProcess is BenchmarkCLITransfer's wrapper of "sshd -i"
+// (see sshdFront); it skips unless started by it. It serves the socket on
+// fd 3 with sshd, as a child subreaper (PR_SET_CHILD_SUBREAPER, Linux), and
+// returns once every descendant was reaped.
+func TestSSHDReaperProcess(t *testing.T) {
+	spec := os.Getenv(reaperEnv)
+	if spec == "" {
+		t.Skip("the sshd -i wrapper of BenchmarkCLITransfer")
+	}
+	sshd, conf, _ := strings.Cut(spec, "\n")
+	const prSetChildSubreaper = 36
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		t.Fatalf("prctl(PR_SET_CHILD_SUBREAPER): %v", errno)
+	}
+	sock := os.NewFile(3, "socket")
+	cmd := exec.Command(sshd, "-i", "-f", conf)
+	cmd.Stdin, cmd.Stdout = sock, sock
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sock.Close()
+	// Reap sshd and whatever it left behind, until no child is left.
+	for {
+		var ws syscall.WaitStatus
+		_, err := syscall.Wait4(-1, &ws, 0, nil)
+		if err == syscall.ECHILD {
+			return
+		}
+		if err != nil && err != syscall.EINTR {
+			t.Fatalf("wait4: %v", err)
+		}
+	}
 }
 
 // served returns the resource usage of the sshd that served the last
