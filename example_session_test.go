@@ -175,3 +175,31 @@ func ExampleX11OpenEvent() {
 	// X client sent "X11 setup"
 	// session: <nil>
 }
+
+// Session methods are cancelled by Session.Close, which any goroutine may
+// call; context.AfterFunc ties a session to a context. The Conn goes on.
+func ExampleSession_Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	scfg := &sshtap.ServerConfig{
+		SessionHandler: func(s *sshtap.ServerSession) {
+			<-s.Context().Done() // a command that never ends by itself
+		},
+	}
+	c, stop := exampleServe(ctx, scfg, &sshtap.Config{HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	defer stop()
+
+	s, err := c.NewSession(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	runCtx, giveUp := context.WithCancel(ctx)
+	defer context.AfterFunc(runCtx, func() { s.Close() })()
+	time.AfterFunc(10*time.Millisecond, giveUp) // the caller loses patience
+	_, err = s.Output("sleep forever")
+	fmt.Println("closed:", errors.Is(err, sshtap.ErrChannelClosed))
+	fmt.Println("conn still up:", c.Err() == nil)
+	// Output:
+	// closed: true
+	// conn still up: true
+}
