@@ -2,8 +2,11 @@ package sshtap
 
 import (
 	"bytes"
+	"fmt"
 	"io"
+	"net"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"sshtap/packet"
@@ -105,5 +108,61 @@ func TestWriteBufferDroppedWhenLight(t *testing.T) {
 	write(100, 0)
 	if cap(c.wbuf) != maxIdleBuffer {
 		t.Errorf("small write buffer dropped")
+	}
+}
+
+// writeCounter counts the Writes on a stream.
+type writeCounter struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes.Add(1)
+	return w.Conn.Write(p)
+}
+
+// TestLargeWriteBatched: one large Channel.Write is framed into packets of
+// the peer's maximum packet size and written with one Write on the stream
+// per maxWriteBatch bytes, not one per packet.
+func TestLargeWriteBatched(t *testing.T) {
+	a, b := net.Pipe()
+	cw := &writeCounter{Conn: a}
+	p := handshakeOver(t, cw, b, nil, &ServerConfig{
+		TransportConfig: TransportConfig{ChannelMaxPacket: 16 << 10},
+		SessionHandler: func(s *ServerSession) {
+			n, _ := io.Copy(io.Discard, s)
+			fmt.Fprint(s, n)
+			s.Exit(0)
+		},
+	})
+	s, err := p.client.NewSession(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in, err := s.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	s.Stdout = &out
+	if err := s.Start("count"); err != nil {
+		t.Fatal(err)
+	}
+	const size = 4 << 20
+	before := cw.writes.Load()
+	if n, err := in.Write(make([]byte, size)); n != size || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	writes := cw.writes.Load() - before
+	in.Close()
+	if err := s.Wait(); err != nil || out.String() != fmt.Sprint(size) {
+		t.Fatalf("server read %q bytes, %v", out.String(), err)
+	}
+	// 256 packets of 16 KiB; at most one Write per 256 KiB, plus the
+	// window adjustments and other queued messages that go with them.
+	if max := int64(size/(256<<10)) * 2; writes > max {
+		t.Fatalf("%d Writes on the stream for %d packets of data, want at most %d", writes, size/(16<<10), max)
 	}
 }

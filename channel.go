@@ -99,6 +99,10 @@ const (
 	// maxSendChunk bounds the data of one outbound packet whatever the
 	// peer's maximum packet size: OpenSSH refuses packets over 256 KiB.
 	maxSendChunk = 128 << 10
+	// maxWriteBatch bounds the data one Write call on the stream carries:
+	// a large Channel.Write is framed into several packets (of the peer's
+	// maximum packet size) written with one system call.
+	maxWriteBatch = 256 << 10
 	// maxHeldRequests bounds the requests held for a channel whose request
 	// handler is not set yet.
 	maxHeldRequests = 64
@@ -447,7 +451,8 @@ func (ch *Channel) write(code uint32, wake chan struct{}, p []byte) (int, error)
 			}
 			ch.mu.Lock()
 		}
-		n := min(uint64(len(p)), ch.pwin, uint64(ch.pmax), maxSendChunk)
+		n := min(uint64(len(p)), ch.pwin, maxWriteBatch)
+		pmax := min(ch.pmax, maxSendChunk)
 		ch.pwin -= n
 		ch.st.sent += n
 		if ch.pwin > 0 {
@@ -456,7 +461,7 @@ func (ch *Channel) write(code uint32, wake chan struct{}, p []byte) (int, error)
 			notify(ch.ewnotify)
 		}
 		ch.mu.Unlock()
-		err := ch.conn.writeData(ch, code, p[:n], ch.wdl.wait())
+		err := ch.conn.writeData(ch, code, p[:n], int(pmax), ch.wdl.wait())
 		if err != nil {
 			if err == os.ErrDeadlineExceeded {
 				// Nothing was framed: the window is still ours.

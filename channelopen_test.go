@@ -159,3 +159,29 @@ func TestListenNotAcceptedTimesOut(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestChannelOpenEndsWithConn: an open still undecided when the Conn ends
+// is decided by that end: its handler sees done closed and Accept fails.
+func TestChannelOpenEndsWithConn(t *testing.T) {
+	got := make(chan *NewChannel, 1)
+	p := chanPair(t, map[string]func(*NewChannel){"slow": func(nc *NewChannel) {
+		got <- nc
+		<-nc.done
+	}}, func(_ *Config, s *ServerConfig) {
+		s.ChannelOpenTimeout = -1 // no timeout: only the Conn's end decides
+	})
+	go p.client.OpenChannel(context.Background(), "slow", nil)
+	nc := <-got
+	p.client.Close()
+	select {
+	case <-nc.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the open stayed undecided after the Conn ended")
+	}
+	if ch, err := nc.Accept(); ch != nil || !errors.Is(err, errDecided) {
+		t.Fatalf("Accept after the Conn ended = %v, %v", ch, err)
+	}
+	if got := p.server.mux.incoming.Load(); got != 0 {
+		t.Fatalf("%d pending-open slots still held", got)
+	}
+}

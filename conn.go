@@ -843,7 +843,7 @@ func (c *Conn) writeOut() error {
 // writePacket sends payload on the caller's goroutine, waiting, bounded by
 // ctx, while a key exchange holds it back and for the write lock.
 func (c *Conn) writePacket(ctx context.Context, payload []byte) error {
-	err := c.write(ctx.Done(), nil, payload, nil, 0, 0)
+	err := c.write(ctx.Done(), nil, payload, nil, 0, 0, 0)
 	if err == errCancelled {
 		return context.Cause(ctx)
 	}
@@ -853,7 +853,7 @@ func (c *Conn) writePacket(ctx context.Context, payload []byte) error {
 // writeChannelMsg is writePacket for a channel message (a request): it is
 // refused once ch sent CLOSE (RFC 4254 §5.3: nothing may follow it).
 func (c *Conn) writeChannelMsg(ctx context.Context, ch *Channel, payload []byte) error {
-	err := c.write(ctx.Done(), ch, payload, nil, 0, 0)
+	err := c.write(ctx.Done(), ch, payload, nil, 0, 0, 0)
 	if err == errCancelled {
 		return context.Cause(ctx)
 	}
@@ -862,13 +862,14 @@ func (c *Conn) writeChannelMsg(ctx context.Context, ch *Channel, payload []byte)
 
 // writeData sends SSH_MSG_CHANNEL_DATA (code 0) or
 // SSH_MSG_CHANNEL_EXTENDED_DATA (code > 0) for ch, framed straight into the
-// write buffer: data is copied once and nothing is allocated. Nothing is
+// write buffer as packets of at most maxPacket data bytes, all written
+// with one Write: data is copied once and nothing is allocated. Nothing is
 // framed once ch sent EOF or CLOSE (checked under omu, which orders it with
 // those messages). cancel (a deadline) aborts waiting with
 // os.ErrDeadlineExceeded; ch's Close with ErrChannelClosed. The caller is
-// responsible for the window and the peer's maximum packet size.
-func (c *Conn) writeData(ch *Channel, code uint32, data []byte, cancel <-chan struct{}) error {
-	err := c.write(cancel, ch, nil, data, ch.remoteID, code)
+// responsible for the window.
+func (c *Conn) writeData(ch *Channel, code uint32, data []byte, maxPacket int, cancel <-chan struct{}) error {
+	err := c.write(cancel, ch, nil, data, ch.remoteID, code, maxPacket)
 	if err == errCancelled {
 		return os.ErrDeadlineExceeded
 	}
@@ -876,8 +877,8 @@ func (c *Conn) writeData(ch *Channel, code uint32, data []byte, cancel <-chan st
 }
 
 // write is writePacket, writeChannelMsg and writeData: payload, or the
-// data of a channel data message for recipient when payload is nil.
-func (c *Conn) write(cancel <-chan struct{}, ch *Channel, payload, data []byte, recipient, code uint32) error {
+// data of channel data messages for recipient when payload is nil.
+func (c *Conn) write(cancel <-chan struct{}, ch *Channel, payload, data []byte, recipient, code uint32, maxPacket int) error {
 	t := byte(wire.MsgChannelData)
 	if payload != nil {
 		t = payload[0]
@@ -916,7 +917,7 @@ func (c *Conn) write(cancel <-chan struct{}, ch *Channel, payload, data []byte, 
 			if payload != nil {
 				c.wbuf = c.pw.AppendPacket(c.wbuf, payload)
 			} else {
-				c.appendData(recipient, code, data)
+				c.appendData(recipient, code, data, maxPacket)
 			}
 			c.checkWriteLimit()
 		}
@@ -1025,29 +1026,38 @@ func (c *Conn) vetoLocked(ch *Channel, data bool) error {
 	return nil
 }
 
-// appendData frames a channel data message into c.wbuf: the payload is
-// built in the spare capacity after room for packet_length and
-// padding_length, and AppendPacket frames it in place. writeSem is held.
-func (c *Conn) appendData(recipient, code uint32, data []byte) {
+// appendData frames channel data messages into c.wbuf, data in pieces
+// of at most maxPacket bytes: each payload is built in place behind room
+// for the packet header and sealed where it lies. writeSem is held.
+func (c *Conn) appendData(recipient, code uint32, data []byte, maxPacket int) {
 	hl := wire.ChannelDataHeaderLen
 	if code != 0 {
 		hl = wire.ChannelExtendedDataHeaderLen
 	}
+	packets := max(1, (len(data)+maxPacket-1)/maxPacket)
 	start := len(c.wbuf)
-	need := 5 + hl + len(data) + c.pw.MaxOverhead()
+	need := packets*(5+hl+c.pw.MaxOverhead()) + len(data)
 	if cap(c.wbuf)-start < need {
 		nb := make([]byte, start, start+need)
 		copy(nb, c.wbuf)
 		c.wbuf = nb
 	}
-	p := c.wbuf[start+5 : start+5 : cap(c.wbuf)]
-	if code == 0 {
-		p = wire.AppendChannelDataHeader(p, recipient, len(data))
-	} else {
-		p = wire.AppendChannelExtendedDataHeader(p, recipient, code, len(data))
+	for {
+		chunk := data[:min(len(data), maxPacket)]
+		data = data[len(chunk):]
+		start := len(c.wbuf)
+		p := c.wbuf[start+5 : start+5 : cap(c.wbuf)]
+		if code == 0 {
+			p = wire.AppendChannelDataHeader(p, recipient, len(chunk))
+		} else {
+			p = wire.AppendChannelExtendedDataHeader(p, recipient, code, len(chunk))
+		}
+		p = append(p, chunk...)
+		c.wbuf = c.pw.AppendPacket(c.wbuf, p)
+		if len(data) == 0 {
+			return
+		}
 	}
-	p = append(p, data...)
-	c.wbuf = c.pw.AppendPacket(c.wbuf, p)
 }
 
 // queueChannelCtl queues EOF or CLOSE for ch once, setting *flag

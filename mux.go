@@ -32,7 +32,8 @@ type mux struct {
 	gqueue       []globalDelivery    // the peer's requests waiting for their handler
 	gdraining    bool                // a goroutine delivers gqueue
 
-	incoming atomic.Int32 // incoming opens not yet accepted or rejected
+	incoming atomic.Int32             // incoming opens not yet accepted or rejected
+	pending  map[*NewChannel]struct{} // those opens, decided for when the Conn ends
 }
 
 type globalResult struct {
@@ -118,11 +119,21 @@ func (m *mux) fail(err error) {
 	}
 	m.gpending = nil
 	m.greplies = nil
+	opens := make([]*NewChannel, 0, len(m.pending))
+	for nc := range m.pending {
+		opens = append(opens, nc)
+	}
+	m.pending = nil
 	m.mu.Unlock()
 	for _, ch := range chans {
 		ch.mu.Lock()
 		ch.failLocked(err)
 		ch.mu.Unlock()
+	}
+	// Undecided opens end with the Conn: their handlers see done closed,
+	// Accept and Reject fail, and their timers stop.
+	for _, nc := range opens {
+		nc.claim()
 	}
 }
 
@@ -186,8 +197,9 @@ func (c *Conn) channelHandler(typ string) func(*NewChannel) {
 // goroutine. The handler decides it with Accept or Reject, from any
 // goroutine, before it returns: an open still undecided when the handler
 // returns is rejected with OpenProhibited, and one undecided after
-// TransportConfig.ChannelOpenTimeout with OpenResourceShortage. Only the
-// first decision counts; later Accept and Reject calls return an error.
+// TransportConfig.ChannelOpenTimeout with OpenResourceShortage; when the
+// Conn ends, every undecided open ends with it. Only the first decision
+// counts; later Accept and Reject calls return an error.
 // Until it is decided, an open holds one of the 256 slots for pending
 // opens (more are rejected with OpenResourceShortage).
 type NewChannel struct {
@@ -220,7 +232,11 @@ func (nc *NewChannel) decide() bool {
 	if !nc.decided.CompareAndSwap(false, true) {
 		return false
 	}
-	nc.conn.mux.incoming.Add(-1)
+	m := &nc.conn.mux
+	m.incoming.Add(-1)
+	m.mu.Lock()
+	delete(m.pending, nc)
+	m.mu.Unlock()
 	close(nc.done)
 	return true
 }
@@ -513,14 +529,27 @@ func (c *Conn) handleOpen(p []byte) error {
 		return c.queue(openFailure(m.Sender, OpenResourceShortage, "too many pending channel opens"))
 	}
 	nc := &NewChannel{conn: c, typ: m.Type, extra: append([]byte(nil), m.Extra...), sender: m.Sender, window: m.Window, maxPacket: m.MaxPacket, done: make(chan struct{})}
+	mx := &c.mux
+	mx.mu.Lock()
+	if mx.err != nil {
+		mx.mu.Unlock()
+		mx.incoming.Add(-1)
+		return nil // the Conn ended: nobody answers any more
+	}
+	if mx.pending == nil {
+		mx.pending = make(map[*NewChannel]struct{})
+	}
+	mx.pending[nc] = struct{}{}
 	if d := c.cfg.channelOpenTimeout(); d > 0 {
 		// RFC 4254 §5.1: the recipient answers every open with a
 		// confirmation or a failure; one the application leaves pending
-		// must not hold its slot (and the peer's opener) for ever.
+		// must not hold its slot (and the peer's opener) for ever. Set
+		// under mux.mu, which fail takes before it reads it.
 		nc.timer = time.AfterFunc(d, func() {
 			nc.autoReject(OpenResourceShortage, "channel open not decided in time")
 		})
 	}
+	mx.mu.Unlock()
 	go c.runOpenHandler(h, nc)
 	return nil
 }

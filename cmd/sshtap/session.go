@@ -104,7 +104,10 @@ func (c *client) session(ctx context.Context) error {
 	// stdin is copied on its own goroutine, which may stay blocked reading
 	// a terminal after the command ends; the process exits anyway.
 	go func() {
-		io.Copy(stdin, c.app.stdin)
+		// Large reads (a file or a pipe with data waiting) go out as
+		// several packets in one write; struct{ io.Reader } hides
+		// os.File's WriterTo, which would copy 32 KiB at a time.
+		io.CopyBuffer(stdin, struct{ io.Reader }{c.app.stdin}, make([]byte, 256<<10))
 		stdin.Close()
 	}()
 	waitErr := make(chan error, 1)
