@@ -354,46 +354,67 @@ func (ch *Channel) read(buf *ringBuf, wake chan struct{}, p []byte) (int, error)
 	}
 }
 
-// readAny reads whichever of the data and the stderr stream has bytes
-// buffered (data first), waiting for either; stderr reports which. It
-// follows Read's rules for EOF, Close, deadlines and the Conn's error: one
-// goroutine can so drain both streams (Session's output copy).
-func (ch *Channel) readAny(p []byte) (n int, stderr bool, err error) {
+// peekAny waits for bytes in the data or the stderr stream, following
+// Read's rules for EOF, Close, deadlines and the Conn's error, and returns
+// a view of bytes buffered in the data stream, or in the stderr stream when
+// data has none, leaving them buffered until consumeView: one goroutine so
+// drains both streams without copying them. The view stays valid until then:
+// the transport goroutine only appends behind buffered bytes or moves them
+// to a larger array (leaving the old one as it is), and stops appending
+// once Close was called. Only one goroutine may read the channel while a
+// view is out (the Session's output copy is the only caller).
+func (ch *Channel) peekAny() (view []byte, stderr bool, err error) {
 	ch.mu.Lock()
 	for {
 		switch {
 		case ch.localClosed:
 			ch.mu.Unlock()
-			return 0, false, ErrChannelClosed
+			return nil, false, ErrChannelClosed
 		case expired(ch.rdl.wait()):
 			ch.mu.Unlock()
-			return 0, false, os.ErrDeadlineExceeded
+			return nil, false, os.ErrDeadlineExceeded
 		case ch.data.n > 0:
-			n = ch.data.pop(p)
+			view = ch.data.view()
 		case ch.ext.n > 0:
-			n, stderr = ch.ext.pop(p), true
+			view, stderr = ch.ext.view(), true
 		case ch.remoteEOF || ch.remoteClosed:
 			ch.mu.Unlock()
-			return 0, false, io.EOF
+			return nil, false, io.EOF
 		case ch.err != nil:
 			err := ch.err
 			ch.mu.Unlock()
-			return 0, false, err
+			return nil, false, err
 		}
-		if n > 0 {
-			ch.consumedLocked(uint32(n))
+		if len(view) > 0 {
 			ch.mu.Unlock()
-			return n, stderr, nil
+			return view, stderr, nil
 		}
 		ch.mu.Unlock()
 		select {
 		case <-ch.rnotify:
 		case <-ch.enotify:
 		case <-ch.rdl.wait():
-			return 0, false, os.ErrDeadlineExceeded
+			return nil, false, os.ErrDeadlineExceeded
 		}
 		ch.mu.Lock()
 	}
+}
+
+// consumeView gives up the first n bytes of the view peekAny returned,
+// crediting the window.
+func (ch *Channel) consumeView(n int, stderr bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.localClosed {
+		return // Close emptied the buffers
+	}
+	buf := &ch.data
+	if stderr {
+		buf = &ch.ext
+	}
+	n = min(n, buf.n)
+	buf.discard(n)
+	ch.consumedLocked(uint32(n))
 }
 
 // consumedLocked credits n bytes read by the application and, once half the
@@ -772,3 +793,21 @@ func (q *ringBuf) pop(p []byte) int {
 }
 
 func (q *ringBuf) reset() { q.r, q.n = 0, 0 }
+
+// view returns the buffered bytes from the read position up to the end of
+// the buffered data or of the array, whichever comes first.
+func (q *ringBuf) view() []byte {
+	return q.b[q.r:min(q.r+q.n, len(q.b))]
+}
+
+// discard drops the first n buffered bytes (n <= q.n).
+func (q *ringBuf) discard(n int) {
+	q.r += n
+	if q.r >= len(q.b) {
+		q.r -= len(q.b)
+	}
+	q.n -= n
+	if q.n == 0 {
+		q.r = 0
+	}
+}

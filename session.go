@@ -241,7 +241,8 @@ func (c *Conn) NewSession(ctx context.Context) (*Session, error) {
 	return s, nil
 }
 
-// Channel returns the underlying channel.
+// Channel returns the underlying channel. While the command's output is
+// copied to Stdout or Stderr, only that copy may read it.
 func (s *Session) Channel() *Channel { return s.ch }
 
 // handleRequest runs on the transport goroutine (handleRequestsInline)
@@ -498,25 +499,28 @@ func (s *Session) startCopies() {
 }
 
 // copyOutput copies the channel's data to out and its stderr stream to
-// errOut until both ended, as two io.Copy calls would.
+// errOut until both ended, as two io.Copy calls would, but writing
+// straight from the channel's buffers (no copy in between).
 func (s *Session) copyOutput(out, errOut io.Writer) error {
-	buf := make([]byte, 32<<10)
 	for {
-		n, stderr, err := s.ch.readAny(buf)
-		if n > 0 {
-			w := out
-			if stderr {
-				w = errOut
-			}
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return werr
-			}
-		}
+		view, stderr, err := s.ch.peekAny()
 		if err != nil {
 			if benignCopyErr(err) {
 				return nil
 			}
 			return err
+		}
+		w := out
+		if stderr {
+			w = errOut
+		}
+		n, werr := w.Write(view)
+		s.ch.consumeView(n, stderr)
+		if werr == nil && n < len(view) {
+			werr = io.ErrShortWrite
+		}
+		if werr != nil {
+			return werr
 		}
 	}
 }

@@ -2,8 +2,11 @@ package sshtap
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
+	"math/rand"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -151,3 +154,56 @@ func TestInteropSessionCloseStoppedCommand(t *testing.T) {
 		t.Fatalf("next session on the same Conn: %q, %v", out, err)
 	}
 }
+
+// TestSessionOutputIntegrity: both output streams arrive intact through
+// the Session's copy, which writes straight from the channel's buffers
+// while the transport goroutine appends to them (chunks of every size,
+// buffers wrapping around and growing, a writer that is sometimes slow).
+func TestSessionOutputIntegrity(t *testing.T) {
+	pattern := func(seed int64, n int) []byte {
+		b := make([]byte, n)
+		rand.New(rand.NewSource(seed)).Read(b)
+		return b
+	}
+	wantOut, wantErr := pattern(1, 12<<20), pattern(2, 3<<20)
+	p := sessionPair(t, func(s *ServerSession) {
+		rng := rand.New(rand.NewSource(3))
+		out, errOut := wantOut, wantErr
+		for len(out) > 0 || len(errOut) > 0 {
+			n := 1 + rng.Intn(100<<10)
+			if len(out) > 0 && (len(errOut) == 0 || rng.Intn(4) > 0) {
+				n = min(n, len(out))
+				s.Write(out[:n])
+				out = out[n:]
+			} else {
+				n = min(n, len(errOut))
+				s.Stderr().Write(errOut[:n])
+				errOut = errOut[n:]
+			}
+		}
+		s.Exit(0)
+	})
+	s := newTestSession(t, p.client)
+	var out, errOut bytes.Buffer
+	slow := 0
+	s.Stdout = writerFunc(func(b []byte) (int, error) {
+		if slow++; slow%64 == 0 {
+			runtime.Gosched() // let the transport goroutine fill the buffer meanwhile
+		}
+		return out.Write(b)
+	})
+	s.Stderr = &errOut
+	if err := s.Run("pattern"); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), wantOut) {
+		t.Errorf("stdout: %d bytes, differ from the %d sent", out.Len(), len(wantOut))
+	}
+	if !bytes.Equal(errOut.Bytes(), wantErr) {
+		t.Errorf("stderr: %d bytes, differ from the %d sent", errOut.Len(), len(wantErr))
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
