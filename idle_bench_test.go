@@ -39,8 +39,8 @@ import (
 // a hard limit above 100,256). Clients bind 127.0.0.x source addresses, so
 // that large runs do not run out of ephemeral ports.
 
-// idleEnv names the child's instructions: "ROLE IMPL N ADDR", ROLE being the
-// child's own role.
+// idleEnv names the child's instructions: "ROLE IMPL N ADDR SESSION", ROLE
+// being the child's own role and SESSION "idle" or "session".
 const idleEnv = "SSHTAP_IDLE_PEER"
 
 func idleConnCount(b *testing.B) int {
@@ -78,20 +78,25 @@ func BenchmarkIdleConns(b *testing.B) {
 	if limit, ok := raiseNoFile(uint64(n) + 256); !ok {
 		b.Skipf("%d idle connections need %d file descriptors per process; RLIMIT_NOFILE allows %d (raise the hard limit, e.g. ulimit -Hn)", n, n+256, limit)
 	}
-	for _, impl := range []string{"sshtap", "xcrypto"} {
-		for _, role := range []string{"server", "client"} {
-			b.Run(impl+"/"+role, func(b *testing.B) {
-				for range b.N {
-					idleMeasure(b, impl, role, n)
-				}
-			})
+	for _, mode := range []string{"idle", "session"} {
+		for _, impl := range []string{"sshtap", "xcrypto"} {
+			for _, role := range []string{"server", "client"} {
+				b.Run(impl+"/"+role+"-"+mode, func(b *testing.B) {
+					for range b.N {
+						idleMeasure(b, impl, role, mode, n)
+					}
+				})
+			}
 		}
 	}
 }
 
 // idleMeasure opens n idle connections in role (the child plays the other)
-// and reports the cost per connection.
-func idleMeasure(b *testing.B, impl, role string, n int) {
+// and reports the cost per connection. In mode "session" each connection
+// has one session open, its command running: on the client, with Stdin,
+// Stdout and Stderr set (the standard streams of a remote shell); on the
+// server, a handler waiting for the session's end.
+func idleMeasure(b *testing.B, impl, role, mode string, n int) {
 	var ln net.Listener
 	peerAddr := "-"
 	if role == "server" {
@@ -105,7 +110,7 @@ func idleMeasure(b *testing.B, impl, role string, n int) {
 	}
 	peerRole := map[string]string{"server": "client", "client": "server"}[role]
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdlePeerProcess$", "-test.v")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d %s", idleEnv, peerRole, impl, n, peerAddr))
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %d %s %s", idleEnv, peerRole, impl, n, peerAddr, mode))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -140,14 +145,13 @@ func idleMeasure(b *testing.B, impl, role string, n int) {
 			c.Close()
 		}
 	}()
+	session := mode == "session"
 	if role == "server" {
-		conns = idleServe(b, impl, ln, n)
+		conns = idleServe(b, impl, ln, n, session)
+		next() // "ready": every client of the child is authenticated (with its session running)
 	} else {
 		addr := next() // the child listens
-		conns = idleDial(b, impl, addr, n)
-	}
-	if role == "server" {
-		next() // "ready": every client of the child is authenticated
+		conns = idleDial(b, impl, addr, n, session)
 	}
 	after := idleSnapshot()
 	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
@@ -190,9 +194,12 @@ func vmRSS() uint64 {
 
 // idleServe accepts n connections and runs each server handshake to its
 // end (the client authenticated), handshakes running on two goroutines.
-func idleServe(tb testing.TB, impl string, ln net.Listener, n int) []io.Closer {
+func idleServe(tb testing.TB, impl string, ln net.Listener, n int, session bool) []io.Closer {
 	testKeys(nil)
 	scfg := &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, NoClientAuth: true}
+	if session {
+		scfg.SessionHandler = func(s *ServerSession) { <-s.Context().Done() }
+	}
 	xcfg := &ssh.ServerConfig{NoClientAuth: true}
 	xcfg.AddHostKey(testEd25519)
 	out := make([]io.Closer, 0, n)
@@ -228,7 +235,23 @@ func idleServe(tb testing.TB, impl string, ln net.Listener, n int) []io.Closer {
 					go ssh.DiscardRequests(reqs)
 					go func() {
 						for nch := range chans {
-							nch.Reject(ssh.Prohibited, "idle")
+							if !session || nch.ChannelType() != "session" {
+								nch.Reject(ssh.Prohibited, "idle")
+								continue
+							}
+							// A session whose command runs until the
+							// client closes it.
+							ch, chReqs, err := nch.Accept()
+							if err != nil {
+								continue
+							}
+							go func() {
+								for r := range chReqs {
+									r.Reply(r.Type == "exec", nil)
+								}
+								ch.Close()
+							}()
+							go io.Copy(io.Discard, ch)
 						}
 					}()
 					c = sc
@@ -258,10 +281,11 @@ func idleServe(tb testing.TB, impl string, ln net.Listener, n int) []io.Closer {
 
 // idleDial makes n client connections to addr, each authenticated with
 // "none", two handshakes at a time.
-func idleDial(tb testing.TB, impl, addr string, n int) []io.Closer {
+func idleDial(tb testing.TB, impl, addr string, n int, session bool) []io.Closer {
 	ccfg := &Config{HostKeyCallback: insecure}
 	xcfg := &ssh.ClientConfig{HostKeyCallback: ssh.InsecureIgnoreHostKey()}
-	out := make([]io.Closer, n)
+	out := make([]io.Closer, n, n+1)
+	quiet := make(idleStdin)
 	var wg sync.WaitGroup
 	errc := make(chan error, n)
 	idx := make(chan int)
@@ -287,6 +311,15 @@ func idleDial(tb testing.TB, impl, addr string, n int) []io.Closer {
 						continue
 					}
 					out[i] = c
+					if session {
+						s, err := c.NewSession(context.Background())
+						if err == nil {
+							err = idleStart(quiet, &s.Stdin, &s.Stdout, &s.Stderr, s.Start)
+						}
+						if err != nil {
+							errc <- err
+						}
+					}
 				default:
 					cc, chans, reqs, err := ssh.NewClientConn(nc, addr, xcfg)
 					if err != nil {
@@ -294,7 +327,17 @@ func idleDial(tb testing.TB, impl, addr string, n int) []io.Closer {
 						errc <- err
 						continue
 					}
-					out[i] = ssh.NewClient(cc, chans, reqs)
+					c := ssh.NewClient(cc, chans, reqs)
+					out[i] = c
+					if session {
+						s, err := c.NewSession()
+						if err == nil {
+							err = idleStart(quiet, &s.Stdin, &s.Stdout, &s.Stderr, s.Start)
+						}
+						if err != nil {
+							errc <- err
+						}
+					}
 				}
 			}
 		})
@@ -308,7 +351,29 @@ func idleDial(tb testing.TB, impl, addr string, n int) []io.Closer {
 	if err := errors.Join(collect2(errc)...); err != nil {
 		tb.Fatalf("client handshakes: %v", err)
 	}
-	return out
+	return append(out, quiet)
+}
+
+// idleStart starts a command with the standard streams a remote shell has:
+// Stdin a terminal nobody types on (its reads return once quiet is
+// closed), Stdout and Stderr writers.
+func idleStart(quiet idleStdin, stdin *io.Reader, stdout, stderr *io.Writer, start func(string) error) error {
+	*stdin = quiet
+	*stdout, *stderr = io.Discard, io.Discard
+	return start("hold")
+}
+
+// idleStdin is a reader whose reads wait until it is closed.
+type idleStdin chan struct{}
+
+func (q idleStdin) Read([]byte) (int, error) {
+	<-q
+	return 0, io.EOF
+}
+
+func (q idleStdin) Close() error {
+	close(q)
+	return nil
 }
 
 func collect2(c <-chan error) []error {
@@ -326,16 +391,16 @@ func TestIdlePeerProcess(t *testing.T) {
 	if spec == "" {
 		t.Skip("the peer process of BenchmarkIdleConns")
 	}
-	var role, impl, addr string
+	var role, impl, addr, mode string
 	var n int
-	if _, err := fmt.Sscanf(spec, "%s %s %d %s", &role, &impl, &n, &addr); err != nil {
+	if _, err := fmt.Sscanf(spec, "%s %s %d %s %s", &role, &impl, &n, &addr, &mode); err != nil {
 		t.Fatalf("%s=%q: %v", idleEnv, spec, err)
 	}
 	raiseNoFile(uint64(n) + 256)
 	var conns []io.Closer
 	switch role {
 	case "client":
-		conns = idleDial(t, impl, addr, n)
+		conns = idleDial(t, impl, addr, n, mode == "session")
 		fmt.Println("idle-peer: ready")
 	case "server":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -344,7 +409,7 @@ func TestIdlePeerProcess(t *testing.T) {
 		}
 		defer ln.Close()
 		fmt.Println("idle-peer: " + ln.Addr().String())
-		conns = idleServe(t, impl, ln, n)
+		conns = idleServe(t, impl, ln, n, mode == "session")
 	}
 	io.Copy(io.Discard, os.Stdin) // until the benchmark is done
 	for _, c := range conns {

@@ -449,7 +449,7 @@ func (s *Session) startCopies() {
 	if !s.stdinP {
 		if in := s.Stdin; in != nil {
 			fns = append(fns, func() error {
-				_, err := io.Copy(s.ch, in)
+				err := copyGrowing(s.ch, in)
 				if cerr := s.ch.CloseWrite(); err == nil && !errors.Is(cerr, ErrWriteClosed) {
 					err = cerr
 				}
@@ -495,6 +495,35 @@ func (s *Session) startCopies() {
 	s.mu.Unlock()
 	for _, f := range fns {
 		go func() { errs <- f() }()
+	}
+}
+
+// copyGrowing copies src to dst until EOF, reading into a buffer that
+// starts small (a terminal's input waits in it, maybe for ever) and doubles,
+// up to maxWriteBatch, while reads fill it (a file or a busy pipe: a large
+// read goes out as several packets in one write).
+func copyGrowing(dst io.Writer, src io.Reader) error {
+	buf := make([]byte, 512)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			wn, werr := dst.Write(buf[:n])
+			if werr == nil && wn < n {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return werr
+			}
+			if n == len(buf) && len(buf) < maxWriteBatch {
+				buf = make([]byte, 2*len(buf))
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 
