@@ -781,14 +781,7 @@ func (q *ringBuf) pop(p []byte) int {
 	n := min(len(p), q.n)
 	k := copy(p[:n], q.b[q.r:])
 	copy(p[k:n], q.b)
-	q.r += n
-	if q.r >= len(q.b) {
-		q.r -= len(q.b)
-	}
-	q.n -= n
-	if q.n == 0 {
-		q.r = 0
-	}
+	q.discard(n)
 	return n
 }
 
