@@ -166,3 +166,45 @@ func TestLargeWriteBatched(t *testing.T) {
 		t.Fatalf("%d Writes on the stream for %d packets of data, want at most %d", writes, size/(16<<10), max)
 	}
 }
+
+// TestTinyMaxPacketBatches: a peer that allows 1-byte packets gets them in
+// batches of maxBatchPackets per Write, not one Write framing a whole
+// batch's bytes as tens of thousands of packets at once.
+func TestTinyMaxPacketBatches(t *testing.T) {
+	a, b := net.Pipe()
+	cw := &writeCounter{Conn: a}
+	p := handshakeOver(t, cw, b, nil, &ServerConfig{
+		TransportConfig: TransportConfig{ChannelMaxPacket: 1},
+		SessionHandler: func(s *ServerSession) {
+			n, _ := io.Copy(io.Discard, s)
+			fmt.Fprint(s, n)
+			s.Exit(0)
+		},
+	})
+	s, err := p.client.NewSession(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in, err := s.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	s.Stdout = &out
+	if err := s.Start("count"); err != nil {
+		t.Fatal(err)
+	}
+	const size = 16 << 10
+	before := cw.writes.Load()
+	if n, err := in.Write(make([]byte, size)); n != size || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if writes := cw.writes.Load() - before; writes < size/maxBatchPackets {
+		t.Fatalf("%d Writes on the stream for %d one-byte packets: more than %d packets per Write", writes, size, maxBatchPackets)
+	}
+	in.Close()
+	if err := s.Wait(); err != nil || out.String() != fmt.Sprint(size) {
+		t.Fatalf("server read %q bytes, %v", out.String(), err)
+	}
+}

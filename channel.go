@@ -103,6 +103,8 @@ const (
 	// a large Channel.Write is framed into several packets (of the peer's
 	// maximum packet size) written with one system call.
 	maxWriteBatch = 256 << 10
+	// maxBatchPackets bounds the packets of one such Write.
+	maxBatchPackets = 16
 	// maxHeldRequests bounds the requests held for a channel whose request
 	// handler is not set yet.
 	maxHeldRequests = 64
@@ -472,8 +474,10 @@ func (ch *Channel) write(code uint32, wake chan struct{}, p []byte) (int, error)
 			}
 			ch.mu.Lock()
 		}
-		n := min(uint64(len(p)), ch.pwin, maxWriteBatch)
 		pmax := min(ch.pmax, maxSendChunk)
+		// A peer's tiny maximum packet size must not turn one batch
+		// into a huge number of packets.
+		n := min(uint64(len(p)), ch.pwin, maxWriteBatch, uint64(pmax)*maxBatchPackets)
 		ch.pwin -= n
 		ch.st.sent += n
 		if ch.pwin > 0 {
@@ -489,6 +493,8 @@ func (ch *Channel) write(code uint32, wake chan struct{}, p []byte) (int, error)
 				ch.mu.Lock()
 				ch.pwin += n
 				ch.st.sent -= n
+				notify(ch.wnotify) // a writer of the other stream may use it
+				notify(ch.ewnotify)
 				ch.mu.Unlock()
 			}
 			return total, err
@@ -790,7 +796,8 @@ func (q *ringBuf) reset() { q.r, q.n = 0, 0 }
 // view returns the buffered bytes from the read position up to the end of
 // the buffered data or of the array, whichever comes first.
 func (q *ringBuf) view() []byte {
-	return q.b[q.r:min(q.r+q.n, len(q.b))]
+	end := min(q.r+q.n, len(q.b))
+	return q.b[q.r:end:end]
 }
 
 // discard drops the first n buffered bytes (n <= q.n).

@@ -178,8 +178,8 @@ func TestChannelOpenEndsWithConn(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the open stayed undecided after the Conn ended")
 	}
-	if ch, err := nc.Accept(); ch != nil || !errors.Is(err, errDecided) {
-		t.Fatalf("Accept after the Conn ended = %v, %v", ch, err)
+	if ch, err := nc.Accept(); ch != nil || err == nil || errors.Is(err, errDecided) || err != p.server.Err() {
+		t.Fatalf("Accept after the Conn ended = %v, %v; want the Conn's error %v", ch, err, p.server.Err())
 	}
 	if got := p.server.mux.incoming.Load(); got != 0 {
 		t.Fatalf("%d pending-open slots still held", got)

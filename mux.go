@@ -226,6 +226,15 @@ func (nc *NewChannel) ExtraData() []byte { return nc.extra }
 // come after the open was rejected automatically.
 var errDecided = errors.New("sshtap: channel open already accepted or rejected")
 
+// decidedErr is why a decision came too late: the Conn's error once it
+// ended (which decided the open), errDecided otherwise.
+func (nc *NewChannel) decidedErr() error {
+	if err := nc.conn.Err(); err != nil {
+		return err
+	}
+	return errDecided
+}
+
 // decide makes the decision, once: it frees the open's pending slot.
 // It reports whether this call made it.
 func (nc *NewChannel) decide() bool {
@@ -271,7 +280,7 @@ func (nc *NewChannel) Accept() (*Channel, error) { return nc.accept(nil, false) 
 // confirmation is sent (so no request is ever held), when setHandler is true.
 func (nc *NewChannel) accept(h func(*Request), setHandler bool) (*Channel, error) {
 	if !nc.claim() {
-		return nil, errDecided
+		return nil, nc.decidedErr()
 	}
 	c := nc.conn
 	ch := c.newChannel(nc.typ, nc.extra)
@@ -293,7 +302,7 @@ func (nc *NewChannel) accept(h func(*Request), setHandler bool) (*Channel, error
 // waits.
 func (nc *NewChannel) Reject(reason OpenFailureReason, message string) error {
 	if !nc.claim() {
-		return errDecided
+		return nc.decidedErr()
 	}
 	return nc.conn.queue(openFailure(nc.sender, reason, message))
 }
