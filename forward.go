@@ -155,9 +155,10 @@ type RemoteListener struct {
 // sends "streamlocal-forward@openssh.com" (OpenSSH PROTOCOL §2.4). ctx
 // bounds the wait for the server's answer, and nothing else does (but the
 // Conn's end): it does not limit the listener's life. When ctx ends first,
-// the server may still start listening; the connections it then forwards
-// are rejected, as for any address this client did not ask for. Close
-// sends the matching cancel request.
+// the matching cancel request follows, so that a late grant is withdrawn
+// (for port 0 it cannot be: the server may then listen until the Conn
+// ends, and the connections it forwards are rejected, as for any address
+// this client did not ask for). Close sends the cancel request too.
 func (c *Conn) Listen(ctx context.Context, network, addr string) (*RemoteListener, error) {
 	l := &RemoteListener{c: c, closing: c.closing, incoming: make(chan *NewChannel), done: make(chan struct{})}
 	switch network {
@@ -172,6 +173,9 @@ func (c *Conn) Listen(ctx context.Context, network, addr string) (*RemoteListene
 			err = ErrForwardProhibited
 		}
 		if err != nil {
+			if ctx.Err() != nil && port != 0 {
+				c.cancelLateForward(wire.RequestCancelTCPIPForward, p)
+			}
 			return nil, &ForwardError{Op: "listen", Kind: "tcpip-forward", Addr: addr, Err: err}
 		}
 		if port == 0 {
@@ -191,6 +195,9 @@ func (c *Conn) Listen(ctx context.Context, network, addr string) (*RemoteListene
 			err = ErrForwardProhibited
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				c.cancelLateForward(wire.RequestCancelStreamLocalForward, p)
+			}
 			return nil, &ForwardError{Op: "listen", Kind: "streamlocal-forward", Addr: addr, Err: err}
 		}
 		l.unix, l.host, l.addr = true, addr, makeAddr("unix", addr, 0)
@@ -202,6 +209,17 @@ func (c *Conn) Listen(ctx context.Context, network, addr string) (*RemoteListene
 	st.listeners = append(st.listeners, l)
 	st.mu.Unlock()
 	return l, nil
+}
+
+// cancelLateForward follows a forward request whose answer Listen stopped
+// waiting for with its cancel request (same body; RFC 4254 §7.1), without
+// asking for a reply: the server handles requests in order, so a grant
+// that comes late is withdrawn at once, and a refusal makes the cancel a
+// no-op. A request for port 0 cannot be withdrawn (its port is in the
+// answer): the server keeps it until the Conn ends, and the connections it
+// forwards are rejected.
+func (c *Conn) cancelLateForward(name string, body []byte) {
+	c.SendGlobalRequest(ctxOf(c), name, false, body)
 }
 
 func (l *RemoteListener) Addr() net.Addr { return l.addr }

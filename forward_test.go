@@ -382,11 +382,18 @@ func TestListenAndCloseBoundedByContext(t *testing.T) {
 		return done
 	}
 
-	// Listen: ctx ends before the answer.
+	// Listen: ctx ends before the answer. The server grants it late; the
+	// cancel request that followed withdraws it.
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.Addr().String()
+	free.Close()
 	holding := hold()
 	r := <-held
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	_, err := p.client.Listen(ctx, "tcp", "127.0.0.1:0")
+	_, err = p.client.Listen(ctx, "tcp", port)
 	cancel()
 	var fe *ForwardError
 	if !errors.As(err, &fe) || !errors.Is(err, context.DeadlineExceeded) {
@@ -395,6 +402,15 @@ func TestListenAndCloseBoundedByContext(t *testing.T) {
 	r.Reply(true, nil)
 	if err := <-holding; err != nil {
 		t.Fatal(err)
+	}
+	// Requests are handled in order: once this one is answered, the late
+	// grant and its cancel were handled.
+	if ok, _, err := p.client.SendGlobalRequest(tctx(t), "sync@sshtap", true, nil); err != nil || !ok {
+		t.Fatalf("sync request: %v, %v", ok, err)
+	}
+	if c, err := net.Dial("tcp", port); err == nil {
+		c.Close()
+		t.Fatalf("the server still listens on %s after a Listen given up on", port)
 	}
 
 	// CloseContext: ctx ends before the answer.
