@@ -122,14 +122,15 @@ func (w *writeCounter) Write(p []byte) (int, error) {
 	return w.Conn.Write(p)
 }
 
-// TestLargeWriteBatched: one large Channel.Write is framed into packets of
-// the peer's maximum packet size and written with one Write on the stream
-// per maxWriteBatch bytes, not one per packet.
-func TestLargeWriteBatched(t *testing.T) {
+// uploadWrites writes size bytes with one Write to the stdin of a session
+// whose server allows packets of maxPacket bytes and counts them, and
+// returns the number of Writes on the client's stream that the Write took.
+func uploadWrites(t *testing.T, maxPacket, size int) int64 {
+	t.Helper()
 	a, b := net.Pipe()
 	cw := &writeCounter{Conn: a}
 	p := handshakeOver(t, cw, b, nil, &ServerConfig{
-		TransportConfig: TransportConfig{ChannelMaxPacket: 16 << 10},
+		TransportConfig: TransportConfig{ChannelMaxPacket: maxPacket},
 		SessionHandler: func(s *ServerSession) {
 			n, _ := io.Copy(io.Discard, s)
 			fmt.Fprint(s, n)
@@ -150,7 +151,6 @@ func TestLargeWriteBatched(t *testing.T) {
 	if err := s.Start("count"); err != nil {
 		t.Fatal(err)
 	}
-	const size = 4 << 20
 	before := cw.writes.Load()
 	if n, err := in.Write(make([]byte, size)); n != size || err != nil {
 		t.Fatalf("Write = %d, %v", n, err)
@@ -160,6 +160,15 @@ func TestLargeWriteBatched(t *testing.T) {
 	if err := s.Wait(); err != nil || out.String() != fmt.Sprint(size) {
 		t.Fatalf("server read %q bytes, %v", out.String(), err)
 	}
+	return writes
+}
+
+// TestLargeWriteBatched: one large Channel.Write is framed into packets of
+// the peer's maximum packet size and written with one Write on the stream
+// per maxWriteBatch bytes, not one per packet.
+func TestLargeWriteBatched(t *testing.T) {
+	const size = 4 << 20
+	writes := uploadWrites(t, 16<<10, size)
 	// 256 packets of 16 KiB; at most one Write per 256 KiB, plus the
 	// window adjustments and other queued messages that go with them.
 	if max := int64(size/(256<<10)) * 2; writes > max {
@@ -171,40 +180,8 @@ func TestLargeWriteBatched(t *testing.T) {
 // batches of maxBatchPackets per Write, not one Write framing a whole
 // batch's bytes as tens of thousands of packets at once.
 func TestTinyMaxPacketBatches(t *testing.T) {
-	a, b := net.Pipe()
-	cw := &writeCounter{Conn: a}
-	p := handshakeOver(t, cw, b, nil, &ServerConfig{
-		TransportConfig: TransportConfig{ChannelMaxPacket: 1},
-		SessionHandler: func(s *ServerSession) {
-			n, _ := io.Copy(io.Discard, s)
-			fmt.Fprint(s, n)
-			s.Exit(0)
-		},
-	})
-	s, err := p.client.NewSession(tctx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	in, err := s.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	s.Stdout = &out
-	if err := s.Start("count"); err != nil {
-		t.Fatal(err)
-	}
 	const size = 16 << 10
-	before := cw.writes.Load()
-	if n, err := in.Write(make([]byte, size)); n != size || err != nil {
-		t.Fatalf("Write = %d, %v", n, err)
-	}
-	if writes := cw.writes.Load() - before; writes < size/16 {
+	if writes := uploadWrites(t, 1, size); writes < size/16 {
 		t.Fatalf("%d Writes on the stream for %d one-byte packets: more than 16 packets per Write", writes, size)
-	}
-	in.Close()
-	if err := s.Wait(); err != nil || out.String() != fmt.Sprint(size) {
-		t.Fatalf("server read %q bytes, %v", out.String(), err)
 	}
 }
