@@ -312,94 +312,85 @@ func (ch *Channel) RemoteID() uint32 { return ch.remoteID }
 // CLOSE and everything buffered was read, ErrChannelClosed after Close,
 // os.ErrDeadlineExceeded after the read deadline, and the Conn's error
 // after the Conn ended (buffered data first).
-func (ch *Channel) Read(p []byte) (int, error) { return ch.read(&ch.data, ch.rnotify, p) }
+func (ch *Channel) Read(p []byte) (int, error) { return ch.read(false, p) }
 
-func (ch *Channel) read(buf *ringBuf, wake chan struct{}, p []byte) (int, error) {
+// read is Read of the data stream, or of the stderr stream with ext.
+func (ch *Channel) read(ext bool, p []byte) (int, error) {
+	buf, err := ch.await(!ext, ext, len(p) == 0)
+	if err != nil || buf == nil {
+		return 0, err
+	}
+	n := buf.pop(p)
+	ch.consumedLocked(uint32(n))
+	ch.mu.Unlock()
+	return n, nil
+}
+
+// await waits until the data stream (wantData) or the stderr stream
+// (wantExt) has bytes buffered, data first, and returns that stream's
+// buffer with ch.mu held. It returns ErrChannelClosed after Close,
+// os.ErrDeadlineExceeded once the read deadline passed (as net.Conn: even
+// when bytes are buffered), io.EOF once the peer sent EOF or CLOSE and the
+// streams asked for are drained, and the Conn's error after it ended; ch.mu
+// is then not held. With now, it does not wait for bytes: it returns (nil,
+// nil) with ch.mu not held unless one of the first two errors applies.
+func (ch *Channel) await(wantData, wantExt, now bool) (*ringBuf, error) {
+	var dataWake, extWake chan struct{} // nil: not waited for
+	if wantData {
+		dataWake = ch.rnotify
+	}
+	if wantExt {
+		extWake = ch.enotify
+	}
 	ch.mu.Lock()
 	for {
-		if ch.localClosed {
+		var err error
+		switch {
+		case ch.localClosed:
+			err = ErrChannelClosed
+		case expired(ch.rdl.wait()):
+			err = os.ErrDeadlineExceeded
+		case now:
+		case wantData && ch.data.n > 0:
+			return &ch.data, nil
+		case wantExt && ch.ext.n > 0:
+			return &ch.ext, nil
+		case ch.remoteEOF || ch.remoteClosed:
+			err = io.EOF
+		case ch.err != nil:
+			err = ch.err
+		default:
 			ch.mu.Unlock()
-			return 0, ErrChannelClosed
-		}
-		if expired(ch.rdl.wait()) {
-			// As net.Conn: a passed deadline fails reads even when data
-			// is buffered.
-			ch.mu.Unlock()
-			return 0, os.ErrDeadlineExceeded
-		}
-		if len(p) == 0 {
-			ch.mu.Unlock()
-			return 0, nil
-		}
-		if buf.n > 0 {
-			n := buf.pop(p)
-			ch.consumedLocked(uint32(n))
-			ch.mu.Unlock()
-			return n, nil
-		}
-		if ch.remoteEOF || ch.remoteClosed {
-			ch.mu.Unlock()
-			return 0, io.EOF
-		}
-		if ch.err != nil {
-			err := ch.err
-			ch.mu.Unlock()
-			return 0, err
+			select {
+			case <-dataWake:
+			case <-extWake:
+			case <-ch.rdl.wait():
+			}
+			ch.mu.Lock()
+			continue
 		}
 		ch.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ch.rdl.wait():
-			return 0, os.ErrDeadlineExceeded
-		}
-		ch.mu.Lock()
+		return nil, err
 	}
 }
 
 // peekAny waits for bytes in the data or the stderr stream, following
-// Read's rules for EOF, Close, deadlines and the Conn's error, and returns
-// a view of bytes buffered in the data stream, or in the stderr stream when
-// data has none, leaving them buffered until consumeView: one goroutine so
-// drains both streams without copying them. The view stays valid until then:
-// the transport goroutine only appends behind buffered bytes or moves them
-// to a larger array (leaving the old one as it is), and stops appending
-// once Close was called. Only one goroutine may read the channel while a
-// view is out (the Session's output copy is the only caller).
+// Read's rules, and returns a view of bytes buffered in the data stream,
+// or in the stderr stream when data has none, leaving them buffered until
+// consumeView: one goroutine so drains both streams without copying them.
+// The view stays valid until then: the transport goroutine only appends
+// behind buffered bytes or moves them to a larger array (leaving the old
+// one as it is), and stops appending once Close was called. Only one
+// goroutine may read the channel while a view is out (the Session's output
+// copy is the only caller).
 func (ch *Channel) peekAny() (view []byte, stderr bool, err error) {
-	ch.mu.Lock()
-	for {
-		switch {
-		case ch.localClosed:
-			ch.mu.Unlock()
-			return nil, false, ErrChannelClosed
-		case expired(ch.rdl.wait()):
-			ch.mu.Unlock()
-			return nil, false, os.ErrDeadlineExceeded
-		case ch.data.n > 0:
-			view = ch.data.view()
-		case ch.ext.n > 0:
-			view, stderr = ch.ext.view(), true
-		case ch.remoteEOF || ch.remoteClosed:
-			ch.mu.Unlock()
-			return nil, false, io.EOF
-		case ch.err != nil:
-			err := ch.err
-			ch.mu.Unlock()
-			return nil, false, err
-		}
-		if len(view) > 0 {
-			ch.mu.Unlock()
-			return view, stderr, nil
-		}
-		ch.mu.Unlock()
-		select {
-		case <-ch.rnotify:
-		case <-ch.enotify:
-		case <-ch.rdl.wait():
-			return nil, false, os.ErrDeadlineExceeded
-		}
-		ch.mu.Lock()
+	buf, err := ch.await(true, true, false)
+	if err != nil {
+		return nil, false, err
 	}
+	view, stderr = buf.view(), buf == &ch.ext
+	ch.mu.Unlock()
+	return view, stderr, nil
 }
 
 // consumeView gives up the first n bytes of the view peekAny returned,
@@ -631,7 +622,7 @@ func (ch *Channel) Stderr() io.ReadWriter { return &ch.stderr }
 
 type stderrRW struct{ ch *Channel }
 
-func (s *stderrRW) Read(p []byte) (int, error) { return s.ch.read(&s.ch.ext, s.ch.enotify, p) }
+func (s *stderrRW) Read(p []byte) (int, error) { return s.ch.read(true, p) }
 func (s *stderrRW) Write(p []byte) (int, error) {
 	return s.ch.write(wire.ExtendedDataStderr, s.ch.ewnotify, p)
 }

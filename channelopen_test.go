@@ -55,7 +55,7 @@ func TestChannelOpenUndecidedTimesOut(t *testing.T) {
 	if timedOut < maxIncomingOpens || timedOut+full != n {
 		t.Fatalf("%d opens timed out and %d found no slot; want at least %d timeouts of %d", timedOut, full, maxIncomingOpens, n)
 	}
-	if got := p.server.mux.incoming.Load(); got != 0 {
+	if got := pendingOpens(p.server); got != 0 {
 		t.Fatalf("%d pending-open slots still held", got)
 	}
 
@@ -82,7 +82,7 @@ func TestChannelOpenHandlerReturnsUndecided(t *testing.T) {
 	if !errors.As(err, &oe) || oe.Reason != OpenProhibited || oe.Message != "channel open not handled" {
 		t.Fatalf("open left undecided by its handler: %v, want OpenProhibited", err)
 	}
-	if got := p.server.mux.incoming.Load(); got != 0 {
+	if got := pendingOpens(p.server); got != 0 {
 		t.Fatalf("%d pending-open slots still held", got)
 	}
 }
@@ -135,7 +135,7 @@ func TestListenNotAcceptedTimesOut(t *testing.T) {
 	if _, err := nc.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("read on a forwarded connection nobody accepted: %v, want EOF", err)
 	}
-	if got := p.client.mux.incoming.Load(); got != 0 {
+	if got := pendingOpens(p.client); got != 0 {
 		t.Fatalf("%d pending-open slots still held", got)
 	}
 
@@ -181,7 +181,14 @@ func TestChannelOpenEndsWithConn(t *testing.T) {
 	if ch, err := nc.Accept(); ch != nil || err == nil || errors.Is(err, errDecided) || err != p.server.Err() {
 		t.Fatalf("Accept after the Conn ended = %v, %v; want the Conn's error %v", ch, err, p.server.Err())
 	}
-	if got := p.server.mux.incoming.Load(); got != 0 {
+	if got := pendingOpens(p.server); got != 0 {
 		t.Fatalf("%d pending-open slots still held", got)
 	}
+}
+
+// pendingOpens is the number of c's pending-open slots in use.
+func pendingOpens(c *Conn) int {
+	c.mux.mu.Lock()
+	defer c.mux.mu.Unlock()
+	return len(c.mux.pending)
 }

@@ -288,19 +288,13 @@ func (l *RemoteListener) CloseContext(ctx context.Context) error {
 	if c.Err() != nil {
 		return nil
 	}
-	var err error
+	kind, name := "tcpip-forward", wire.RequestCancelTCPIPForward
+	p := (&wire.TCPIPForward{Addr: l.host, Port: l.port}).Append(nil)
 	if l.unix {
-		p := (&wire.StreamLocalForward{Path: l.host}).Append(nil)
-		_, _, err = c.SendGlobalRequest(ctx, wire.RequestCancelStreamLocalForward, true, p)
-	} else {
-		p := (&wire.TCPIPForward{Addr: l.host, Port: l.port}).Append(nil)
-		_, _, err = c.SendGlobalRequest(ctx, wire.RequestCancelTCPIPForward, true, p)
+		kind, name = "streamlocal-forward", wire.RequestCancelStreamLocalForward
+		p = (&wire.StreamLocalForward{Path: l.host}).Append(nil)
 	}
-	if err != nil && c.Err() == nil {
-		kind := "tcpip-forward"
-		if l.unix {
-			kind = "streamlocal-forward"
-		}
+	if _, _, err := c.SendGlobalRequest(ctx, name, true, p); err != nil && c.Err() == nil {
 		return &ForwardError{Op: "close", Kind: kind, Addr: l.addr.String(), Err: err}
 	}
 	return nil

@@ -348,7 +348,7 @@ func idleDial(tb testing.TB, impl, addr string, n int, session bool) []io.Closer
 	close(idx)
 	wg.Wait()
 	close(errc)
-	if err := errors.Join(collect2(errc)...); err != nil {
+	if err := errors.Join(drainErrors(errc)...); err != nil {
 		tb.Fatalf("client handshakes: %v", err)
 	}
 	return append(out, quiet)
@@ -376,7 +376,7 @@ func (q idleStdin) Close() error {
 	return nil
 }
 
-func collect2(c <-chan error) []error {
+func drainErrors(c <-chan error) []error {
 	var out []error
 	for err := range c {
 		out = append(out, err)

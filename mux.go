@@ -32,8 +32,7 @@ type mux struct {
 	gqueue       []globalDelivery    // the peer's requests waiting for their handler
 	gdraining    bool                // a goroutine delivers gqueue
 
-	incoming atomic.Int32             // incoming opens not yet accepted or rejected
-	pending  map[*NewChannel]struct{} // those opens, decided for when the Conn ends
+	pending map[*NewChannel]struct{} // the peer's opens not yet accepted or rejected
 }
 
 type globalResult struct {
@@ -242,7 +241,6 @@ func (nc *NewChannel) decide() bool {
 		return false
 	}
 	m := &nc.conn.mux
-	m.incoming.Add(-1)
 	m.mu.Lock()
 	delete(m.pending, nc)
 	m.mu.Unlock()
@@ -533,18 +531,17 @@ func (c *Conn) handleOpen(p []byte) error {
 		// responds with SSH_MSG_CHANNEL_OPEN_FAILURE."
 		return c.queue(openFailure(m.Sender, OpenUnknownChannelType, "unknown channel type"))
 	}
-	if c.mux.incoming.Add(1) > maxIncomingOpens {
-		c.mux.incoming.Add(-1)
+	mx := &c.mux
+	mx.mu.Lock()
+	switch {
+	case mx.err != nil:
+		mx.mu.Unlock()
+		return nil // the Conn ended: nobody answers any more
+	case len(mx.pending) >= maxIncomingOpens:
+		mx.mu.Unlock()
 		return c.queue(openFailure(m.Sender, OpenResourceShortage, "too many pending channel opens"))
 	}
 	nc := &NewChannel{conn: c, typ: m.Type, extra: append([]byte(nil), m.Extra...), sender: m.Sender, window: m.Window, maxPacket: m.MaxPacket, done: make(chan struct{})}
-	mx := &c.mux
-	mx.mu.Lock()
-	if mx.err != nil {
-		mx.mu.Unlock()
-		mx.incoming.Add(-1)
-		return nil // the Conn ended: nobody answers any more
-	}
 	if mx.pending == nil {
 		mx.pending = make(map[*NewChannel]struct{})
 	}
