@@ -376,6 +376,7 @@ func (q idleStdin) Close() error {
 	return nil
 }
 
+// drainErrors collects what a closed error channel holds.
 func drainErrors(c <-chan error) []error {
 	var out []error
 	for err := range c {
