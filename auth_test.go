@@ -44,7 +44,7 @@ func runAuth(t *testing.T, ccfg *Config, scfg *ServerConfig) *authRun {
 		scfg.HostKeys = []ssh.Signer{testEd25519}
 	}
 	a, b := net.Pipe()
-	r := &authRun{client: Client(a, ccfg), server: Server(b, scfg)}
+	r := &authRun{client: ClientConn(a, ccfg), server: ServerConn(b, scfg)}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	csub := r.client.Subscribe(context.Background(), authKinds)
@@ -656,9 +656,10 @@ func TestAuthLoginGraceTime(t *testing.T) {
 	a, b := net.Pipe()
 	// The client stops after the service request, so the server waits for
 	// a USERAUTH_REQUEST that never comes.
-	cl := Client(a, &Config{NoAuth: true, HostKeyCallback: insecure})
-	sv := Server(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, LoginGraceTime: 300 * time.Millisecond,
+	cl := ClientConn(a, &Config{NoAuth: true, HostKeyCallback: insecure})
+	sv := ServerConn(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, LoginGraceTime: 300 * time.Millisecond,
 		PasswordCallback: func(ConnMetadata, []byte) (*Permissions, error) { return nil, nil }})
+
 	defer cl.Close()
 	defer sv.Close()
 	csub := cl.Subscribe(context.Background(), KindDisconnect)
@@ -826,8 +827,8 @@ func authScriptedServer(t *testing.T, ccfg *Config, script func(ctx context.Cont
 	testKeys(t)
 	a, b := net.Pipe()
 	ccfg.HostKeyCallback = insecure
-	cl := Client(a, ccfg)
-	sv := Server(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}})
+	cl := ClientConn(a, ccfg)
+	sv := ServerConn(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}})
 	defer cl.Close()
 	defer sv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -938,8 +939,8 @@ func TestAuthServiceNotAvailable(t *testing.T) {
 func authScriptedServerRaw(t *testing.T) (cerr, serr error) {
 	testKeys(t)
 	a, b := net.Pipe()
-	cl := Client(a, &Config{NoAuth: true, HostKeyCallback: insecure})
-	sv := Server(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, PasswordCallback: func(ConnMetadata, []byte) (*Permissions, error) { return nil, nil }})
+	cl := ClientConn(a, &Config{NoAuth: true, HostKeyCallback: insecure})
+	sv := ServerConn(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, PasswordCallback: func(ConnMetadata, []byte) (*Permissions, error) { return nil, nil }})
 	defer cl.Close()
 	defer sv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

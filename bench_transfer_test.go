@@ -384,7 +384,7 @@ func startBenchSshtapServer(b *testing.B, cipherName, mac string) *benchSshtapSe
 			srv.wg.Add(1)
 			go func() {
 				defer srv.wg.Done()
-				c := Server(nc, scfg)
+				c := ServerConn(nc, scfg)
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				err := c.Handshake(ctx)
 				cancel()

@@ -68,7 +68,7 @@ func handshakeIgnoringErrors(t *testing.T, ccfg *Config, scfg *ServerConfig, wir
 	if len(scfg.HostKeys) == 0 {
 		scfg.HostKeys = []ssh.Signer{testEd25519}
 	}
-	p := pair{client: Client(a, ccfg), server: Server(b, scfg)}
+	p := pair{client: ClientConn(a, ccfg), server: ServerConn(b, scfg)}
 	wire(p)
 	t.Cleanup(func() {
 		p.client.Close()

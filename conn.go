@@ -241,13 +241,13 @@ func newConn(rw io.ReadWriter, cfg *TransportConfig) *Conn {
 	return c
 }
 
-// Client returns a client Conn over rw without doing any I/O; Handshake (or
+// ClientConn returns a client Conn over rw without doing any I/O; Handshake (or
 // the first call that needs it) runs the version exchange, the key exchange
-// and the "ssh-userauth" service request. Subscribing between Client and
+// and the "ssh-userauth" service request. Subscribing between ClientConn and
 // Handshake sees every event of the handshake. If rw is an io.Closer it is
 // closed with the Conn; if it has SetReadDeadline, that is used to interrupt
 // a stalled read when it cannot be closed.
-func Client(rw io.ReadWriter, cfg *Config) *Conn {
+func ClientConn(rw io.ReadWriter, cfg *Config) *Conn {
 	if cfg == nil {
 		cfg = &Config{}
 	}
@@ -256,8 +256,8 @@ func Client(rw io.ReadWriter, cfg *Config) *Conn {
 	return c
 }
 
-// Server returns a server Conn over rw without doing any I/O; see Client.
-func Server(rw io.ReadWriter, cfg *ServerConfig) *Conn {
+// ServerConn returns a server Conn over rw without doing any I/O; see ClientConn.
+func ServerConn(rw io.ReadWriter, cfg *ServerConfig) *Conn {
 	if cfg == nil {
 		cfg = &ServerConfig{}
 	}
@@ -270,7 +270,7 @@ func Server(rw io.ReadWriter, cfg *ServerConfig) *Conn {
 // ctx, and returns the Conn once the server accepted the "ssh-userauth"
 // service. On failure rw is closed (if it is an io.Closer).
 func NewClientConn(ctx context.Context, rw io.ReadWriter, cfg *Config) (*Conn, error) {
-	c := Client(rw, cfg)
+	c := ClientConn(rw, cfg)
 	if err := c.Handshake(ctx); err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ func NewClientConn(ctx context.Context, rw io.ReadWriter, cfg *Config) (*Conn, e
 // NewServerConn runs the server side of the handshake over rw, bounded by
 // ctx, and returns the Conn once the first key exchange completed.
 func NewServerConn(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) (*Conn, error) {
-	c := Server(rw, cfg)
+	c := ServerConn(rw, cfg)
 	if err := c.Handshake(ctx); err != nil {
 		return nil, err
 	}
@@ -298,7 +298,7 @@ func Dial(ctx context.Context, network, addr string, cfg *Config) (*Conn, error)
 	if err != nil {
 		return nil, fmt.Errorf("sshtap: dial: %w", err)
 	}
-	c := Client(nc, cfg)
+	c := ClientConn(nc, cfg)
 	if c.addr == "" {
 		c.addr = addr
 	}

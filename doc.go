@@ -12,11 +12,11 @@
 // # Connections
 //
 // Dial connects and runs the handshake; NewClientConn and NewServerConn do
-// the same over an existing stream. Client and Server return a Conn without
+// the same over an existing stream. ClientConn and ServerConn return a Conn without
 // doing I/O, so that a subscription made before Handshake sees the
 // handshake's events:
 //
-//	c := sshtap.Client(netConn, cfg)
+//	c := sshtap.ClientConn(netConn, cfg)
 //	sub := c.Subscribe(ctx, sshtap.KindKex|sshtap.KindDebug)
 //	err := c.Handshake(ctx)
 //

@@ -225,9 +225,9 @@ func TestEventsNoGoroutinePerSubscription(t *testing.T) {
 func TestEventsSubscribeBeforeHandshakeAndAfterClose(t *testing.T) {
 	testKeys(t)
 	a, b := net.Pipe()
-	c := Client(a, &Config{})
+	c := ClientConn(a, &Config{})
 	c.ccfg.HostKeyCallback = insecure
-	s := Server(b, &ServerConfig{HostKeys: allHostKeys(t)[:1], NoClientAuth: true})
+	s := ServerConn(b, &ServerConfig{HostKeys: allHostKeys(t)[:1], NoClientAuth: true})
 	sub := c.Subscribe(context.Background(), KindKexStart|KindKex|KindExtInfo)
 	ssub := s.Subscribe(context.Background(), KindKex)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -36,7 +36,7 @@ func Example() {
 
 	cfg := &sshtap.Config{HostKeyCallback: ssh.InsecureIgnoreHostKey()}
 	cfg.Ciphers = []string{"aes128-gcm@openssh.com"}
-	c := sshtap.Client(a, cfg)
+	c := sshtap.ClientConn(a, cfg)
 	sub := c.Subscribe(ctx, sshtap.KindKex|sshtap.KindDebug)
 	if err := c.Handshake(ctx); err != nil {
 		log.Fatal(err)

@@ -81,7 +81,7 @@ func FuzzClientTransport(f *testing.F) {
 		peer := newScriptedPeer(data)
 		cfg := &Config{NoAuth: true, HostKeyCallback: insecure}
 		cfg.EventBuffer = 4
-		c := Client(peer, cfg)
+		c := ClientConn(peer, cfg)
 		sub := c.Subscribe(context.Background(), KindAll)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -117,7 +117,7 @@ func FuzzServerTransport(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		peer := newScriptedPeer(data)
 		scfg := &ServerConfig{HostKeys: allHostKeys(t)[:1]}
-		c := Server(peer, scfg)
+		c := ServerConn(peer, scfg)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err := c.Handshake(ctx)

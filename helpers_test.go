@@ -114,7 +114,7 @@ func tryHandshake(crw, srw io.ReadWriter, ccfg *Config, scfg *ServerConfig, time
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	p := pair{client: Client(crw, ccfg), server: Server(srw, scfg)}
+	p := pair{client: ClientConn(crw, ccfg), server: ServerConn(srw, scfg)}
 	serr := make(chan error, 1)
 	go func() { serr <- p.server.Handshake(ctx) }()
 	cerr := p.client.Handshake(ctx)

@@ -213,7 +213,7 @@ func idleServe(tb testing.TB, impl string, ln net.Listener, n int, session bool)
 				var c io.Closer
 				switch impl {
 				case "sshtap":
-					sc := Server(nc, scfg)
+					sc := ServerConn(nc, scfg)
 					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 					err := sc.Handshake(ctx)
 					cancel()

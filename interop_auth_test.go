@@ -36,7 +36,7 @@ func iaDial(t *testing.T, addr string, cfg *Config) (*Conn, []Event, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := Client(nc, cfg)
+	c := ClientConn(nc, cfg)
 	sub := c.Subscribe(context.Background(), authKinds)
 	err = c.Handshake(ctx)
 	evs := ioDrain(sub)
@@ -268,7 +268,7 @@ func iaServe(t *testing.T, cfg *ServerConfig) (string, func() ([]Event, error)) 
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 		defer cancel()
-		c := Server(nc, cfg)
+		c := ServerConn(nc, cfg)
 		sub := c.Subscribe(ctx, KindUserAuth)
 		err = c.Handshake(ctx)
 		evs := ioDrain(sub)

@@ -39,7 +39,7 @@ func fwdDialSSHD(t *testing.T, cfg *Config, kinds Kind, config ...string) (*Conn
 	cfg.Addr, cfg.User = s.Addr, s.User
 	cfg.Auth = []AuthMethod{PublicKeys(s.ClientKey().Signer)}
 	cfg.HostKeyCallback = insecure
-	c := Client(nc, cfg)
+	c := ClientConn(nc, cfg)
 	t.Cleanup(func() { c.Close() })
 	var sub *Subscription
 	if kinds != 0 {
@@ -212,7 +212,7 @@ func fwdServe(t *testing.T, cfg *ServerConfig, key *testpeer.Key) (string, chan 
 		if err != nil {
 			return
 		}
-		c := Server(nc, cfg)
+		c := ServerConn(nc, cfg)
 		hctx, hcancel := context.WithTimeout(ctx, ioTimeout)
 		err = c.Handshake(hctx)
 		hcancel()

@@ -44,12 +44,13 @@ func TestInteropSSHClientRekeyLimitCount(t *testing.T) {
 			return
 		}
 		got := make(chan int64, 1)
-		c := Server(nc, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, NoClientAuth: true,
+		c := ServerConn(nc, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, NoClientAuth: true,
 			SessionHandler: func(s *ServerSession) {
 				n, _ := io.Copy(io.Discard, s)
 				got <- n
 				s.Exit(0)
 			}})
+
 		defer c.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 		defer cancel()

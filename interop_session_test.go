@@ -26,12 +26,13 @@ func ioSessionDial(t *testing.T, addr, user string, key *testpeer.Key, kinds Kin
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := Client(nc, &Config{
+	c := ClientConn(nc, &Config{
 		Addr:            addr,
 		User:            user,
 		Auth:            []AuthMethod{PublicKeys(key.Signer)},
 		HostKeyCallback: insecure,
 	})
+
 	t.Cleanup(func() { c.Close() })
 	var sub *Subscription
 	if kinds != 0 {
@@ -352,7 +353,7 @@ func ioSessionServer(t *testing.T) string {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c := Server(nc, cfg)
+				c := ServerConn(nc, cfg)
 				hctx, hcancel := context.WithTimeout(ctx, ioTimeout)
 				err := c.Handshake(hctx)
 				hcancel()

@@ -727,7 +727,7 @@ func (s *ioServer) serve(ctx context.Context, nc net.Conn) {
 		tap = &ioTapConn{Conn: nc}
 		nc = tap
 	}
-	c := Server(nc, s.cfg)
+	c := ServerConn(nc, s.cfg)
 	sub := c.Subscribe(ctx, KindKexStart|KindKex|KindUnimplemented|KindUserAuth)
 	if s.rekey {
 		// Before the auth runner starts, so a client's early

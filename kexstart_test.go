@@ -85,9 +85,10 @@ func TestDisconnectDuringStrictInitialKex(t *testing.T) {
 func TestServerAnswersPreAuthRekey(t *testing.T) {
 	testKeys(t)
 	a, b := net.Pipe()
-	cl := Client(a, &Config{NoAuth: true, HostKeyCallback: insecure})
-	sv := Server(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519},
+	cl := ClientConn(a, &Config{NoAuth: true, HostKeyCallback: insecure})
+	sv := ServerConn(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519},
 		PasswordCallback: func(ConnMetadata, []byte) (*Permissions, error) { return nil, nil }})
+
 	defer cl.Close()
 	defer sv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

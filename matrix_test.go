@@ -385,8 +385,8 @@ func TestMatrixNegotiationFailure(t *testing.T) {
 				tc.scfg.HostKeys = []ssh.Signer{testEd25519}
 			}
 			tc.ccfg.HostKeyCallback = ssh.InsecureIgnoreHostKey()
-			c := Client(a, tc.ccfg)
-			s := Server(b, tc.scfg)
+			c := ClientConn(a, tc.ccfg)
+			s := ServerConn(b, tc.scfg)
 			csub := c.Subscribe(context.Background(), KindAll)
 			ssub := s.Subscribe(context.Background(), KindAll)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

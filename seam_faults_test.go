@@ -347,9 +347,9 @@ func TestSeamStalledPeer(t *testing.T) {
 			peerDone := hpGo(func() error { return pc.run(t, b) })
 			var c *Conn
 			if pc.client {
-				c = Client(a, &Config{NoAuth: true, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+				c = ClientConn(a, &Config{NoAuth: true, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
 			} else {
-				c = Server(a, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}})
+				c = ServerConn(a, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}})
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
@@ -389,14 +389,14 @@ func TestSeamFuncReadWriterStalled(t *testing.T) {
 			var c *Conn
 			var err error
 			if client {
-				c = Client(f, &Config{NoAuth: true, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+				c = ClientConn(f, &Config{NoAuth: true, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
 				err = c.Handshake(ctx)
 				// NewClientConn's promise, through the same path.
 				if _, err2 := NewClientConn(ctx, &FuncReadWriter{Send: f.Send, Recv: f.Recv, CloseFunc: f.CloseFunc}, &Config{NoAuth: true, HostKeyCallback: ssh.InsecureIgnoreHostKey()}); !errors.Is(err2, context.DeadlineExceeded) {
 					t.Errorf("NewClientConn error = %v", err2)
 				}
 			} else {
-				c = Server(f, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}})
+				c = ServerConn(f, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}})
 				err = c.Handshake(ctx)
 			}
 			sfWantDeadline(t, c, err, start, timeout)
@@ -434,9 +434,9 @@ func TestSeamPeerClosesAfterVersion(t *testing.T) {
 			rw := &sfHalf{r: strings.NewReader("SSH-2.0-hangup\r\n")}
 			var c *Conn
 			if client {
-				c = Client(rw, &Config{NoAuth: true, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+				c = ClientConn(rw, &Config{NoAuth: true, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
 			} else {
-				c = Server(rw, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}})
+				c = ServerConn(rw, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}})
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -459,7 +459,7 @@ func TestSeamPeerClosesAfterVersion(t *testing.T) {
 			b.Write([]byte("SSH-2.0-hangup\r\n"))
 			b.Close()
 		}()
-		c := Client(a, &Config{NoAuth: true, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+		c := ClientConn(a, &Config{NoAuth: true, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err := c.Handshake(ctx)

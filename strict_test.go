@@ -386,7 +386,7 @@ func hpClientAgainst(t *testing.T, cfg *Config, srv func(p *hpPeer) error, setup
 	if cfg.HostKeyCallback == nil {
 		cfg.HostKeyCallback = ssh.InsecureIgnoreHostKey()
 	}
-	c := Client(a, cfg)
+	c := ClientConn(a, cfg)
 	sub := c.SubscribeBuffer(context.Background(), KindAll, 4096)
 	wait := hpGo(func() error { return srv(p) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -422,7 +422,7 @@ func hpServerAgainst(t *testing.T, cfg *ServerConfig, cli func(p *hpPeer) error,
 	if len(cfg.HostKeys) == 0 {
 		cfg.HostKeys = []ssh.Signer{testEd25519}
 	}
-	s := Server(b, cfg)
+	s := ServerConn(b, cfg)
 	sub := s.SubscribeBuffer(context.Background(), KindAll, 4096)
 	wait := hpGo(func() error { return cli(p) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -622,8 +622,8 @@ func mitmBeforeMsg(msg byte, payload []byte) func(u mitmUnit) []byte {
 func TestStrictBetweenSshtapPeers(t *testing.T) {
 	testKeys(t)
 	a, b := net.Pipe()
-	c := Client(a, &Config{HostKeyCallback: ssh.InsecureIgnoreHostKey()})
-	s := Server(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, NoClientAuth: true})
+	c := ClientConn(a, &Config{HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	s := ServerConn(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, NoClientAuth: true})
 	defer c.Close()
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -24,7 +24,7 @@ func vxRawServer(t *testing.T, hangUp bool, script func(w io.Writer) error) (*Co
 	t.Helper()
 	a, b := net.Pipe()
 	b.SetDeadline(time.Now().Add(20 * time.Second))
-	c := Client(a, &Config{NoAuth: true, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	c := ClientConn(a, &Config{NoAuth: true, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
 	sub := c.SubscribeBuffer(context.Background(), KindAll, 4096)
 	gotLine := make(chan struct{})
 	drained := hpGo(func() error {
@@ -73,7 +73,7 @@ func vxRawClient(t *testing.T, script func(w io.Writer) error) (*Conn, error) {
 	a, b := net.Pipe()
 	a.SetDeadline(time.Now().Add(20 * time.Second))
 	drained := hpGo(func() error { _, err := io.Copy(io.Discard, a); return err })
-	s := Server(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}})
+	s := ServerConn(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}})
 	wrote := hpGo(func() error { return script(a) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -116,8 +116,8 @@ func TestVersionPreamble(t *testing.T) {
 	testKeys(t)
 	pre := []string{"Welcome to the test", "", "  indented\tand tabbed", "ünïcödé ✓", strings.Repeat("long ", 400)}
 	a, b := net.Pipe()
-	c := Client(a, &Config{HostKeyCallback: ssh.InsecureIgnoreHostKey()})
-	s := Server(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, Preamble: pre, NoClientAuth: true})
+	c := ClientConn(a, &Config{HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	s := ServerConn(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, Preamble: pre, NoClientAuth: true})
 	defer c.Close()
 	defer s.Close()
 	sub := c.Subscribe(context.Background(), KindBannerLine|KindKex)
@@ -148,7 +148,7 @@ func TestVersionPreambleInvalid(t *testing.T) {
 		testKeys(t)
 		a, b := net.Pipe()
 		go io.Copy(io.Discard, a)
-		s := Server(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, Preamble: []string{"ok", l}})
+		s := ServerConn(b, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, Preamble: []string{"ok", l}})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := serverKeyed(ctx, s)
 		cancel()
@@ -389,7 +389,7 @@ func TestVersionStrings(t *testing.T) {
 			a, b := net.Pipe()
 			ccfg := &Config{TransportConfig: TransportConfig{Version: tc.cv}, HostKeyCallback: ssh.InsecureIgnoreHostKey()}
 			scfg := &ServerConfig{TransportConfig: TransportConfig{Version: tc.sv}, HostKeys: []ssh.Signer{testEd25519}, NoClientAuth: true}
-			c, s := Client(a, ccfg), Server(b, scfg)
+			c, s := ClientConn(a, ccfg), ServerConn(b, scfg)
 			defer c.Close()
 			defer s.Close()
 			if c.ClientVersion() != "" || c.ServerVersion() != "" || s.ClientVersion() != "" {
@@ -426,7 +426,7 @@ func TestVersionOwnInvalid(t *testing.T) {
 	for _, v := range []string{strings.Repeat("v", 250), "bad\r\nversion"} {
 		a, b := net.Pipe()
 		go io.Copy(io.Discard, b)
-		c := Client(a, &Config{NoAuth: true, TransportConfig: TransportConfig{Version: v}, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+		c := ClientConn(a, &Config{NoAuth: true, TransportConfig: TransportConfig{Version: v}, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := c.Handshake(ctx)
 		cancel()

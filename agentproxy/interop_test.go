@@ -331,7 +331,7 @@ func TestInteropForwardedAgent(t *testing.T) {
 		if err != nil {
 			return
 		}
-		c := sshtap.Server(nc, cfg)
+		c := sshtap.ServerConn(nc, cfg)
 		hctx, hcancel := context.WithTimeout(context.Background(), ioTimeout)
 		err = c.Handshake(hctx)
 		hcancel()

@@ -162,7 +162,7 @@ func (c *client) run(ctx context.Context) (err error) {
 	if err != nil {
 		return connectError(s.hostname, s.port, err)
 	}
-	conn := sshtap.Client(nc, cfg)
+	conn := sshtap.ClientConn(nc, cfg)
 	c.conn = conn
 	c.out.w.Note("", fmt.Sprintf("connected to %s (%s) as %s", addr, nc.RemoteAddr(), s.user))
 	watched := c.out.watch(conn, "", c.sum)

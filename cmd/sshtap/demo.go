@@ -229,8 +229,8 @@ func (d *demo) setup() error {
 
 	cside, sside := net.Pipe()
 	d.seam = &faultSeam{Conn: sside}
-	d.client = sshtap.Client(cside, ccfg)
-	d.server = sshtap.Server(d.seam, scfg)
+	d.client = sshtap.ClientConn(cside, ccfg)
+	d.server = sshtap.ServerConn(d.seam, scfg)
 
 	// Subscribed before the handshake: the stream shown and checked. The
 	// buffer is large enough that it never lags.

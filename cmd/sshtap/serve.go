@@ -604,7 +604,7 @@ func (s *server) handle(label string, nc net.Conn) {
 		s.active--
 		s.mu.Unlock()
 	}}
-	c := sshtap.Server(sc, &cfg)
+	c := sshtap.ServerConn(sc, &cfg)
 	var sum eventfmt.Summary
 	done := s.out.watch(c, label, &sum)
 	if s.hook != nil {
