@@ -85,18 +85,31 @@ type Header struct {
 func (h *Header) When() time.Time { return h.Time }
 func (*Header) sealed()           {}
 
-// IgnoreEvent reports an SSH_MSG_IGNORE received from the peer (RFC 4253 §11.2).
+// MaxEventData is how much of a peer's IGNORE data or DEBUG message an
+// event carries: a peer may send them as large as a packet, as often as it
+// likes, and a slow subscriber must not make the Conn hold all of it.
+const MaxEventData = 256
+
+// IgnoreEvent reports an SSH_MSG_IGNORE received from the peer (RFC 4253
+// §11.2).
 type IgnoreEvent struct {
 	Header
-	Data []byte // the ignored data, without its length prefix
+	// Data is the ignored data, without its length prefix: all of it, or
+	// its first MaxEventData bytes when Length is larger.
+	Data   []byte
+	Length int // the data's length on the wire
 }
 
-// DebugEvent reports an SSH_MSG_DEBUG received from the peer (RFC 4253 §11.3).
+// DebugEvent reports an SSH_MSG_DEBUG received from the peer (RFC 4253
+// §11.3).
 type DebugEvent struct {
 	Header
 	AlwaysDisplay bool
-	Message       string
-	Language      string
+	// Message is the message, or its first MaxEventData bytes (cut at a
+	// UTF-8 character boundary) when Length is larger.
+	Message  string
+	Length   int // the message's length on the wire
+	Language string
 }
 
 // DisconnectEvent reports an SSH_MSG_DISCONNECT, received (Remote) or sent by

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"sshtap/internal/wire"
 )
@@ -299,9 +301,36 @@ func TestEventsPayloadsAreCopies(t *testing.T) {
 		evs = append(evs, collect(t, sub, 5*time.Second, func(Event) bool { return true })...)
 	}
 	for i, ev := range evs {
-		if !bytes.Equal(ev.(*IgnoreEvent).Data, bytes.Repeat([]byte{byte(i)}, 300)) {
+		if !bytes.Equal(ev.(*IgnoreEvent).Data, bytes.Repeat([]byte{byte(i)}, MaxEventData)) {
 			t.Fatalf("event %d data changed after later packets", i)
 		}
+	}
+}
+
+// A peer's IGNORE data and DEBUG message are as large as a packet allows;
+// events carry their first MaxEventData bytes and the length, and a DEBUG
+// message is cut at a character boundary.
+func TestEventsBoundedPayloads(t *testing.T) {
+	p := handshakePair(t, nil, nil)
+	ctx := context.Background()
+	sub := p.client.Subscribe(ctx, KindIgnore|KindDebug)
+	defer sub.Close()
+	big := bytes.Repeat([]byte("0123456789"), 10000)
+	if err := p.server.SendIgnore(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	msg := "x" + strings.Repeat("é", 20000) // 2-byte runes from offset 1: byte 256 falls inside one
+	if err := p.server.SendDebug(ctx, false, msg); err != nil {
+		t.Fatal(err)
+	}
+	evs := collect(t, sub, 5*time.Second, func(e Event) bool { return e.Kind() == KindDebug })
+	ig := evs[0].(*IgnoreEvent)
+	if ig.Length != len(big) || !bytes.Equal(ig.Data, big[:MaxEventData]) || cap(ig.Data) > 2*MaxEventData {
+		t.Errorf("ignore event: length %d, %d bytes (cap %d), want %d and the first %d", ig.Length, len(ig.Data), cap(ig.Data), len(big), MaxEventData)
+	}
+	db := evs[len(evs)-1].(*DebugEvent)
+	if db.Length != len(msg) || db.Message != msg[:MaxEventData-1] || !utf8.ValidString(db.Message) {
+		t.Errorf("debug event: length %d, message of %d bytes, want %d and the first %d", db.Length, len(db.Message), len(msg), MaxEventData-1)
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"sshtap/internal/wire"
 	"sshtap/packet"
@@ -298,7 +300,8 @@ func (c *Conn) handleGeneric(p []byte) error {
 		if c.hub.wants(KindIgnore) {
 			var m wire.Ignore
 			m.Unmarshal(p)
-			c.hub.publish(&IgnoreEvent{Header: now(), Data: append([]byte{}, m.Data...)})
+			d := m.Data[:min(len(m.Data), MaxEventData)]
+			c.hub.publish(&IgnoreEvent{Header: now(), Data: append([]byte{}, d...), Length: len(m.Data)})
 		}
 	case wire.MsgDebug:
 		// Decoded only when someone listens (rule 1: unwanted kinds cost
@@ -308,7 +311,8 @@ func (c *Conn) handleGeneric(p []byte) error {
 			if err := m.Unmarshal(p); err != nil {
 				return c.protocolError("bad DEBUG", err)
 			}
-			c.hub.publish(&DebugEvent{Header: now(), AlwaysDisplay: m.AlwaysDisplay, Message: m.Message, Language: m.Language})
+			c.hub.publish(&DebugEvent{Header: now(), AlwaysDisplay: m.AlwaysDisplay, Message: strings.Clone(cutUTF8(m.Message, MaxEventData)),
+				Length: len(m.Message), Language: strings.Clone(cutUTF8(m.Language, MaxEventData))})
 		}
 	case wire.MsgUnimplemented:
 		var m wire.Unimplemented
@@ -604,4 +608,17 @@ func (c *Conn) SendExtensionMessage(ctx context.Context, msgType byte, body []by
 	p := make([]byte, 0, 1+len(body))
 	p = append(append(p, msgType), body...)
 	return c.writePacket(ctx, p)
+}
+
+// cutUTF8 returns s, or its longest prefix of at most n bytes that does not
+// end inside a UTF-8 sequence.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
 }

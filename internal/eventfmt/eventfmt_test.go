@@ -64,16 +64,16 @@ func samples(t testing.TB) map[sshtap.Kind]sample {
 	line := func(kind, details string) string { return "+1.234s " + pad(kind) + details }
 	return map[sshtap.Kind]sample{
 		sshtap.KindIgnore: {
-			ev:    &sshtap.IgnoreEvent{Header: hdr(), Data: ignoreData},
+			ev:    &sshtap.IgnoreEvent{Header: hdr(), Data: ignoreData, Length: len(ignoreData)},
 			human: line("ignore", `len=80 "abc\x1b[31m\"\\\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"...`),
 			json: map[string]any{
 				"length": 80.0, "data_hex": hex.EncodeToString(ignoreData[:64]), "truncated": true,
 			},
 		},
 		sshtap.KindDebug: {
-			ev:    &sshtap.DebugEvent{Header: hdr(), AlwaysDisplay: true, Message: "hello world", Language: "en"},
+			ev:    &sshtap.DebugEvent{Header: hdr(), AlwaysDisplay: true, Message: "hello world", Length: 11, Language: "en"},
 			human: line("debug", `always-display "hello world" lang=en`),
-			json:  map[string]any{"always_display": true, "message": "hello world", "language": "en"},
+			json:  map[string]any{"always_display": true, "message": "hello world", "length": 11.0, "language": "en"},
 		},
 		sshtap.KindDisconnect: {
 			ev:    &sshtap.DisconnectEvent{Header: hdr(), Reason: sshtap.DisconnectByApplication, Message: "bye", Remote: true},
@@ -382,7 +382,7 @@ func TestJSONOptionalFields(t *testing.T) {
 		check  map[string]any
 	}{
 		{&sshtap.ClosedEvent{Header: hdr()}, []string{"error", "conn"}, nil},
-		{&sshtap.IgnoreEvent{Header: hdr(), Data: []byte{1, 2}}, []string{"truncated"}, map[string]any{"length": 2.0, "data_hex": "0102"}},
+		{&sshtap.IgnoreEvent{Header: hdr(), Data: []byte{1, 2}, Length: 2}, []string{"truncated"}, map[string]any{"length": 2.0, "data_hex": "0102"}},
 		{&sshtap.KexEvent{Header: hdr()}, []string{"host_key_fingerprint", "host_key_type"}, map[string]any{"initial": false, "duration_ms": 0.0}},
 		{&sshtap.UserAuthEvent{Header: hdr(), User: "u", Method: "none"}, []string{"algorithm", "error"}, map[string]any{"remaining": []any{}, "result": "failure"}},
 		{&sshtap.HostKeysEvent{Header: hdr()}, nil, map[string]any{"fingerprints": []any{}, "key_types": []any{}}},
@@ -430,7 +430,7 @@ func checkOneSafeLine(t *testing.T, what, out string) {
 
 func TestSanitize(t *testing.T) {
 	evs := []sshtap.Event{
-		&sshtap.IgnoreEvent{Header: hdr(), Data: []byte(hostile)},
+		&sshtap.IgnoreEvent{Header: hdr(), Data: []byte(hostile), Length: len(hostile)},
 		&sshtap.DebugEvent{Header: hdr(), Message: hostile, Language: hostile},
 		&sshtap.DisconnectEvent{Header: hdr(), Message: hostile, Language: hostile},
 		&sshtap.MACMismatchEvent{Header: hdr(), MACMismatch: sshtap.MACMismatch{Cipher: hostile, MAC: hostile}},

@@ -242,7 +242,7 @@ func humanDetails(ev sshtap.Event) string {
 	add := func(s ...string) { f = append(f, s...) }
 	switch ev := ev.(type) {
 	case *sshtap.IgnoreEvent:
-		add(fmt.Sprintf("len=%d", len(ev.Data)))
+		add(fmt.Sprintf("len=%d", ev.Length))
 		if len(ev.Data) > 0 {
 			add(preview(ev.Data))
 		}
@@ -251,6 +251,9 @@ func humanDetails(ev sshtap.Event) string {
 			add("always-display")
 		}
 		add(quote(ev.Message))
+		if ev.Length > len(ev.Message) {
+			add(fmt.Sprintf("len=%d", ev.Length))
+		}
 		if ev.Language != "" {
 			add("lang=" + token(ev.Language))
 		}

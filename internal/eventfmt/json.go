@@ -58,6 +58,7 @@ type debugJSON struct {
 	commonJSON
 	AlwaysDisplay bool   `json:"always_display"`
 	Message       string `json:"message"`
+	Length        int    `json:"length"`
 	Language      string `json:"language"`
 }
 
@@ -214,9 +215,9 @@ func jsonEvent(c commonJSON, ev sshtap.Event) any {
 		if len(d) > maxIgnoreHex {
 			d = d[:maxIgnoreHex]
 		}
-		return &ignoreJSON{c, len(ev.Data), hex.EncodeToString(d), len(ev.Data) > maxIgnoreHex}
+		return &ignoreJSON{c, ev.Length, hex.EncodeToString(d), ev.Length > len(d)}
 	case *sshtap.DebugEvent:
-		return &debugJSON{c, ev.AlwaysDisplay, ev.Message, ev.Language}
+		return &debugJSON{c, ev.AlwaysDisplay, ev.Message, ev.Length, ev.Language}
 	case *sshtap.DisconnectEvent:
 		return &disconnectJSON{c, uint32(ev.Reason), ev.Reason.String(), ev.Message, ev.Language, ev.Remote}
 	case *sshtap.MACMismatchEvent:
