@@ -182,6 +182,8 @@ type Channel struct {
 	extra    []byte
 	localID  uint32
 	remoteID uint32 // fixed once the channel is open
+	// peerOpened: the peer opened it (counted against MaxChannels).
+	peerOpened bool
 
 	reqMu sync.Mutex // serializes SendRequest's enqueue and send
 

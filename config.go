@@ -3,6 +3,7 @@ package sshtap
 import (
 	"crypto/rand"
 	"io"
+	"math"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -86,6 +87,13 @@ type TransportConfig struct {
 	// DefaultChannelOpenTimeout; negative means no bound (an open then
 	// waits as long as its handler runs).
 	ChannelOpenTimeout time.Duration
+
+	// MaxChannels bounds the channels the peer has open at once on this
+	// connection, its opens still waiting for a decision included; more
+	// opens are refused with OpenResourceShortage. Zero means
+	// DefaultMaxChannels; negative means no bound (pending opens stay
+	// bounded at 256).
+	MaxChannels int
 
 	// GlobalRequestHandler handles the peer's global requests (RFC 4254 §4)
 	// that are not handled built-in. It runs off the transport goroutine,
@@ -199,6 +207,12 @@ type ServerConfig struct {
 	// which the server disconnects. Zero means 6 (OpenSSH's default).
 	MaxAuthTries int
 
+	// MaxSessions bounds the "session" channels a client has open at once
+	// on one connection (pending ones included); more are refused with
+	// OpenResourceShortage. Zero means DefaultMaxSessions (OpenSSH's
+	// MaxSessions); negative means no bound other than MaxChannels.
+	MaxSessions int
+
 	// LoginGraceTime bounds the whole authentication. Zero means two
 	// minutes (OpenSSH's default).
 	LoginGraceTime time.Duration
@@ -244,6 +258,32 @@ func (c *TransportConfig) version() string {
 		v = c.Version
 	}
 	return "SSH-2.0-" + v
+}
+
+// Defaults for TransportConfig.MaxChannels and ServerConfig.MaxSessions.
+const (
+	DefaultMaxChannels = 256
+	DefaultMaxSessions = 10
+)
+
+func (c *TransportConfig) maxChannels() int {
+	switch {
+	case c.MaxChannels < 0:
+		return math.MaxInt
+	case c.MaxChannels == 0:
+		return DefaultMaxChannels
+	}
+	return c.MaxChannels
+}
+
+func (c *ServerConfig) maxSessions() int {
+	switch {
+	case c.MaxSessions < 0:
+		return math.MaxInt
+	case c.MaxSessions == 0:
+		return DefaultMaxSessions
+	}
+	return c.MaxSessions
 }
 
 func (c *TransportConfig) maxPacket() int {

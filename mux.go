@@ -33,6 +33,9 @@ type mux struct {
 	gdraining    bool                // a goroutine delivers gqueue
 
 	pending map[*NewChannel]struct{} // the peer's opens not yet accepted or rejected
+	// The peer's channels, pending or open, for TransportConfig.MaxChannels
+	// and ServerConfig.MaxSessions.
+	peerChans, peerSessions int
 }
 
 type globalResult struct {
@@ -65,6 +68,9 @@ func (m *mux) add(ch *Channel) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.err != nil {
+		if ch.peerOpened {
+			m.forgetPeerLocked(ch.typ, ch.conn.isClient)
+		}
 		return m.err
 	}
 	if m.chans == nil {
@@ -88,8 +94,20 @@ func (m *mux) remove(id uint32, ch *Channel) {
 	m.mu.Lock()
 	if m.chans[id] == ch {
 		delete(m.chans, id)
+		if ch.peerOpened {
+			m.forgetPeerLocked(ch.typ, ch.conn.isClient)
+		}
 	}
 	m.mu.Unlock()
+}
+
+// forgetPeerLocked uncounts one of the peer's channels (a rejected open or
+// a channel that ended). mux.mu is held.
+func (m *mux) forgetPeerLocked(typ string, isClient bool) {
+	m.peerChans--
+	if !isClient && typ == "session" {
+		m.peerSessions--
+	}
 }
 
 func (m *mux) get(id uint32) *Channel {
@@ -248,6 +266,14 @@ func (nc *NewChannel) decide() bool {
 	return true
 }
 
+// rejected uncounts an open that was decided without a channel.
+func (nc *NewChannel) rejected() {
+	m := &nc.conn.mux
+	m.mu.Lock()
+	m.forgetPeerLocked(nc.typ, nc.conn.isClient)
+	m.mu.Unlock()
+}
+
 // claim is decide for Accept and Reject (called on the handler's goroutine
 // or one it handed nc to, so after timer was set): it also stops the
 // timer.
@@ -265,6 +291,7 @@ func (nc *NewChannel) claim() bool {
 // runOpenHandler once the handler returned).
 func (nc *NewChannel) autoReject(reason OpenFailureReason, message string) {
 	if nc.decide() {
+		nc.rejected()
 		nc.conn.queue(openFailure(nc.sender, reason, message))
 	}
 }
@@ -282,6 +309,7 @@ func (nc *NewChannel) accept(h func(*Request), setHandler bool) (*Channel, error
 	}
 	c := nc.conn
 	ch := c.newChannel(nc.typ, nc.extra)
+	ch.peerOpened = true // counted since handleOpen; add or remove uncounts it
 	ch.remoteID, ch.pwin, ch.pmax = nc.sender, uint64(nc.window), nc.maxPacket
 	ch.st.credit = uint64(nc.window)
 	ch.handler, ch.hasHandler = h, setHandler
@@ -302,6 +330,7 @@ func (nc *NewChannel) Reject(reason OpenFailureReason, message string) error {
 	if !nc.claim() {
 		return nc.decidedErr()
 	}
+	nc.rejected()
 	return nc.conn.queue(openFailure(nc.sender, reason, message))
 }
 
@@ -540,6 +569,18 @@ func (c *Conn) handleOpen(p []byte) error {
 	case len(mx.pending) >= maxIncomingOpens:
 		mx.mu.Unlock()
 		return c.queue(openFailure(m.Sender, OpenResourceShortage, "too many pending channel opens"))
+	case mx.peerChans >= c.cfg.maxChannels():
+		mx.mu.Unlock()
+		return c.queue(openFailure(m.Sender, OpenResourceShortage, fmt.Sprintf("too many channels (at most %d)", c.cfg.maxChannels())))
+	}
+	session := !c.isClient && m.Type == "session"
+	if session && mx.peerSessions >= c.scfg.maxSessions() {
+		mx.mu.Unlock()
+		return c.queue(openFailure(m.Sender, OpenResourceShortage, fmt.Sprintf("too many sessions (at most %d)", c.scfg.maxSessions())))
+	}
+	mx.peerChans++
+	if session {
+		mx.peerSessions++
 	}
 	nc := &NewChannel{conn: c, typ: m.Type, extra: append([]byte(nil), m.Extra...), sender: m.Sender, window: m.Window, maxPacket: m.MaxPacket, done: make(chan struct{})}
 	if mx.pending == nil {
@@ -565,6 +606,7 @@ func (c *Conn) handleOpen(p []byte) error {
 func (c *Conn) runOpenHandler(h func(*NewChannel), nc *NewChannel) {
 	h(nc)
 	if nc.claim() {
+		nc.rejected()
 		nc.conn.queue(openFailure(nc.sender, OpenProhibited, "channel open not handled"))
 	}
 }

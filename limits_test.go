@@ -1,0 +1,110 @@
+package sshtap
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// peerChannels returns the peer's channels a Conn counts against
+// MaxChannels and MaxSessions.
+func peerChannels(c *Conn) (chans, sessions int) {
+	c.mux.mu.Lock()
+	defer c.mux.mu.Unlock()
+	return c.mux.peerChans, c.mux.peerSessions
+}
+
+// waitPeerChannels polls until c counts want of the peer's channels.
+func waitPeerChannels(t *testing.T, c *Conn, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, _ := peerChannels(c)
+		if n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server counts %d of the client's channels, want %d", n, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func wantShortage(t *testing.T, err error, msg string) {
+	t.Helper()
+	var oe *OpenChannelError
+	if !errors.As(err, &oe) || oe.Reason != OpenResourceShortage || !strings.Contains(oe.Message, msg) {
+		t.Fatalf("open: %v, want OpenResourceShortage %q", err, msg)
+	}
+}
+
+// MaxChannels bounds the peer's open channels; refused and closed channels
+// give their place back.
+func TestMaxChannels(t *testing.T) {
+	p := chanPair(t, map[string]func(*NewChannel){
+		"echo": echoHandler(t),
+		"no":   func(nc *NewChannel) { nc.Reject(OpenProhibited, "no") },
+		"gone": func(*NewChannel) {},
+	}, func(_ *Config, s *ServerConfig) { s.MaxChannels = 5 })
+	ctx := tctx(t)
+	for range 20 {
+		if _, err := p.client.OpenChannel(ctx, "no", nil); err == nil {
+			t.Fatal("rejected open succeeded")
+		}
+		if _, err := p.client.OpenChannel(ctx, "gone", nil); err == nil {
+			t.Fatal("unhandled open succeeded")
+		}
+	}
+	var chans []*Channel
+	for range 5 {
+		ch, err := p.client.OpenChannel(ctx, "echo", nil)
+		if err != nil {
+			t.Fatalf("open %d of 5: %v", len(chans)+1, err)
+		}
+		chans = append(chans, ch)
+	}
+	_, err := p.client.OpenChannel(ctx, "echo", nil)
+	wantShortage(t, err, "too many channels (at most 5)")
+	chans[0].Close()
+	waitPeerChannels(t, p.server, 4)
+	ch, err := p.client.OpenChannel(ctx, "echo", nil)
+	if err != nil {
+		t.Fatalf("open after a close: %v", err)
+	}
+	ch.Close()
+}
+
+// MaxSessions (default 10, OpenSSH's) bounds session channels; other
+// channel types still open.
+func TestMaxSessions(t *testing.T) {
+	scfg := &ServerConfig{SessionHandler: func(s *ServerSession) { <-s.Context().Done() }}
+	scfg.ChannelHandlers = map[string]func(*NewChannel){"echo": echoHandler(t)}
+	p := handshakePair(t, nil, scfg)
+	ctx := tctx(t)
+	var sessions []*Session
+	for range DefaultMaxSessions {
+		s, err := p.client.NewSession(ctx)
+		if err != nil {
+			t.Fatalf("session %d: %v", len(sessions)+1, err)
+		}
+		sessions = append(sessions, s)
+	}
+	_, err := p.client.NewSession(ctx)
+	wantShortage(t, err, "too many sessions (at most 10)")
+	ch, err := p.client.OpenChannel(ctx, "echo", nil)
+	if err != nil {
+		t.Fatalf("echo channel beside 10 sessions: %v", err)
+	}
+	ch.Close()
+	sessions[3].Close()
+	waitPeerChannels(t, p.server, DefaultMaxSessions-1)
+	s, err := p.client.NewSession(ctx)
+	if err != nil {
+		t.Fatalf("session after a close: %v", err)
+	}
+	s.Close()
+	for _, s := range sessions {
+		s.Close()
+	}
+}
