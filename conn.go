@@ -49,6 +49,7 @@ package sshtap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -112,6 +113,7 @@ type Conn struct {
 	spareBytes   []byte      // outBytes's other half
 	pending      atomic.Bool // outq is not empty
 	held         [][]byte    // non-kex payloads queued during our key exchange
+	heldBytes    int         // their total length
 	kex          *kexRound   // the round in progress, nil when none
 	verQueued    bool        // our identification string was queued
 	rekeyTimer   *time.Timer // TransportConfig.RekeyInterval
@@ -537,7 +539,7 @@ func (c *Conn) abort(err error, reason DisconnectReason, msg string) error {
 	}
 	r := c.kex
 	c.kex = nil
-	c.held = nil
+	c.held, c.heldBytes = nil, 0
 	if r != nil {
 		r.openWritesLocked()
 	}
@@ -673,8 +675,31 @@ func (c *Conn) queue(payload []byte) error {
 	c.omu.Lock()
 	err := c.queueLocked(payload)
 	c.omu.Unlock()
+	if err == errQueueFull {
+		return c.queueOverflow()
+	}
 	c.kick()
 	return err
+}
+
+// maxQueuedBytes bounds the messages queued for the peer (replies,
+// confirmations, window adjustments, those held during our key exchange):
+// they pile up only when the peer keeps sending requests and does not
+// read what we answer.
+const maxQueuedBytes = 1 << 20
+
+// queueOverhead is what a queued message costs beyond its payload (its
+// queue entry, the packet framing it gets), so that a flood of tiny replies
+// is bounded too.
+const queueOverhead = 64
+
+// errQueueFull is queueLocked's answer past maxQueuedBytes; the caller
+// ends the Conn with queueOverflow once omu is released.
+var errQueueFull = errors.New("sshtap: outbound queue full")
+
+func (c *Conn) queueOverflow() error {
+	msg := fmt.Sprintf("the peer does not read our replies: more than %d bytes queued", maxQueuedBytes)
+	return c.abort(&ProtocolViolation{Msg: msg}, DisconnectProtocolError, msg)
 }
 
 // queueLocked is queue's first half; the caller kicks after unlocking.
@@ -683,8 +708,12 @@ func (c *Conn) queueLocked(payload []byte) error {
 	if err := c.errLocked(); err != nil {
 		return err
 	}
+	if len(c.outBytes)+c.heldBytes+len(payload)+queueOverhead*(len(c.outq)+len(c.held)+1) > maxQueuedBytes {
+		return errQueueFull
+	}
 	if c.holdLocked(payload[0]) != nil {
 		c.held = append(c.held, append([]byte(nil), payload...))
+		c.heldBytes += len(payload)
 		return nil
 	}
 	c.pushLocked(payload, outPacket{})
@@ -1071,6 +1100,9 @@ func (c *Conn) queueChannelCtl(ch *Channel, payload []byte, flag *bool) error {
 		err = c.queueLocked(payload)
 	}
 	c.omu.Unlock()
+	if err == errQueueFull {
+		return c.queueOverflow()
+	}
 	c.kick()
 	return err
 }

@@ -2,6 +2,7 @@ package sshtap
 
 import (
 	"context"
+	"fmt"
 
 	"sshtap/internal/wire"
 )
@@ -60,6 +61,11 @@ func (c *Conn) globalHandler(name string) func(*Request) {
 // handler; more are refused.
 const maxQueuedGlobals = 64
 
+// maxUnansweredRequests bounds the peer's want_reply requests still
+// waiting for their replies, globally and per channel; past it the peer
+// is disconnected.
+const maxUnansweredRequests = 256
+
 // deliverGlobal hands r to h off the transport goroutine: requests are
 // delivered one at a time, in order, by a goroutine that lives while
 // requests are waiting, so a handler may block and may call any Conn
@@ -72,6 +78,7 @@ func (m *mux) deliverGlobal(h func(*Request), r *Request) {
 	}
 	if len(m.gqueue) >= maxQueuedGlobals {
 		m.mu.Unlock()
+		r.Payload = nil // never delivered: only its place in the reply order is kept
 		r.Reply(false, nil)
 		return
 	}
@@ -111,12 +118,21 @@ func (c *Conn) handleGlobalRequest(p []byte) error {
 	if err := m.Unmarshal(p); err != nil {
 		return c.protocolError("bad GLOBAL_REQUEST", err)
 	}
-	r := &Request{Type: m.Name, WantReply: m.WantReply, Payload: append([]byte(nil), m.Data...), conn: c}
+	// The payload is copied only for a handler (below): a request answered
+	// here holds no more than its place in the reply order.
+	r := &Request{Type: m.Name, WantReply: m.WantReply, conn: c}
 	if r.WantReply {
 		c.mux.mu.Lock()
 		if c.mux.err != nil {
 			c.mux.mu.Unlock()
 			return nil
+		}
+		if len(c.mux.greplies) >= maxUnansweredRequests {
+			c.mux.mu.Unlock()
+			// RFC 4254 §4 has the replies go out in request order, so each
+			// unanswered request holds a place; a peer that keeps asking
+			// without waiting for the answers gets no unbounded queue.
+			return c.protocolError(fmt.Sprintf("more than %d global requests waiting for their replies", maxUnansweredRequests), nil)
 		}
 		c.mux.greplies = append(c.mux.greplies, r)
 		c.mux.mu.Unlock()
@@ -154,6 +170,7 @@ func (c *Conn) handleGlobalRequest(p []byte) error {
 		r.Reply(true, nil)
 	default:
 		if h := c.globalHandler(m.Name); h != nil {
+			r.Payload = append([]byte(nil), m.Data...)
 			c.mux.deliverGlobal(h, r)
 		} else {
 			// RFC 4254 §4: "If the recipient does not recognize or support

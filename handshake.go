@@ -70,7 +70,7 @@ func (c *Conn) releaseHeldLocked() {
 	for _, p := range c.held {
 		c.pushLocked(p, outPacket{})
 	}
-	c.held = nil
+	c.held, c.heldBytes = nil, 0
 }
 
 func (c *Conn) clientHostKeyAlgos() []string {

@@ -2,9 +2,14 @@ package sshtap
 
 import (
 	"errors"
+	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"sshtap/internal/wire"
 )
 
 // peerChannels returns the peer's channels a Conn counts against
@@ -106,5 +111,96 @@ func TestMaxSessions(t *testing.T) {
 	s.Close()
 	for _, s := range sessions {
 		s.Close()
+	}
+}
+
+// stallRW is a stream whose reads block, once stall is called, until it
+// is closed: a peer that stops reading.
+type stallRW struct {
+	net.Conn
+	stalled atomic.Bool
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func newStallRW(c net.Conn) *stallRW { return &stallRW{Conn: c, closed: make(chan struct{})} }
+
+func (s *stallRW) stall() { s.stalled.Store(true) }
+
+func (s *stallRW) Read(b []byte) (int, error) {
+	n, err := s.Conn.Read(b)
+	if s.stalled.Load() {
+		// What a read in progress got when stall was called is never
+		// seen either.
+		<-s.closed
+		return 0, net.ErrClosed
+	}
+	return n, err
+}
+
+func (s *stallRW) Close() error {
+	s.once.Do(func() { close(s.closed) })
+	return s.Conn.Close()
+}
+
+// A peer that sends requests and never reads the replies cannot make the
+// Conn queue them without bound: past maxQueuedBytes it is disconnected.
+func TestQueueBoundedPeerNotReading(t *testing.T) {
+	a, b := net.Pipe()
+	crw := newStallRW(a)
+	p := handshakeOver(t, crw, b, nil, nil)
+	crw.stall()
+	// Each REQUEST_FAILURE costs the server 1 byte of payload plus
+	// queueOverhead.
+	n := 2 * maxQueuedBytes / queueOverhead
+	req := (&wire.GlobalRequest{Name: "flood@test", WantReply: true}).Marshal(nil)
+	ctx := tctx(t)
+	for range n {
+		if err := p.client.writePacket(ctx, req); err != nil {
+			break
+		}
+	}
+	err := waitEnd(t, p.server, 20*time.Second)
+	var pv *ProtocolViolation
+	if !errors.As(err, &pv) || !strings.Contains(pv.Msg, "does not read our replies") {
+		t.Fatalf("server ended with %v, want the queue bound", err)
+	}
+}
+
+// Global requests answered more slowly than they arrive: the handler's
+// queue is bounded (later ones are refused) and so are the places held in
+// the reply order; past maxUnansweredRequests the peer is disconnected.
+func TestUnansweredGlobalRequestsBounded(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	scfg := &ServerConfig{}
+	scfg.GlobalRequestHandler = func(r *Request) {
+		<-release
+		r.Reply(true, nil)
+	}
+	p := handshakePair(t, nil, scfg)
+	req := (&wire.GlobalRequest{Name: "slow@test", WantReply: true, Data: make([]byte, 1000)}).Marshal(nil)
+	ctx := tctx(t)
+	for range 2 * maxUnansweredRequests {
+		if err := p.client.writePacket(ctx, req); err != nil {
+			break
+		}
+	}
+	err := waitEnd(t, p.server, 20*time.Second)
+	var pv *ProtocolViolation
+	if !errors.As(err, &pv) || !strings.Contains(pv.Msg, "global requests waiting for their replies") {
+		t.Fatalf("server ended with %v, want the reply-order bound", err)
+	}
+}
+
+// waitEnd waits up to d for c to end and returns its error.
+func waitEnd(t *testing.T, c *Conn, d time.Duration) error {
+	t.Helper()
+	select {
+	case <-c.closing:
+		return c.Wait()
+	case <-time.After(d):
+		t.Fatalf("the Conn did not end within %v", d)
+		return nil
 	}
 }

@@ -2,6 +2,7 @@ package sshtap
 
 import (
 	"context"
+	"fmt"
 
 	"sshtap/internal/wire"
 )
@@ -160,6 +161,12 @@ func (c *Conn) handleChannelRequest(ch *Channel, p []byte) error {
 	}
 	r := &Request{Type: m.Type, WantReply: m.WantReply, Payload: append([]byte(nil), m.Data...), ch: ch, conn: c}
 	ch.mu.Lock()
+	if r.WantReply && len(ch.replies) >= maxUnansweredRequests {
+		ch.mu.Unlock()
+		// RFC 4254 §5.4: replies go out in request order; see
+		// handleGlobalRequest.
+		return c.protocolError(fmt.Sprintf("channel %d: more than %d requests waiting for their replies", ch.localID, maxUnansweredRequests), nil)
+	}
 	if ch.sentClose || ch.localClosed {
 		// Nothing may follow our CLOSE; a closed channel serves nothing.
 		if r.WantReply && !ch.sentClose {
@@ -180,6 +187,7 @@ func (c *Conn) handleChannelRequest(ch *Channel, p []byte) error {
 		return nil
 	}
 	if len(ch.held) >= maxHeldRequests {
+		r.Payload = nil // never delivered: only its place in the reply order is kept
 		r.replied = true
 		ch.flushRepliesLocked()
 		ch.mu.Unlock()
