@@ -88,6 +88,15 @@ type TransportConfig struct {
 	// waits as long as its handler runs).
 	ChannelOpenTimeout time.Duration
 
+	// PeerKexLimit bounds the key exchanges the peer starts: at most this
+	// many a minute (and as many at once) among those that follow less
+	// than 256 KiB of traffic since the previous exchange; past it the
+	// peer is disconnected (PROTOCOL_ERROR). Exchanges after more traffic,
+	// as OpenSSH's RekeyLimit starts them, are not counted. Zero means
+	// DefaultPeerKexLimit on a server and no limit on a client; negative
+	// means no limit.
+	PeerKexLimit int
+
 	// MaxChannels bounds the channels the peer has open at once on this
 	// connection, its opens still waiting for a decision included; more
 	// opens are refused with OpenResourceShortage. Zero means
@@ -264,7 +273,19 @@ func (c *TransportConfig) version() string {
 const (
 	DefaultMaxChannels = 256
 	DefaultMaxSessions = 10
+	// DefaultPeerKexLimit is TransportConfig.PeerKexLimit's default.
+	DefaultPeerKexLimit = 30
 )
+
+func (c *TransportConfig) peerKexLimit(isClient bool) int {
+	switch {
+	case c.PeerKexLimit < 0, c.PeerKexLimit == 0 && isClient:
+		return 0
+	case c.PeerKexLimit == 0:
+		return DefaultPeerKexLimit
+	}
+	return c.PeerKexLimit
+}
 
 func (c *TransportConfig) maxChannels() int {
 	switch {

@@ -90,8 +90,12 @@ type Conn struct {
 	readFull   bool // the last Read filled all of rbuf's free space
 	rsmall     [smallReadBuffer]byte
 	pr         packet.Reader
-	rAlgs      DirectionAlgorithms
-	rLimit     uint64
+	// The peer's key exchanges (see peerKexAllowed).
+	kexTrafficMark uint64    // bytes in+out when the last exchange ended
+	kexTokens      float64   // exchanges the peer may start now
+	kexTokenTime   time.Time // when kexTokens was last refilled
+	rAlgs          DirectionAlgorithms
+	rLimit         uint64
 
 	// Write side, owned by the holder of writeSem (cap 1; a channel so
 	// that waiting for it can be cancelled).

@@ -123,6 +123,10 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 	r := c.kex
 	var err error
 	if r == nil {
+		if err := c.peerKexAllowed(); err != nil {
+			c.omu.Unlock()
+			return c.abort(err, DisconnectProtocolError, err.Error())
+		}
 		// RFC 4253 §7.1: answer a KEXINIT with ours if we have not sent one.
 		r, err = c.beginKexLocked(false, true)
 	}
@@ -321,6 +325,7 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 	if !r.initial {
 		c.rekeys.Add(1)
 	}
+	c.kexTrafficMark = c.bytesIn.Load() + c.bytesOut.Load()
 	if c.hub.wants(KindKex) {
 		c.hub.publish(&KexEvent{
 			Header:     now(),
@@ -509,4 +514,33 @@ func (c *Conn) handleDuringKex(p []byte, seq uint32, initial, strict bool) error
 		return c.dispatch(p, seq)
 	}
 	return c.protocolError(fmt.Sprintf("unexpected %s during key exchange", wire.MsgName(t)), nil)
+}
+
+// freeKexTraffic is the traffic (both directions, since the previous key
+// exchange) after which a peer may start a key exchange without counting
+// against TransportConfig.PeerKexLimit.
+const freeKexTraffic = 256 << 10
+
+// peerKexAllowed applies TransportConfig.PeerKexLimit to a key exchange
+// the peer starts (transport goroutine only). A key exchange costs far
+// more CPU than it takes the peer to ask for one; one after real traffic
+// (an OpenSSH RekeyLimit) is always allowed, others draw on a bucket that
+// refills at the limit's rate.
+func (c *Conn) peerKexAllowed() error {
+	limit := c.cfg.peerKexLimit(c.isClient)
+	if limit <= 0 || c.bytesIn.Load()+c.bytesOut.Load()-c.kexTrafficMark >= freeKexTraffic {
+		return nil
+	}
+	now := time.Now()
+	if c.kexTokenTime.IsZero() {
+		c.kexTokens = float64(limit)
+	} else {
+		c.kexTokens = min(float64(limit), c.kexTokens+now.Sub(c.kexTokenTime).Minutes()*float64(limit))
+	}
+	c.kexTokenTime = now
+	if c.kexTokens < 1 {
+		return &ProtocolViolation{Msg: fmt.Sprintf("too many key exchanges: more than %d a minute with little traffic in between", limit)}
+	}
+	c.kexTokens--
+	return nil
 }

@@ -204,3 +204,45 @@ func waitEnd(t *testing.T, c *Conn, d time.Duration) error {
 		return nil
 	}
 }
+
+// A server answers at most DefaultPeerKexLimit key exchanges a minute that
+// follow little traffic, then disconnects; exchanges after real traffic
+// (as OpenSSH's RekeyLimit starts them) are not counted.
+func TestPeerKexLimit(t *testing.T) {
+	t.Run("after-traffic", func(t *testing.T) {
+		p := handshakePair(t, &Config{NoAuth: true}, &ServerConfig{TransportConfig: TransportConfig{PeerKexLimit: 2}})
+		ctx := tctx(t)
+		pad := make([]byte, 64<<10)
+		for i := range 10 {
+			for range freeKexTraffic / len(pad) {
+				if err := p.client.SendIgnore(ctx, pad); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := p.client.Rekey(ctx); err != nil {
+				t.Fatalf("rekey %d after traffic: %v", i+1, err)
+			}
+		}
+	})
+	t.Run("idle", func(t *testing.T) {
+		p := handshakePair(t, &Config{NoAuth: true}, nil)
+		ctx := tctx(t)
+		for i := range DefaultPeerKexLimit {
+			if err := p.client.Rekey(ctx); err != nil {
+				t.Fatalf("rekey %d of %d: %v", i+1, DefaultPeerKexLimit, err)
+			}
+		}
+		if err := p.client.Rekey(ctx); err == nil {
+			t.Fatal("rekey past the limit succeeded")
+		}
+		err := waitEnd(t, p.server, 10*time.Second)
+		var pv *ProtocolViolation
+		if !errors.As(err, &pv) || !strings.Contains(pv.Msg, "too many key exchanges") {
+			t.Fatalf("server ended with %v, want the key exchange limit", err)
+		}
+		var de *DisconnectError
+		if err := p.client.Wait(); !errors.As(err, &de) || !de.Remote || de.Reason != DisconnectProtocolError {
+			t.Fatalf("client ended with %v, want the server's PROTOCOL_ERROR", err)
+		}
+	})
+}

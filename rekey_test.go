@@ -23,11 +23,12 @@ import (
 )
 
 // rkPayload is one numbered IGNORE payload of a stream: seq (8 bytes),
-// flags (1 byte, 1 = last), body, SHA-256 of everything before it.
+// flags (1 byte, 1 = last), body (of random length, its bytes rkBody's),
+// SHA-256 of everything before it.
 func rkPayload(rng *mrand.Rand, seq uint64, last bool, maxBody int) []byte {
 	body := make([]byte, rng.IntN(maxBody+1))
 	for i := range body {
-		body[i] = byte(rng.Uint32())
+		body[i] = rkBody(seq, i)
 	}
 	b := binary.BigEndian.AppendUint64(nil, seq)
 	flag := byte(0)
@@ -40,16 +41,31 @@ func rkPayload(rng *mrand.Rand, seq uint64, last bool, maxBody int) []byte {
 	return append(b, sum[:]...)
 }
 
-// rkCheck verifies one payload and returns its sequence number and flag.
-func rkCheck(p []byte) (seq uint64, last bool, err error) {
+// rkBody is byte i of payload seq's body.
+func rkBody(seq uint64, i int) byte { return byte(seq*131 + uint64(i)*7 + uint64(i>>8)) }
+
+// rkCheck verifies one payload (of length bytes; an event carries its first
+// MaxEventData bytes) and returns its sequence number and flag. A whole
+// payload is checked by its checksum, a cut one by its body bytes.
+func rkCheck(p []byte, length int) (seq uint64, last bool, err error) {
 	if len(p) < 8+1+sha256.Size {
 		return 0, false, fmt.Errorf("payload of %d bytes is too short", len(p))
 	}
-	n := len(p) - sha256.Size
-	if sum := sha256.Sum256(p[:n]); !bytes.Equal(sum[:], p[n:]) {
-		return 0, false, fmt.Errorf("payload %d: checksum mismatch", binary.BigEndian.Uint64(p))
+	seq = binary.BigEndian.Uint64(p)
+	if length == len(p) {
+		n := len(p) - sha256.Size
+		if sum := sha256.Sum256(p[:n]); !bytes.Equal(sum[:], p[n:]) {
+			return 0, false, fmt.Errorf("payload %d: checksum mismatch", seq)
+		}
+	} else {
+		body := p[9:min(len(p), length-sha256.Size)]
+		for i, b := range body {
+			if b != rkBody(seq, i) {
+				return 0, false, fmt.Errorf("payload %d: body byte %d is %#x", seq, i, b)
+			}
+		}
 	}
-	return binary.BigEndian.Uint64(p), p[8] == 1, nil
+	return seq, p[8] == 1, nil
 }
 
 // rkStream sends numbered payloads from one Conn and checks them as
@@ -117,7 +133,7 @@ func rkStartStream(t *testing.T, ctx context.Context, name string, from, to *Con
 		for ev := range s.sub.Events() {
 			switch ev := ev.(type) {
 			case *IgnoreEvent:
-				seq, last, err := rkCheck(ev.Data)
+				seq, last, err := rkCheck(ev.Data, ev.Length)
 				if err != nil {
 					s.recvErr <- fmt.Errorf("%s: %w", name, err)
 					return
@@ -236,7 +252,7 @@ func TestRekeyManyUnderTraffic(t *testing.T) {
 	for _, ciph := range []string{cipher.Chacha20Poly1305, cipher.AES128GCM, cipher.AES256CTR} {
 		t.Run(ciph, func(t *testing.T) {
 			t.Parallel()
-			tc := TransportConfig{Ciphers: []string{ciph}, MACs: []string{cipher.HMACSHA256ETM}, RekeyInterval: -1}
+			tc := TransportConfig{Ciphers: []string{ciph}, MACs: []string{cipher.HMACSHA256ETM}, RekeyInterval: -1, PeerKexLimit: -1}
 			p := handshakePair(t, &Config{NoAuth: true, TransportConfig: tc}, &ServerConfig{TransportConfig: tc})
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
@@ -526,7 +542,7 @@ func TestRekeyByInterval(t *testing.T) {
 // TestRekeyNoIntervalNoRekey: with RekeyInterval negative and the default
 // byte budget, nothing rekeys by itself.
 func TestRekeyNoAutomaticRekey(t *testing.T) {
-	tc := TransportConfig{RekeyInterval: -1}
+	tc := TransportConfig{RekeyInterval: -1, PeerKexLimit: -1}
 	p := handshakePair(t, &Config{NoAuth: true, TransportConfig: tc}, &ServerConfig{TransportConfig: tc})
 	mxTraffic(t, p, "idle", 20)
 	// A Ping round trip after the traffic flushes anything in flight.

@@ -399,7 +399,7 @@ func TestSessionWaitNotStarted(t *testing.T) {
 }
 
 func TestSessionConcurrent(t *testing.T) {
-	p := sessionPair(t, nil)
+	p := handshakePair(t, nil, &ServerConfig{SessionHandler: testSessionHandler, MaxSessions: 20})
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
 	for i := range 20 {
