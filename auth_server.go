@@ -19,9 +19,6 @@ const (
 	defaultLoginGraceTime = 2 * time.Minute
 )
 
-// errLoginGrace is the cause of the auth context when LoginGraceTime ends.
-var errLoginGrace = errors.New("sshtap: login grace time exceeded")
-
 // maxPKCache bounds the publickey callback results kept between a query
 // and its signed request.
 const maxPKCache = 16
@@ -77,12 +74,6 @@ func (c *Conn) publishAuth(user, method, algo string, r AuthResult, remaining []
 // ServerConfig until one succeeds, MaxAuthTries requests failed, or
 // LoginGraceTime passed.
 func (c *Conn) serverAuth(ctx context.Context) error {
-	grace := c.scfg.LoginGraceTime
-	if grace <= 0 {
-		grace = defaultLoginGraceTime
-	}
-	actx, cancel := context.WithTimeoutCause(ctx, grace, errLoginGrace)
-	defer cancel()
 	st := &serverAuthRun{
 		c: c,
 		cb: ServerAuthCallbacks{
@@ -95,13 +86,39 @@ func (c *Conn) serverAuth(ctx context.Context) error {
 	if st.maxTries <= 0 {
 		st.maxTries = defaultMaxAuthTries
 	}
-	err := st.run(actx)
-	if err != nil && errors.Is(err, errLoginGrace) && ctx.Err() == nil {
-		// OpenSSH just closes the connection; we say why.
-		msg := "login grace time exceeded"
-		return c.abort(&DisconnectError{Reason: DisconnectByApplication, Message: msg}, DisconnectByApplication, msg)
+	return st.run(ctx)
+}
+
+func (c *ServerConfig) loginGraceTime() time.Duration {
+	if c.LoginGraceTime > 0 {
+		return c.LoginGraceTime
 	}
-	return err
+	return defaultLoginGraceTime
+}
+
+// loginGraceExpired ends a server Conn whose client did not authenticate
+// within LoginGraceTime of the Conn's creation (the timer's func).
+func (c *Conn) loginGraceExpired() {
+	if c.authenticated.Load() {
+		return
+	}
+	stage := StageAuth
+	c.mu.Lock()
+	switch {
+	case c.clientVersion == nil:
+		stage = StageVersion
+	case !c.keyed.Load():
+		stage = StageKex
+	}
+	c.mu.Unlock()
+	err := &LoginGraceError{Grace: c.scfg.loginGraceTime(), Stage: stage}
+	// OpenSSH just closes the connection; once the client's identification
+	// string arrived, the binary packet protocol is up and we say why.
+	var reason DisconnectReason
+	if stage != StageVersion {
+		reason = DisconnectByApplication
+	}
+	c.abort(err, reason, "login grace time exceeded")
 }
 
 // methods lists the enabled methods (those with a callback), for

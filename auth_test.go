@@ -673,10 +673,11 @@ func TestAuthLoginGraceTime(t *testing.T) {
 	}
 	start := time.Now()
 	err := <-serr
-	var de *DisconnectError
-	if !errors.As(err, &de) || de.Reason != DisconnectByApplication || de.Message != "login grace time exceeded" {
-		t.Fatalf("server error %v", err)
+	var ge *LoginGraceError
+	if !errors.As(err, &ge) || ge.Stage != StageAuth || ge.Grace != 300*time.Millisecond {
+		t.Fatalf("server error %v, want a *LoginGraceError in user authentication", err)
 	}
+	var de *DisconnectError
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("grace time took %v", d)
 	}

@@ -222,7 +222,11 @@ type ServerConfig struct {
 	// MaxSessions); negative means no bound other than MaxChannels.
 	MaxSessions int
 
-	// LoginGraceTime bounds the whole authentication. Zero means two
+	// LoginGraceTime bounds the time from the Conn's creation (ServerConn;
+	// for a Server, the accept) to a successful authentication: version
+	// exchange, first key exchange and user authentication. A client
+	// still short of it then is disconnected and the Conn's error is a
+	// *LoginGraceError naming the stage it stalled in. Zero means two
 	// minutes (OpenSSH's default).
 	LoginGraceTime time.Duration
 

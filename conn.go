@@ -140,6 +140,7 @@ type Conn struct {
 	keepAliveStarted             bool
 	keepAlive                    *keepAlive
 
+	graceTimer    *time.Timer   // server: LoginGraceTime, from ServerConn; set once
 	authQueue     msgQueue      // auth messages for the handshake runner
 	authenticated atomic.Bool   // user authentication succeeded
 	keyed         atomic.Bool   // the first key exchange completed
@@ -262,13 +263,19 @@ func ClientConn(rw io.ReadWriter, cfg *Config) *Conn {
 	return c
 }
 
-// ServerConn returns a server Conn over rw without doing any I/O; see ClientConn.
+// ServerConn returns a server Conn over rw without doing any I/O; see
+// ClientConn. ServerConfig.LoginGraceTime counts from this call: a client
+// that has not authenticated by then is disconnected, whatever stage it
+// stalled in, and the Conn's error is a *LoginGraceError.
 func ServerConn(rw io.ReadWriter, cfg *ServerConfig) *Conn {
 	if cfg == nil {
 		cfg = &ServerConfig{}
 	}
 	c := newConn(rw, &cfg.TransportConfig)
 	c.scfg = cfg
+	// One deadline from here to authenticated: version exchange, first
+	// key exchange and user authentication.
+	c.graceTimer = time.AfterFunc(cfg.loginGraceTime(), c.loginGraceExpired)
 	return c
 }
 
@@ -400,6 +407,9 @@ func (c *Conn) setAuthenticated(user string, perms *Permissions) {
 	c.authUser, c.perms = user, perms
 	c.mu.Unlock()
 	c.authenticated.Store(true)
+	if c.graceTimer != nil {
+		c.graceTimer.Stop()
+	}
 }
 
 // Authenticated reports whether user authentication succeeded.
@@ -552,6 +562,9 @@ func (c *Conn) abort(err error, reason DisconnectReason, msg string) error {
 	}
 	if c.werrTimer != nil {
 		c.werrTimer.Stop()
+	}
+	if c.graceTimer != nil {
+		c.graceTimer.Stop()
 	}
 	close(c.closing)
 	c.omu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"sshtap/kex"
 )
@@ -114,6 +115,43 @@ type StrictKexError struct {
 }
 
 func (e *StrictKexError) Error() string { return "sshtap: strict kex violation: " + e.Msg }
+
+// LoginStage is how far a client got before the server's login grace time
+// ran out.
+type LoginStage uint8
+
+const (
+	// StageVersion: the client's identification string had not arrived.
+	StageVersion LoginStage = iota + 1
+	// StageKex: the first key exchange had not completed.
+	StageKex
+	// StageAuth: user authentication (the service request included) had
+	// not succeeded.
+	StageAuth
+)
+
+func (s LoginStage) String() string {
+	switch s {
+	case StageVersion:
+		return "version exchange"
+	case StageKex:
+		return "key exchange"
+	case StageAuth:
+		return "user authentication"
+	}
+	return fmt.Sprintf("LoginStage(%d)", uint8(s))
+}
+
+// LoginGraceError is a server Conn's error when a client did not
+// authenticate within ServerConfig.LoginGraceTime of the Conn's creation.
+type LoginGraceError struct {
+	Grace time.Duration
+	Stage LoginStage // where the client stalled
+}
+
+func (e *LoginGraceError) Error() string {
+	return fmt.Sprintf("sshtap: login grace time (%v) exceeded in the %s", e.Grace, e.Stage)
+}
 
 // ProtocolViolation reports a message the peer may not send at this point or
 // one that does not parse.
