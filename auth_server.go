@@ -197,6 +197,11 @@ func (st *serverAuthRun) run(ctx context.Context) error {
 		if d.reply {
 			continue
 		}
+		if d.err == nil && st.c.admit != nil {
+			if de := st.c.admit(); de != nil {
+				return st.c.abort(de, de.Reason, de.Message)
+			}
+		}
 		if d.err == nil {
 			// Mark the Conn authenticated before the client can see
 			// USERAUTH_SUCCESS and send connection messages.

@@ -141,6 +141,11 @@ type Conn struct {
 	keepAlive                    *keepAlive
 
 	graceTimer    *time.Timer   // server: LoginGraceTime, from ServerConn; set once
+	// Set by a Server before the Conn starts: admit is asked before
+	// USERAUTH_SUCCESS (an error refuses the client), onEnd is called
+	// once, when the Conn ends, before its stream is closed.
+	admit func() *DisconnectError
+	onEnd func()
 	authQueue     msgQueue      // auth messages for the handshake runner
 	authenticated atomic.Bool   // user authentication succeeded
 	keyed         atomic.Bool   // the first key exchange completed
@@ -578,6 +583,9 @@ func (c *Conn) abort(err error, reason DisconnectReason, msg string) error {
 // teardown is abort's second half, on its own goroutine.
 func (c *Conn) teardown(err error, r *kexRound) {
 	defer close(c.streamDone)
+	if c.onEnd != nil {
+		c.onEnd()
+	}
 	c.mux.fail(err)
 	if r != nil {
 		r.finish(err)
