@@ -140,12 +140,13 @@ type Conn struct {
 	keepAliveStarted             bool
 	keepAlive                    *keepAlive
 
-	graceTimer    *time.Timer   // server: LoginGraceTime, from ServerConn; set once
 	// Set by a Server before the Conn starts: admit is asked before
 	// USERAUTH_SUCCESS (an error refuses the client), onEnd is called
 	// once, when the Conn ends, before its stream is closed.
 	admit func() *DisconnectError
 	onEnd func()
+
+	graceTimer    *time.Timer   // server: LoginGraceTime, from ServerConn; set once
 	authQueue     msgQueue      // auth messages for the handshake runner
 	authenticated atomic.Bool   // user authentication succeeded
 	keyed         atomic.Bool   // the first key exchange completed
