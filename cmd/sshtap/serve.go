@@ -30,8 +30,17 @@ package main
 //     (anyone who can connect gets in: throwaway testing only). --user NAME
 //     accepts only that user name.
 //   - --once serves one connection (the listener is closed when it is
-//     accepted) and exits 0 when it ends. --max-conns N serves at most N
-//     connections at a time; more are accepted and closed at once.
+//     accepted) and exits 0 when it ends.
+//   - Limits (sshd's names and defaults): --login-grace-time DURATION
+//     (default 2m) counts from the accept and covers the version
+//     exchange, the key exchange and authentication; --max-startups
+//     START:RATE:FULL or N (default 10:30:100) drops new connections at
+//     random while that many are unauthenticated, with sshd's line
+//     "Exceeded MaxStartups"; --max-conns N bounds authenticated
+//     connections (a client that authenticates past it is disconnected,
+//     TOO_MANY_CONNECTIONS), so unauthenticated sockets never lock users
+//     out; --max-sessions N (default 10) bounds sessions per connection.
+//     Each dropped or refused connection gets a note.
 //   - --allow-forwarding lets clients use port forwarding (direct-tcpip,
 //     tcpip-forward and their streamlocal forms); it is refused otherwise.
 //   - Transport: --rekey-every BYTES|DURATION (e.g. 1M, 512K, 1G, 30s, 10m),
@@ -76,6 +85,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/user"
@@ -93,7 +103,7 @@ import (
 	"sshtap/kex"
 )
 
-const serveUsage = `sshtap serve --host-key FILE [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
+const serveUsage = `sshtap serve --host-key FILE [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
 
 const serveDefaultListen = "127.0.0.1:2222"
 
@@ -109,6 +119,9 @@ type serveFlags struct {
 	user            string
 	once            bool
 	maxConns        string
+	maxStartups     string
+	maxSessions     string
+	loginGrace      string
 	allowForwarding bool
 	rekeyEvery      string
 	macPolicy       string
@@ -130,6 +143,9 @@ func (f *serveFlags) opts() []opt {
 		stringOpt(0, "user", &f.user),
 		flagOpt(0, "once", &f.once),
 		stringOpt(0, "max-conns", &f.maxConns),
+		stringOpt(0, "max-startups", &f.maxStartups),
+		stringOpt(0, "max-sessions", &f.maxSessions),
+		stringOpt(0, "login-grace-time", &f.loginGrace),
 		flagOpt(0, "allow-forwarding", &f.allowForwarding),
 		stringOpt(0, "rekey-every", &f.rekeyEvery),
 		stringOpt(0, "mac-policy", &f.macPolicy),
@@ -159,7 +175,7 @@ func (a *app) runServe(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stdout, "usage: %s\n", serveUsage)
 		return exitOK
 	}
-	cfg, maxConns, err := a.serveConfig(&f)
+	cfg, limits, err := a.serveConfig(&f)
 	if err != nil {
 		return a.fail(err)
 	}
@@ -199,34 +215,69 @@ func (a *app) runServe(ctx context.Context, args []string) int {
 	}
 
 	hook, _ := ctx.Value(serveHookKey{}).(func(string, *sshtap.Conn))
-	s := newServer(out, cfg, maxConns, hook, f.allowForwarding, a.getenv)
-	s.serve(ctx, ln, f.once)
+	s := newServer(out, cfg, hook, f.allowForwarding, a.getenv)
+	s.once = f.once
+	s.srv = &sshtap.Server{
+		NewConn:     s.newConn,
+		ConnState:   s.connState,
+		MaxConns:    limits.maxConns,
+		MaxStartups: limits.startups,
+		Logger:      slog.New(logHandler{out.w}),
+	}
+	s.serve(ctx, ln)
 	return exitOK
 }
 
-// serveConfig builds the ServerConfig (without host keys) from the flags.
-func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, int, error) {
+// serveLimits are the Server's limits from the flags.
+type serveLimits struct {
+	maxConns int
+	startups sshtap.MaxStartups
+}
+
+// serveConfig builds the ServerConfig (without host keys) and the limits
+// from the flags.
+func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, serveLimits, error) {
 	bad := func(format string, args ...any) error {
 		return &usageError{msg: fmt.Sprintf(format, args...), usage: serveUsage}
 	}
+	var limits serveLimits
 	if f.hostKey == "" {
-		return nil, 0, bad("--host-key FILE is required (a new ed25519 key is written there if FILE does not exist)")
+		return nil, limits, bad("--host-key FILE is required (a new ed25519 key is written there if FILE does not exist)")
 	}
 	if f.passwordSet && f.passwordEnv != "" {
-		return nil, 0, bad("--password and --password-env exclude each other")
+		return nil, limits, bad("--password and --password-env exclude each other")
 	}
 	if !f.noAuth && f.authorizedKeys == "" && !f.passwordSet && f.passwordEnv == "" {
-		return nil, 0, bad("no way to authenticate clients: give --authorized-keys FILE, --password PASS, --password-env VAR or --no-auth")
-	}
-	maxConns := 0
-	if f.maxConns != "" {
-		n, err := strconv.Atoi(f.maxConns)
-		if err != nil || n < 1 {
-			return nil, 0, bad("--max-conns: %q is not a positive number", f.maxConns)
-		}
-		maxConns = n
+		return nil, limits, bad("no way to authenticate clients: give --authorized-keys FILE, --password PASS, --password-env VAR or --no-auth")
 	}
 	cfg := &sshtap.ServerConfig{NoClientAuth: f.noAuth}
+	for _, n := range []struct {
+		name, val string
+		dst       *int
+	}{{"max-conns", f.maxConns, &limits.maxConns}, {"max-sessions", f.maxSessions, &cfg.MaxSessions}} {
+		if n.val == "" {
+			continue
+		}
+		v, err := strconv.Atoi(n.val)
+		if err != nil || v < 1 {
+			return nil, limits, bad("--%s: %q is not a positive number", n.name, n.val)
+		}
+		*n.dst = v
+	}
+	if f.maxStartups != "" {
+		m, err := sshtap.ParseMaxStartups(f.maxStartups)
+		if err != nil {
+			return nil, limits, bad("--max-startups: %q: want START:RATE:FULL (as sshd's MaxStartups, e.g. 10:30:100) or a number", f.maxStartups)
+		}
+		limits.startups = m
+	}
+	if f.loginGrace != "" {
+		d, err := time.ParseDuration(f.loginGrace)
+		if err != nil || d <= 0 {
+			return nil, limits, bad("--login-grace-time: %q is not a positive duration (e.g. 30s, 2m)", f.loginGrace)
+		}
+		cfg.LoginGraceTime = d
+	}
 	userOK := func(meta sshtap.ConnMetadata) error {
 		if f.user != "" && meta.User() != f.user {
 			return fmt.Errorf("user %q is not %q (--user)", meta.User(), f.user)
@@ -237,7 +288,7 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, int, error) {
 	if f.authorizedKeys != "" {
 		keys, err := readAuthorizedKeys(f.authorizedKeys)
 		if err != nil {
-			return nil, 0, err
+			return nil, limits, err
 		}
 		cfg.PublicKeyCallback = func(meta sshtap.ConnMetadata, key ssh.PublicKey) (*sshtap.Permissions, error) {
 			if err := userOK(meta); err != nil {
@@ -257,11 +308,11 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, int, error) {
 		if f.passwordEnv != "" {
 			pass = a.getenv(f.passwordEnv)
 			if pass == "" {
-				return nil, 0, bad("--password-env: environment variable %s is empty or not set", f.passwordEnv)
+				return nil, limits, bad("--password-env: environment variable %s is empty or not set", f.passwordEnv)
 			}
 		}
 		if pass == "" {
-			return nil, 0, bad("--password: the password must not be empty")
+			return nil, limits, bad("--password: the password must not be empty")
 		}
 		want := []byte(pass)
 		cfg.PasswordCallback = func(meta sshtap.ConnMetadata, password []byte) (*sshtap.Permissions, error) {
@@ -279,14 +330,14 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, int, error) {
 	if f.rekeyEvery != "" {
 		b, d, err := parseRekeyEvery(f.rekeyEvery)
 		if err != nil {
-			return nil, 0, bad("--rekey-every: %v", err)
+			return nil, limits, bad("--rekey-every: %v", err)
 		}
 		tc.RekeyBytes, tc.RekeyInterval = b, d
 	}
 	if f.macPolicy != "" {
 		policy, err := parseMACPolicy(f.macPolicy)
 		if err != nil {
-			return nil, 0, bad("--mac-policy: %v", err)
+			return nil, limits, bad("--mac-policy: %v", err)
 		}
 		tc.MACPolicy = policy
 	}
@@ -307,14 +358,14 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, int, error) {
 		}
 		names, err := algorithmList(l.val, l.def, l.supported)
 		if err != nil {
-			return nil, 0, bad("--%s: %v", l.name, err)
+			return nil, limits, bad("--%s: %v", l.name, err)
 		}
 		*l.dst = names
 	}
 	if slices.Contains(tc.HostKeyAlgorithms, kex.HostKeyRSA) || slices.Contains(tc.HostKeyAlgorithms, kex.HostKeyRSACert) {
 		cfg.AllowSHA1RSA = true
 	}
-	return cfg, maxConns, nil
+	return cfg, limits, nil
 }
 
 // readAuthorizedKeys reads an OpenSSH authorized_keys file. Key options are
@@ -410,33 +461,41 @@ func generateHostKey(path string) (ssh.Signer, error) {
 	return signer, nil
 }
 
-// server serves the accepted connections of one runServe.
+// server serves the connections of one runServe through an sshtap.Server:
+// it gives each connection its label, its event output and its
+// configuration, and tells how it ended.
 type server struct {
 	out      *eventOutput
 	base     *sshtap.ServerConfig
-	maxConns int
 	hook     func(string, *sshtap.Conn)
 	forward  bool
 	home     string
 	username string
 	getenv   func(string) string
-
-	hsCtx    context.Context // handshakes; cancelled at shutdown, after DISCONNECT was sent
-	hsCancel context.CancelFunc
+	once     bool
+	ln       net.Listener
+	srv      *sshtap.Server
 
 	mu       sync.Mutex
-	active   int // admitted connections not yet ended (for --max-conns)
-	conns    map[*sshtap.Conn]struct{}
-	closing  bool
+	n        int // connections accepted
+	conns    map[*sshtap.Conn]*serveConn
+	live     sync.WaitGroup // connections not yet ended
 	sessions int
 	idle     *sync.Cond // signalled when sessions drops to 0
-	wg       sync.WaitGroup
 }
 
-func newServer(out *eventOutput, cfg *sshtap.ServerConfig, maxConns int, hook func(string, *sshtap.Conn), forward bool, getenv func(string) string) *server {
-	s := &server{out: out, base: cfg, maxConns: maxConns, hook: hook, forward: forward, getenv: getenv, conns: map[*sshtap.Conn]struct{}{}}
+// serveConn is one connection's state.
+type serveConn struct {
+	label    string
+	start    time.Time
+	sessions connSessions
+	sum      eventfmt.Summary
+	done     <-chan struct{} // the event output's end
+}
+
+func newServer(out *eventOutput, cfg *sshtap.ServerConfig, hook func(string, *sshtap.Conn), forward bool, getenv func(string) string) *server {
+	s := &server{out: out, base: cfg, hook: hook, forward: forward, getenv: getenv, conns: map[*sshtap.Conn]*serveConn{}}
 	s.idle = sync.NewCond(&s.mu)
-	s.hsCtx, s.hsCancel = context.WithCancel(context.Background())
 	if u, err := user.Current(); err == nil {
 		s.username, s.home = u.Username, u.HomeDir
 	}
@@ -446,65 +505,36 @@ func newServer(out *eventOutput, cfg *sshtap.ServerConfig, maxConns int, hook fu
 	return s
 }
 
-// serve accepts connections until ctx is done (or after the first with
-// once), then waits for every connection and session to end.
-func (s *server) serve(ctx context.Context, ln net.Listener, once bool) {
-	stop := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
+// serve serves ln until ctx is done (or, with once, until the first
+// connection ended), then waits for every connection and session to end.
+func (s *server) serve(ctx context.Context, ln net.Listener) {
+	s.ln = ln
+	served := make(chan error, 1)
+	go func() { served <- s.srv.Serve(ln) }()
+	ended := false
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		ended = true
+		if !s.once {
+			s.out.w.Note("", "accept: "+err.Error())
+		}
+		// With --once the listener was closed at the first accept: wait
+		// for that connection (or the signal).
+		all := make(chan struct{})
+		go func() { s.live.Wait(); close(all) }()
 		select {
 		case <-ctx.Done():
-		case <-stop:
-		}
-		ln.Close()
-		s.shutdown(ctx.Err() != nil)
-	}()
-
-	n := 0
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				break
-			}
-			// EMFILE and the like: wait a little rather than spin.
-			s.out.w.Note("", "accept: "+err.Error())
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
-		}
-		n++
-		label := fmt.Sprintf("#%d %s", n, nc.RemoteAddr())
-		if once {
-			ln.Close()
-		}
-		// Counted here, at admission, not when handle registers the
-		// Conn: a connection accepted a moment ago counts already.
-		s.mu.Lock()
-		full := s.maxConns > 0 && s.active >= s.maxConns
-		if !full {
-			s.active++
-		}
-		s.mu.Unlock()
-		if full {
-			s.out.w.Note(label, fmt.Sprintf("refused: %d connections already (--max-conns)", s.maxConns))
-			nc.Close()
-			continue
-		}
-		s.wg.Add(1)
-		go s.handle(label, nc)
-		if once {
-			break
+		case <-all:
 		}
 	}
-	// Wait for the connections (the stopper disconnects them on ctx
-	// cancel), then stop the stopper; then wait for the sessions.
-	s.wg.Wait()
-	close(stop)
-	<-stopped
+	// Every connection still up is sent DISCONNECT by-application, and its
+	// commands are killed.
+	s.srv.Close()
+	if !ended {
+		<-served
+	}
+	s.live.Wait()
 	s.mu.Lock()
 	for s.sessions > 0 {
 		s.idle.Wait()
@@ -512,58 +542,46 @@ func (s *server) serve(ctx context.Context, ln net.Listener, once bool) {
 	s.mu.Unlock()
 }
 
-// shutdown marks the server closing and, when cancelled, disconnects every
-// connection (by-application) and ends the handshakes in progress.
-func (s *server) shutdown(cancelled bool) {
-	s.mu.Lock()
-	s.closing = true
-	var conns []*sshtap.Conn
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	if cancelled {
-		var wg sync.WaitGroup
-		for _, c := range conns {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c.Disconnect(sshtap.DisconnectByApplication, "sshtap serve is shutting down")
-			}()
+// logHandler turns the Server's log records (dropped connections, accept
+// errors) into notes.
+type logHandler struct{ w *eventfmt.Writer }
+
+func (h logHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h logHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h logHandler) WithGroup(string) slog.Handler            { return h }
+
+func (h logHandler) Handle(_ context.Context, r slog.Record) error {
+	msg := strings.TrimPrefix(r.Message, "sshtap: ")
+	label := ""
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "remote" {
+			label = a.Value.String()
+		} else {
+			msg += ": " + a.Value.String()
 		}
-		wg.Wait()
+		return true
+	})
+	return h.w.Note(label, msg)
+}
+
+// newConn makes the Conn of an accepted socket (the Server's NewConn).
+func (s *server) newConn(nc net.Conn) *sshtap.Conn {
+	s.mu.Lock()
+	s.n++
+	label := fmt.Sprintf("#%d %s", s.n, nc.RemoteAddr())
+	s.live.Add(1)
+	s.mu.Unlock()
+	if s.once {
+		s.ln.Close()
 	}
-	s.hsCancel()
-}
-
-// slotConn is an admitted connection's socket: closing it frees the
-// connection's --max-conns slot first.
-type slotConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-// free frees the slot (once).
-func (c *slotConn) free() { c.once.Do(c.release) }
-
-func (c *slotConn) Close() error {
-	c.free()
-	return c.Conn.Close()
-}
-
-// handle serves one connection until it ends.
-func (s *server) handle(label string, nc net.Conn) {
-	defer s.wg.Done()
-	start := time.Now()
-	s.out.w.SetConnStart(label, start) // the connect note counts from the connect too
+	sc := &serveConn{label: label, start: time.Now()}
+	s.out.w.SetConnStart(label, sc.start) // the connect note counts from the connect too
 	s.out.w.Note(label, fmt.Sprintf("client connected from %s to %s", nc.RemoteAddr(), nc.LocalAddr()))
 
 	cfg := *s.base
-	var sessions connSessions
 	cfg.SessionHandler = func(ss *sshtap.ServerSession) {
-		sessions.start()
-		defer sessions.end()
+		sc.sessions.start()
+		defer sc.sessions.end()
 		s.session(label, ss)
 	}
 	// Refused requests get CHANNEL_FAILURE, as sshd answers them, so the
@@ -594,48 +612,36 @@ func (s *server) handle(label string, nc net.Conn) {
 			return false
 		}
 	}
-	// The slot is free before the socket closes, so a client that saw its
-	// connection end can connect again at once under --max-conns. The
-	// Conn closes the socket itself when the connection fails (garbage
-	// instead of an identification string, say), before Handshake
-	// returns: the slot goes with that Close.
-	sc := &slotConn{Conn: nc, release: func() {
-		s.mu.Lock()
-		s.active--
-		s.mu.Unlock()
-	}}
-	c := sshtap.ServerConn(sc, &cfg)
-	var sum eventfmt.Summary
-	done := s.out.watch(c, label, &sum)
+	c := sshtap.ServerConn(nc, &cfg)
+	sc.done = s.out.watch(c, label, &sc.sum)
 	if s.hook != nil {
 		s.hook(label, c)
 	}
-
 	s.mu.Lock()
-	closing := s.closing
-	if !closing {
-		s.conns[c] = struct{}{}
-	}
+	s.conns[c] = sc
 	s.mu.Unlock()
+	return c
+}
 
-	var err error
-	if closing {
-		err = c.Disconnect(sshtap.DisconnectByApplication, "sshtap serve is shutting down")
-	} else if err = c.Handshake(s.hsCtx); err == nil {
-		err = c.Wait()
+// connState tells how a connection ended (the Server's ConnState).
+func (s *server) connState(c *sshtap.Conn, st sshtap.ConnState) {
+	if st != sshtap.StateClosed {
+		return
 	}
-	sc.free()
-	c.Close()
-	s.out.drain(done)
-	// The connection's sessions end with it (their commands are killed);
-	// their last notes come before "client gone" and the summary.
-	sessions.wait(5 * time.Second)
-
 	s.mu.Lock()
+	sc := s.conns[c]
 	delete(s.conns, c)
 	s.mu.Unlock()
-	if err == nil {
-		err = c.Err()
+	defer s.live.Done()
+	s.out.drain(sc.done)
+	// The connection's sessions end with it (their commands are killed);
+	// their last notes come before "client gone" and the summary.
+	sc.sessions.wait(5 * time.Second)
+
+	err := c.Err()
+	var de *sshtap.DisconnectError
+	if errors.As(err, &de) && !de.Remote && de.Reason == sshtap.DisconnectTooManyConnections {
+		s.out.w.Note(sc.label, fmt.Sprintf("refused at authentication: %d authenticated connections already (--max-conns)", s.srv.MaxConns))
 	}
 	// Notes are written at once while events are rendered by the watch
 	// goroutine: who authenticated is told here, after the last event,
@@ -648,13 +654,13 @@ func (s *server) handle(label string, nc net.Conn) {
 		}
 		msg += ") gone"
 	}
-	elapsed := time.Since(start)
+	elapsed := time.Since(sc.start)
 	msg += fmt.Sprintf(" after %v", elapsed.Round(time.Millisecond))
 	if err != nil {
 		msg += ": " + err.Error()
 	}
-	s.out.w.Note(label, msg)
-	s.out.finish(label, &sum, c.Stats(), elapsed)
+	s.out.w.Note(sc.label, msg)
+	s.out.finish(sc.label, &sc.sum, c.Stats(), elapsed)
 }
 
 // connSessions counts one connection's running session handlers.

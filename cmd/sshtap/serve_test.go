@@ -273,6 +273,9 @@ func TestServeUsageErrors(t *testing.T) {
 		{"cipher", []string{"--host-key", hk, "--no-auth", "--ciphers", "rot13"}, `unsupported algorithm "rot13"`},
 		{"rekey", []string{"--host-key", hk, "--no-auth", "--rekey-every", "often"}, "neither a size"},
 		{"max conns", []string{"--host-key", hk, "--no-auth", "--max-conns", "0"}, "not a positive number"},
+		{"max sessions", []string{"--host-key", hk, "--no-auth", "--max-sessions", "x"}, "--max-sessions: \"x\" is not a positive number"},
+		{"max startups", []string{"--host-key", hk, "--no-auth", "--max-startups", "30:10"}, "want START:RATE:FULL"},
+		{"login grace", []string{"--host-key", hk, "--no-auth", "--login-grace-time", "0s"}, "not a positive duration"},
 		{"authorized keys missing", []string{"--host-key", hk, "--authorized-keys", filepath.Join(dir, "none")}, "--authorized-keys: open"},
 		{"authorized keys bad", []string{"--host-key", hk, "--authorized-keys", badKeys}, badKeys + ":1"},
 		{"listen busy", []string{"--host-key", hk, "--no-auth", "--listen", busy.Addr().String()}, "cannot listen on " + busy.Addr().String()},
@@ -612,7 +615,7 @@ func TestServePassword(t *testing.T) {
 	if n := countKind(evs, sshtap.KindDisconnect); n != 1 {
 		t.Errorf("connection 2: %d disconnect events, want 1 (ours)", n)
 	}
-	for _, want := range []string{"session: command killed by signal TERM", "sshtap serve is shutting down"} {
+	for _, want := range []string{"session: command killed by signal TERM", "server shutting down"} {
 		if !strings.Contains(r.stderr.String(), want) {
 			t.Errorf("event output lacks %q:\n%s", want, r.stderr.String())
 		}
@@ -665,23 +668,37 @@ func TestServeBadClients(t *testing.T) {
 	io.Copy(io.Discard, junk) // until the server closes it
 	junk.Close()
 
-	// A client that says nothing holds a slot until the server stops.
-	idle, err := net.Dial("tcp", r.addr)
-	if err != nil {
-		t.Fatal(err)
+	// Clients that say nothing do not count against --max-conns, which
+	// bounds authenticated connections.
+	for range 3 {
+		idle, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer idle.Close()
 	}
-	defer idle.Close()
-
-	c, err := sshtap.Dial(ctx, "tcp", r.addr, &sshtap.Config{User: "u", Auth: []sshtap.AuthMethod{sshtap.Password("pw")}, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	dial := func() (*sshtap.Conn, error) {
+		return sshtap.Dial(ctx, "tcp", r.addr, &sshtap.Config{User: "u", Auth: []sshtap.AuthMethod{sshtap.Password("pw")}, HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	}
+	c, err := dial()
 	if err != nil {
-		t.Fatalf("a good client after a bad one: %v", err)
+		t.Fatalf("a good client after a bad one, beside 3 silent ones: %v", err)
 	}
 	defer c.Close()
+	c2, err := dial()
+	if err != nil {
+		t.Fatalf("a second client: %v", err)
+	}
+	defer c2.Close()
 
-	// Two connections are up: a third is closed at once.
-	if c3, err := sshtap.Dial(ctx, "tcp", r.addr, &sshtap.Config{User: "u", Auth: []sshtap.AuthMethod{sshtap.Password("pw")}, HostKeyCallback: ssh.InsecureIgnoreHostKey()}); err == nil {
-		c3.Close()
-		t.Error("a third connection was served with --max-conns 2")
+	// Two connections are authenticated: a third is told so.
+	c3, err := dial()
+	var de *sshtap.DisconnectError
+	if !errors.As(err, &de) || de.Reason != sshtap.DisconnectTooManyConnections {
+		if c3 != nil {
+			c3.Close()
+		}
+		t.Errorf("a third client with --max-conns 2: %v, want TOO_MANY_CONNECTIONS", err)
 	}
 
 	start := time.Now()
@@ -691,11 +708,51 @@ func TestServeBadClients(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("stopping took %v", d)
 	}
-	if !strings.Contains(r.stderr.String(), "refused: 2 connections already (--max-conns)") {
+	if !strings.Contains(r.stderr.String(), "refused at authentication: 2 authenticated connections already (--max-conns)") {
 		t.Errorf("no note for the refused connection:\n%s", r.stderr.String())
 	}
 	if _, err := c.NewSession(ctx); err == nil {
 		t.Error("the client's connection survived the server's stop")
+	}
+}
+
+// TestServeLimits: a socket that never sends its identification string is
+// closed at --login-grace-time with a note naming the stage, and past
+// --max-startups a new connection gets sshd's line.
+func TestServeLimits(t *testing.T) {
+	r := startServe(t, nil, "--listen", "127.0.0.1:0", "--host-key", filepath.Join(t.TempDir(), "hk"), "--no-auth",
+		"--login-grace-time", "1s", "--max-startups", "1")
+	silent, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	// The silent one was accepted first (one accept loop): this one is
+	// over the limit of one unauthenticated connection.
+	over, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	over.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if got, err := io.ReadAll(over); string(got) != "Exceeded MaxStartups\r\n" || err != nil {
+		t.Errorf("connection over --max-startups read %q, %v", got, err)
+	}
+	start := time.Now()
+	silent.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadAll(silent); err != nil {
+		t.Fatalf("silent connection: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the silent connection was closed after %v with --login-grace-time 1s", d)
+	}
+	if code := r.stop(t); code != exitOK {
+		t.Fatalf("serve exited %d", code)
+	}
+	for _, want := range []string{"login grace time (1s) exceeded in the version exchange", "connection dropped: MaxStartups 1:100:1, 1 unauthenticated connections"} {
+		if !strings.Contains(r.stderr.String(), want) {
+			t.Errorf("no note %q:\n%s", want, r.stderr.String())
+		}
 	}
 }
 
