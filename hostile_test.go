@@ -277,7 +277,8 @@ func TestHostileIgnoreFloodBlockedSubscriber(t *testing.T) {
 }
 
 // Floods after authentication: channel opens far past MaxSessions, window
-// adjustments by the ten thousand, pipelined global requests. Each is
+// adjustments by the ten thousand, pipelined global requests, key exchanges
+// back to back. Each is
 // refused or absorbed, and the connection and the server keep working.
 func TestHostileFloodsAfterAuth(t *testing.T) {
 	s := &Server{Config: passwordServerConfig(t)}
@@ -354,6 +355,26 @@ func TestHostileFloodsAfterAuth(t *testing.T) {
 			})
 		}
 		wg.Wait()
+	})
+
+	t.Run("rekeys", func(t *testing.T) {
+		// A second connection starts key exchanges back to back: the
+		// server answers DefaultPeerKexLimit of them, then disconnects it.
+		r, err := dialTest(ctx, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		n := 0
+		for ; n < 2*DefaultPeerKexLimit; n++ {
+			if r.Rekey(ctx) != nil {
+				break
+			}
+		}
+		var de *DisconnectError
+		if err := waitEnd(t, r, 10*time.Second); n != DefaultPeerKexLimit || !errors.As(err, &de) || de.Reason != DisconnectProtocolError {
+			t.Fatalf("%d key exchanges answered, then %v; want %d and PROTOCOL_ERROR", n, err, DefaultPeerKexLimit)
+		}
 	})
 
 	if err := honestLogin(ctx, addr); err != nil {
