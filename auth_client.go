@@ -115,7 +115,7 @@ func (ca *clientAuthRun) outcome(p []byte, method, algo string) (done, success b
 	case wire.MsgUserAuthSuccess:
 		// The transport goroutine already marked the Conn authenticated
 		// (routeAuth); record the user.
-		ca.c.setAuthenticated(ca.user, nil)
+		ca.c.setAuthenticated(ca.user, nil) // a client has no grace time: always true
 		ca.c.publishClientAuth(ca.user, method, algo, AuthSuccess, nil)
 		return true, true, nil
 	case wire.MsgUserAuthFailure:

@@ -99,8 +99,8 @@ func (c *ServerConfig) loginGraceTime() time.Duration {
 // loginGraceExpired ends a server Conn whose client did not authenticate
 // within LoginGraceTime of the Conn's creation (the timer's func).
 func (c *Conn) loginGraceExpired() {
-	if c.authenticated.Load() {
-		return
+	if !c.loginDecided.CompareAndSwap(loginPending, loginExpired) {
+		return // authenticated first
 	}
 	stage := StageAuth
 	c.mu.Lock()
@@ -205,7 +205,11 @@ func (st *serverAuthRun) run(ctx context.Context) error {
 		if d.err == nil {
 			// Mark the Conn authenticated before the client can see
 			// USERAUTH_SUCCESS and send connection messages.
-			st.c.setAuthenticated(st.user, d.perms)
+			if !st.c.setAuthenticated(st.user, d.perms) {
+				// The login grace time ran out first; it ends the Conn.
+				<-st.c.closing
+				return st.c.Err()
+			}
 			st.c.publishAuth(st.user, d.method, d.algo, AuthSuccess, nil, "")
 			// RFC 4252 §5.1: "SSH_MSG_USERAUTH_SUCCESS ... is sent only
 			// once."

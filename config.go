@@ -100,8 +100,8 @@ type TransportConfig struct {
 	// MaxChannels bounds the channels the peer has open at once on this
 	// connection, its opens still waiting for a decision included; more
 	// opens are refused with OpenResourceShortage. Zero means
-	// DefaultMaxChannels; negative means no bound (pending opens stay
-	// bounded at 256).
+	// DefaultMaxChannels on a server and no bound on a client; negative
+	// means no bound. Pending opens stay bounded at 256 either way.
 	MaxChannels int
 
 	// GlobalRequestHandler handles the peer's global requests (RFC 4254 §4)
@@ -275,7 +275,7 @@ func (c *TransportConfig) version() string {
 
 // Defaults for TransportConfig.MaxChannels and ServerConfig.MaxSessions.
 const (
-	DefaultMaxChannels = 256
+	DefaultMaxChannels = 1024
 	DefaultMaxSessions = 10
 	// DefaultPeerKexLimit is TransportConfig.PeerKexLimit's default.
 	DefaultPeerKexLimit = 30
@@ -291,9 +291,9 @@ func (c *TransportConfig) peerKexLimit(isClient bool) int {
 	return c.PeerKexLimit
 }
 
-func (c *TransportConfig) maxChannels() int {
+func (c *TransportConfig) maxChannels(isClient bool) int {
 	switch {
-	case c.MaxChannels < 0:
+	case c.MaxChannels < 0, c.MaxChannels == 0 && isClient:
 		return math.MaxInt
 	case c.MaxChannels == 0:
 		return DefaultMaxChannels

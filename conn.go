@@ -39,6 +39,10 @@ package sshtap
 //
 //	Channel.reqMu, mux.globalSendMu > writeSem > omu > mu > hub.mu
 //	Channel.mu > mux.mu > omu
+//	Server.mu > mux.mu
+//
+// A Server's hooks (admit, onEnd) take Server.mu and are called with no
+// Conn lock held.
 //
 // writeSem (the write lock) is held across I/O, and so are the two request
 // locks before it (they keep a request and its place in the reply order
@@ -140,13 +144,15 @@ type Conn struct {
 	keepAliveStarted             bool
 	keepAlive                    *keepAlive
 
-	// Set by a Server before the Conn starts: admit is asked before
-	// USERAUTH_SUCCESS (an error refuses the client), onEnd is called
-	// once, when the Conn ends, before its stream is closed.
+	// Set by a Server (under omu) before the Conn starts: admit is asked
+	// before USERAUTH_SUCCESS (an error refuses the client), onEnd is
+	// called when the Conn ends, before its stream is closed (unless it
+	// ended before onEnd was set). Both run with no Conn lock held.
 	admit func() *DisconnectError
 	onEnd func()
 
-	graceTimer    *time.Timer   // server: LoginGraceTime, from ServerConn; set once
+	graceTimer    *time.Timer   // server: LoginGraceTime, from ServerConn; set once, under omu
+	loginDecided  atomic.Uint32 // loginPending, then loginDone or loginExpired
 	authQueue     msgQueue      // auth messages for the handshake runner
 	authenticated atomic.Bool   // user authentication succeeded
 	keyed         atomic.Bool   // the first key exchange completed
@@ -280,8 +286,11 @@ func ServerConn(rw io.ReadWriter, cfg *ServerConfig) *Conn {
 	c := newConn(rw, &cfg.TransportConfig)
 	c.scfg = cfg
 	// One deadline from here to authenticated: version exchange, first
-	// key exchange and user authentication.
+	// key exchange and user authentication. Set under omu, where abort
+	// reads it: the timer may fire before this function returns.
+	c.omu.Lock()
 	c.graceTimer = time.AfterFunc(cfg.loginGraceTime(), c.loginGraceExpired)
+	c.omu.Unlock()
 	return c
 }
 
@@ -408,15 +417,31 @@ func (c *Conn) nextAuthMsg(ctx context.Context) ([]byte, error) {
 }
 
 // setAuthenticated records a successful user authentication.
-func (c *Conn) setAuthenticated(user string, perms *Permissions) {
+// On a server it fails (false) when the login grace time ran out first: of
+// the two, whichever comes first wins.
+func (c *Conn) setAuthenticated(user string, perms *Permissions) bool {
+	if !c.loginDecided.CompareAndSwap(loginPending, loginDone) {
+		return false
+	}
+	c.omu.Lock()
+	if c.graceTimer != nil {
+		c.graceTimer.Stop()
+	}
+	c.omu.Unlock()
 	c.mu.Lock()
 	c.authUser, c.perms = user, perms
 	c.mu.Unlock()
 	c.authenticated.Store(true)
-	if c.graceTimer != nil {
-		c.graceTimer.Stop()
-	}
+	return true
 }
+
+// loginDecided values: the login grace time and a successful
+// authentication race for it.
+const (
+	loginPending = iota
+	loginDone
+	loginExpired
+)
 
 // Authenticated reports whether user authentication succeeded.
 func (c *Conn) Authenticated() bool { return c.authenticated.Load() }
@@ -584,8 +609,11 @@ func (c *Conn) abort(err error, reason DisconnectReason, msg string) error {
 // teardown is abort's second half, on its own goroutine.
 func (c *Conn) teardown(err error, r *kexRound) {
 	defer close(c.streamDone)
-	if c.onEnd != nil {
-		c.onEnd()
+	c.omu.Lock()
+	onEnd := c.onEnd
+	c.omu.Unlock()
+	if onEnd != nil {
+		onEnd()
 	}
 	c.mux.fail(err)
 	if r != nil {

@@ -282,6 +282,7 @@ func TestHostileIgnoreFloodBlockedSubscriber(t *testing.T) {
 // refused or absorbed, and the connection and the server keep working.
 func TestHostileFloodsAfterAuth(t *testing.T) {
 	s := &Server{Config: passwordServerConfig(t)}
+	s.Config.PeerKexLimit = 3
 	addr := testServer(t, s)
 	ctx := tctx(t)
 	c, err := dialTest(ctx, addr)
@@ -359,21 +360,22 @@ func TestHostileFloodsAfterAuth(t *testing.T) {
 
 	t.Run("rekeys", func(t *testing.T) {
 		// A second connection starts key exchanges back to back: the
-		// server answers DefaultPeerKexLimit of them, then disconnects it.
+		// server answers PeerKexLimit of them (3 here, refilled one every
+		// 20 s), then disconnects it.
 		r, err := dialTest(ctx, addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer r.Close()
 		n := 0
-		for ; n < 2*DefaultPeerKexLimit; n++ {
+		for ; n < 10; n++ {
 			if r.Rekey(ctx) != nil {
 				break
 			}
 		}
 		var de *DisconnectError
-		if err := waitEnd(t, r, 10*time.Second); n != DefaultPeerKexLimit || !errors.As(err, &de) || de.Reason != DisconnectProtocolError {
-			t.Fatalf("%d key exchanges answered, then %v; want %d and PROTOCOL_ERROR", n, err, DefaultPeerKexLimit)
+		if err := waitEnd(t, r, 10*time.Second); n != 3 || !errors.As(err, &de) || de.Reason != DisconnectProtocolError {
+			t.Fatalf("%d key exchanges answered, then %v; want 3 and PROTOCOL_ERROR", n, err)
 		}
 	})
 

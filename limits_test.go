@@ -205,9 +205,20 @@ func waitEnd(t *testing.T, c *Conn, d time.Duration) error {
 	}
 }
 
-// A server answers at most DefaultPeerKexLimit key exchanges a minute that
-// follow little traffic, then disconnects; exchanges after real traffic
-// (as OpenSSH's RekeyLimit starts them) are not counted.
+// A server answers at most PeerKexLimit key exchanges a minute that follow
+// little traffic, then disconnects; exchanges after real traffic (as
+// OpenSSH's RekeyLimit starts them) are not counted. The default applies to
+// servers only.
+func TestPeerKexLimitDefaults(t *testing.T) {
+	var tc TransportConfig
+	if tc.peerKexLimit(false) != DefaultPeerKexLimit || tc.peerKexLimit(true) != 0 {
+		t.Errorf("default PeerKexLimit: server %d, client %d", tc.peerKexLimit(false), tc.peerKexLimit(true))
+	}
+	if tc.maxChannels(false) != DefaultMaxChannels || tc.maxChannels(true) < 1<<30 {
+		t.Errorf("default MaxChannels: server %d, client %d", tc.maxChannels(false), tc.maxChannels(true))
+	}
+}
+
 func TestPeerKexLimit(t *testing.T) {
 	t.Run("after-traffic", func(t *testing.T) {
 		p := handshakePair(t, &Config{NoAuth: true}, &ServerConfig{TransportConfig: TransportConfig{PeerKexLimit: 2}})
@@ -225,11 +236,13 @@ func TestPeerKexLimit(t *testing.T) {
 		}
 	})
 	t.Run("idle", func(t *testing.T) {
-		p := handshakePair(t, &Config{NoAuth: true}, nil)
+		// A limit of 3 refills one every 20 s: the test is not a race
+		// against the refill.
+		p := handshakePair(t, &Config{NoAuth: true}, &ServerConfig{TransportConfig: TransportConfig{PeerKexLimit: 3}})
 		ctx := tctx(t)
-		for i := range DefaultPeerKexLimit {
+		for i := range 3 {
 			if err := p.client.Rekey(ctx); err != nil {
-				t.Fatalf("rekey %d of %d: %v", i+1, DefaultPeerKexLimit, err)
+				t.Fatalf("rekey %d of 3: %v", i+1, err)
 			}
 		}
 		if err := p.client.Rekey(ctx); err == nil {

@@ -36,6 +36,7 @@ type mux struct {
 	// The peer's channels, pending or open, for TransportConfig.MaxChannels
 	// and ServerConfig.MaxSessions.
 	peerChans, peerSessions int
+	draining                bool // a Server's Shutdown: the peer's opens are refused
 }
 
 type globalResult struct {
@@ -569,9 +570,12 @@ func (c *Conn) handleOpen(p []byte) error {
 	case len(mx.pending) >= maxIncomingOpens:
 		mx.mu.Unlock()
 		return c.queue(openFailure(m.Sender, OpenResourceShortage, "too many pending channel opens"))
-	case mx.peerChans >= c.cfg.maxChannels():
+	case mx.draining:
 		mx.mu.Unlock()
-		return c.queue(openFailure(m.Sender, OpenResourceShortage, fmt.Sprintf("too many channels (at most %d)", c.cfg.maxChannels())))
+		return c.queue(openFailure(m.Sender, OpenProhibited, "server shutting down"))
+	case mx.peerChans >= c.cfg.maxChannels(c.isClient):
+		mx.mu.Unlock()
+		return c.queue(openFailure(m.Sender, OpenResourceShortage, fmt.Sprintf("too many channels (at most %d)", c.cfg.maxChannels(c.isClient))))
 	}
 	session := !c.isClient && m.Type == "session"
 	if session && mx.peerSessions >= c.scfg.maxSessions() {

@@ -192,6 +192,7 @@ func (s *Server) ListenAndServe() error {
 // after a pause.
 func (s *Server) Serve(ln net.Listener) error {
 	if s.Config == nil && s.NewConn == nil {
+		ln.Close()
 		return errors.New("sshtap: Server has neither Config nor NewConn")
 	}
 	s.mu.Lock()
@@ -299,8 +300,10 @@ func (s *Server) serveConn(nc net.Conn) {
 		return
 	}
 	sc := &serverConn{}
+	c.omu.Lock()
 	c.admit = func() *DisconnectError { return s.admitAuth(sc) }
 	c.onEnd = func() { s.connEnded(c, sc) }
+	c.omu.Unlock()
 	s.mu.Lock()
 	closing := s.closing
 	if !closing {
@@ -324,6 +327,10 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 	c.Wait()
 	<-c.streamDone
+	// Normally done by onEnd already; not when the Conn ended before
+	// onEnd was set (a grace time shorter than NewConn, a Conn NewConn
+	// closed).
+	s.connEnded(c, sc)
 	if s.ConnState != nil {
 		s.ConnState(c, StateClosed)
 	}
@@ -386,10 +393,12 @@ func (s *Server) closeListenersLocked() {
 }
 
 // Shutdown stops the server gracefully: it closes the listeners, ends
-// every connection that has not authenticated, and then waits for the
-// authenticated ones to end, ending each as soon as it has no open
-// channel. When ctx is done first it returns ctx's error; Close then ends
-// the remaining ones. After Shutdown, Serve returns ErrServerClosed.
+// every connection that has not authenticated, refuses new channels on
+// the authenticated ones (OpenProhibited), and waits for
+// them to end, ending each as soon as it has no open channel. When ctx is
+// done first it returns ctx's error; Close then ends the remaining ones.
+// After Shutdown, Serve returns ErrServerClosed. Calling it from NewConn or
+// ConnState waits until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closeListenersLocked()
@@ -401,7 +410,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Lock()
 		var end []*Conn
 		for c, sc := range s.conns {
-			if !sc.authed || c.idle() {
+			if !sc.authed || c.drain() {
 				end = append(end, c)
 			}
 		}
@@ -418,8 +427,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.abort(errServerShutdown(), DisconnectByApplication, serverShutdownMsg)
 		}
 		if left == 0 {
-			s.wg.Wait()
-			return nil
+			// The connection goroutines still finishing (ConnState
+			// calls, a NewConn in progress).
+			done := make(chan struct{})
+			go func() { s.wg.Wait(); close(done) }()
+			select {
+			case <-done:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		select {
 		case <-gone:
@@ -434,7 +451,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close closes the listeners and ends every connection at once (DISCONNECT
 // by-application), then waits for the connections' goroutines, the
-// ConnState calls included.
+// ConnState calls included; so it must not be called from NewConn or
+// ConnState (it would wait for itself).
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closeListenersLocked()
@@ -450,9 +468,11 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// idle reports whether the Conn has no open channel.
-func (c *Conn) idle() bool {
+// drain makes the Conn refuse the peer's channel opens from now on and
+// reports whether it has no channel (so it stays without one).
+func (c *Conn) drain() bool {
 	c.mux.mu.Lock()
 	defer c.mux.mu.Unlock()
+	c.mux.draining = true
 	return len(c.mux.chans) == 0 && len(c.mux.pending) == 0
 }

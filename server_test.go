@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -232,7 +233,9 @@ func TestServerShutdown(t *testing.T) {
 		t.Fatalf("Serve: %v", err)
 	}
 	stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.ReadAll(stalled); err != nil {
+	// A socket accepted after Shutdown began is closed with its bytes
+	// unread, which resets it.
+	if _, err := io.ReadAll(stalled); err != nil && !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("stalled socket not closed: %v", err)
 	}
 	var de *DisconnectError
@@ -241,6 +244,11 @@ func TestServerShutdown(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", addr); err == nil {
 		t.Fatal("listener still accepts")
+	}
+	// No new channel on a connection during Shutdown.
+	var oe *OpenChannelError
+	if _, err := busy.NewSession(ctx); !errors.As(err, &oe) || oe.Reason != OpenProhibited || oe.Message != "server shutting down" {
+		t.Fatalf("a session opened during Shutdown: %v", err)
 	}
 	// The session still works while Shutdown waits for it.
 	io.WriteString(stdin, "still here\n")
@@ -290,3 +298,85 @@ func stateNames(st []ConnState) string {
 	}
 	return strings.Join(names, " ")
 }
+
+// serverCounts returns a Server's unauthenticated and authenticated counts.
+func serverCounts(s *Server) (startups, active, conns int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.startups, s.active, len(s.conns)
+}
+
+// waitServerIdle polls until the Server holds no connection.
+func waitServerIdle(t *testing.T, s *Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, act, n := serverCounts(s)
+		if st == 0 && act == 0 && n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server still counts %d unauthenticated, %d authenticated, %d connections", st, act, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Whatever NewConn does (drop the socket, return a Conn it closed, take
+// longer than the grace time), the Server's counts come back to zero, so
+// MaxStartups never fills up with ghosts.
+func TestServerNewConnCounts(t *testing.T) {
+	cfg := passwordServerConfig(t)
+	cfg.LoginGraceTime = 5 * time.Millisecond
+	var mode atomicString
+	s := &Server{
+		MaxStartups: MaxStartups{Start: 1, Rate: 100, Full: 1},
+		NewConn: func(nc net.Conn) *Conn {
+			switch mode.Load() {
+			case "nil":
+				return nil
+			case "closed":
+				c := ServerConn(nc, cfg)
+				c.Close()
+				return c
+			default: // slow: the grace time ends before NewConn returns
+				c := ServerConn(nc, cfg)
+				<-c.closing
+				return c
+			}
+		},
+	}
+	addr := testServer(t, s)
+	for _, m := range []string{"nil", "closed", "slow"} {
+		mode.Store(m)
+		nc := stalledSocket(t, addr, nil)
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		io.ReadAll(nc)
+		waitServerIdle(t, s)
+	}
+}
+
+// An authenticated connection outlives the login grace time.
+func TestServerGraceEndsAtAuth(t *testing.T) {
+	cfg := passwordServerConfig(t)
+	cfg.LoginGraceTime = 200 * time.Millisecond
+	addr := testServer(t, &Server{Config: cfg})
+	ctx := tctx(t)
+	c, err := dialTest(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-time.After(400 * time.Millisecond) // what is tested: time passing
+	if _, err := c.Ping(ctx); err != nil {
+		t.Fatalf("authenticated connection after the grace time: %v", err)
+	}
+}
+
+type atomicString struct {
+	mu sync.Mutex
+	s  string
+}
+
+func (a *atomicString) Store(s string) { a.mu.Lock(); a.s = s; a.mu.Unlock() }
+func (a *atomicString) Load() string   { a.mu.Lock(); defer a.mu.Unlock(); return a.s }

@@ -567,6 +567,11 @@ func (h logHandler) Handle(_ context.Context, r slog.Record) error {
 // newConn makes the Conn of an accepted socket (the Server's NewConn).
 func (s *server) newConn(nc net.Conn) *sshtap.Conn {
 	s.mu.Lock()
+	if s.once && s.n > 0 {
+		// Accepted from the backlog before the listener was closed.
+		s.mu.Unlock()
+		return nil
+	}
 	s.n++
 	label := fmt.Sprintf("#%d %s", s.n, nc.RemoteAddr())
 	s.live.Add(1)

@@ -756,6 +756,39 @@ func TestServeLimits(t *testing.T) {
 	}
 }
 
+// TestServeOnceServesOne: with --once, sockets that reached the backlog
+// along with the first are not served, and serve exits when the first one
+// ends.
+func TestServeOnceServesOne(t *testing.T) {
+	r := startServe(t, nil, "--listen", "127.0.0.1:0", "--host-key", filepath.Join(t.TempDir(), "hk"), "--no-auth", "--once")
+	var socks []net.Conn
+	for range 4 {
+		nc, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			break // the listener is closed already
+		}
+		defer nc.Close()
+		socks = append(socks, nc)
+	}
+	served := 0
+	var first net.Conn
+	for _, nc := range socks {
+		nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		line, _ := bufio.NewReader(nc).ReadString('\n')
+		if strings.HasPrefix(line, "SSH-2.0-") {
+			served++
+			first = nc
+		}
+	}
+	if served != 1 {
+		t.Fatalf("%d of %d connections served with --once", served, len(socks))
+	}
+	first.Close()
+	if code := r.wait(t); code != exitOK {
+		t.Fatalf("serve --once exited %d", code)
+	}
+}
+
 // TestServeAgentForwarding: with ssh -A, the forwarded agent's keys are
 // listed in a note.
 func TestServeAgentForwarding(t *testing.T) {
