@@ -92,7 +92,9 @@ type TransportConfig struct {
 	// many a minute (and as many at once) among those that follow less
 	// than 256 KiB of traffic since the previous exchange; past it the
 	// peer is disconnected (PROTOCOL_ERROR). Exchanges after more traffic,
-	// as OpenSSH's RekeyLimit starts them, are not counted. Zero means
+	// as OpenSSH's RekeyLimit starts them, are not counted, unless the
+	// connection uses a finite-field Diffie-Hellman group (whose cost no
+	// traffic pays for). Zero means
 	// DefaultPeerKexLimit on a server and no limit on a client; negative
 	// means no limit.
 	PeerKexLimit int

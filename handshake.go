@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -526,9 +527,19 @@ const freeKexTraffic = 256 << 10
 // more CPU than it takes the peer to ask for one; one after real traffic
 // (an OpenSSH RekeyLimit) is always allowed, others draw on a bucket that
 // refills at the limit's rate.
+//
+// The finite-field groups cost tens of milliseconds per exchange (8192-bit
+// group 18 the most), too much for traffic to pay for: exchanges with them
+// always count. omu is held.
 func (c *Conn) peerKexAllowed() error {
 	limit := c.cfg.peerKexLimit(c.isClient)
-	if limit <= 0 || c.bytesIn.Load()+c.bytesOut.Load()-c.kexTrafficMark >= freeKexTraffic {
+	if limit <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	finiteField := strings.HasPrefix(c.algs.Kex, "diffie-hellman-")
+	c.mu.Unlock()
+	if !finiteField && c.bytesIn.Load()+c.bytesOut.Load()-c.kexTrafficMark >= freeKexTraffic {
 		return nil
 	}
 	now := time.Now()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sshtap/internal/wire"
+	"sshtap/kex"
 )
 
 // peerChannels returns the peer's channels a Conn counts against
@@ -233,6 +234,27 @@ func TestPeerKexLimit(t *testing.T) {
 			if err := p.client.Rekey(ctx); err != nil {
 				t.Fatalf("rekey %d after traffic: %v", i+1, err)
 			}
+		}
+	})
+	t.Run("finite-field", func(t *testing.T) {
+		// With a finite-field group, traffic does not buy exchanges.
+		tc := TransportConfig{KexAlgorithms: []string{kex.DHGroup14SHA256}, PeerKexLimit: 2}
+		p := handshakePair(t, &Config{NoAuth: true, TransportConfig: tc}, &ServerConfig{TransportConfig: tc})
+		ctx := tctx(t)
+		pad := make([]byte, 64<<10)
+		n := 0
+		for ; n < 5; n++ {
+			for range freeKexTraffic / len(pad) {
+				if err := p.client.SendIgnore(ctx, pad); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if p.client.Rekey(ctx) != nil {
+				break
+			}
+		}
+		if n != 2 {
+			t.Fatalf("%d key exchanges with diffie-hellman-group14-sha256 answered, want 2", n)
 		}
 	})
 	t.Run("idle", func(t *testing.T) {
