@@ -376,6 +376,12 @@ func (s *ServerSession) finish(name string, payload []byte) error {
 	return s.exitErr
 }
 
+// Close ends the session as Exit(0) does, unless Exit or ExitSignal came
+// first (then it returns what that returned). With Read and Write it makes
+// a ServerSession an io.ReadWriteCloser, the stream a subsystem server
+// such as pkg/sftp's takes.
+func (s *ServerSession) Close() error { return s.Exit(0) }
+
 // closeNoStatus ends the session without an exit status (tests: a server
 // that never reports one).
 func (s *ServerSession) closeNoStatus() {

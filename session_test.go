@@ -608,3 +608,23 @@ func TestSessionConnEnds(t *testing.T) {
 		t.Fatal("Wait hangs after the Conn ended")
 	}
 }
+
+// ServerSession is an io.ReadWriteCloser whose Close ends the session as
+// Exit(0): a subsystem server handed the session closes it when done.
+func TestServerSessionClose(t *testing.T) {
+	var _ io.ReadWriteCloser = (*ServerSession)(nil)
+	p := sessionPair(t, func(s *ServerSession) {
+		var rwc io.ReadWriteCloser = s
+		io.Copy(rwc, io.LimitReader(rwc, 5))
+		rwc.Close()
+		if err := s.Exit(9); err != nil { // too late: Close ended it
+			t.Errorf("Exit after Close: %v", err)
+		}
+	})
+	s := newTestSession(t, p.client)
+	s.Stdin = strings.NewReader("hello, and more")
+	out, err := s.Output("anything")
+	if err != nil || string(out) != "hello" {
+		t.Fatalf("Output = %q, %v; want hello and exit status 0", out, err)
+	}
+}

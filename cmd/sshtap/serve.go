@@ -67,7 +67,12 @@ package main
 //     minimal, as sshd makes it: PATH (sshtap's), HOME, USER, LOGNAME,
 //     SHELL=/bin/sh, SSH_CLIENT, SSH_CONNECTION. It runs in the user's home
 //     directory.
-//   - subsystem (sftp, ...): refused (CHANNEL_FAILURE) with a note.
+//   - subsystem sftp: served by github.com/pkg/sftp's request server,
+//     rooted at the user's home directory or --sftp-root DIR (the client
+//     sees it as "/"; no path, ".." or symbolic link leads out of it; symlink
+//     creation is not offered), so OpenSSH's sftp and scp work; --no-sftp
+//     turns it off. Other subsystems are refused (CHANNEL_FAILURE) with a
+//     note.
 //   - agent forwarding: when requested, the forwarded agent's identities
 //     are listed in a note; commands do not get SSH_AUTH_SOCK.
 //   - x11-req is acknowledged by the library and otherwise ignored.
@@ -103,7 +108,7 @@ import (
 	"sshtap/kex"
 )
 
-const serveUsage = `sshtap serve --host-key FILE [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
+const serveUsage = `sshtap serve --host-key FILE [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--sftp-root DIR | --no-sftp] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
 
 const serveDefaultListen = "127.0.0.1:2222"
 
@@ -122,6 +127,8 @@ type serveFlags struct {
 	maxStartups     string
 	maxSessions     string
 	loginGrace      string
+	sftpRoot        string
+	noSFTP          bool
 	allowForwarding bool
 	rekeyEvery      string
 	macPolicy       string
@@ -146,6 +153,8 @@ func (f *serveFlags) opts() []opt {
 		stringOpt(0, "max-startups", &f.maxStartups),
 		stringOpt(0, "max-sessions", &f.maxSessions),
 		stringOpt(0, "login-grace-time", &f.loginGrace),
+		stringOpt(0, "sftp-root", &f.sftpRoot),
+		flagOpt(0, "no-sftp", &f.noSFTP),
 		flagOpt(0, "allow-forwarding", &f.allowForwarding),
 		stringOpt(0, "rekey-every", &f.rekeyEvery),
 		stringOpt(0, "mac-policy", &f.macPolicy),
@@ -217,6 +226,7 @@ func (a *app) runServe(ctx context.Context, args []string) int {
 	hook, _ := ctx.Value(serveHookKey{}).(func(string, *sshtap.Conn))
 	s := newServer(out, cfg, hook, f.allowForwarding, a.getenv)
 	s.once = f.once
+	s.sftpRoot = limits.sftpRoot
 	s.srv = &sshtap.Server{
 		NewConn:     s.newConn,
 		ConnState:   s.connState,
@@ -232,6 +242,7 @@ func (a *app) runServe(ctx context.Context, args []string) int {
 type serveLimits struct {
 	maxConns int
 	startups sshtap.MaxStartups
+	sftpRoot string // "" with --no-sftp
 }
 
 // serveConfig builds the ServerConfig (without host keys) and the limits
@@ -270,6 +281,22 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, serveLimits, err
 			return nil, limits, bad("--max-startups: %q: want START:RATE:FULL (as sshd's MaxStartups, e.g. 10:30:100) or a number", f.maxStartups)
 		}
 		limits.startups = m
+	}
+	switch {
+	case f.noSFTP && f.sftpRoot != "":
+		return nil, limits, bad("--sftp-root and --no-sftp exclude each other")
+	case !f.noSFTP:
+		limits.sftpRoot = f.sftpRoot
+		if limits.sftpRoot == "" {
+			if u, err := user.Current(); err == nil && u.HomeDir != "" {
+				limits.sftpRoot = u.HomeDir
+			} else if limits.sftpRoot, err = os.UserHomeDir(); err != nil {
+				return nil, limits, fmt.Errorf("sftp: no home directory (give --sftp-root DIR or --no-sftp): %w", err)
+			}
+		}
+		if fi, err := os.Stat(limits.sftpRoot); err != nil || !fi.IsDir() {
+			return nil, limits, bad("--sftp-root: %s is not a directory", limits.sftpRoot)
+		}
 	}
 	if f.loginGrace != "" {
 		d, err := time.ParseDuration(f.loginGrace)
@@ -473,6 +500,7 @@ type server struct {
 	username string
 	getenv   func(string) string
 	once     bool
+	sftpRoot string // "" with --no-sftp
 	ln       net.Listener
 	srv      *sshtap.Server
 
@@ -595,7 +623,14 @@ func (s *server) newConn(nc net.Conn) *sshtap.Conn {
 	cfg.AllowSessionRequest = func(_ sshtap.ConnMetadata, typ, detail string) bool {
 		switch typ {
 		case "subsystem":
-			s.out.w.Note(label, fmt.Sprintf("session: subsystem %q refused (not supported by sshtap serve)", detail))
+			if detail == "sftp" && s.sftpRoot != "" {
+				return true
+			}
+			why := "sshtap serve serves sftp only"
+			if detail == "sftp" {
+				why = "--no-sftp"
+			}
+			s.out.w.Note(label, fmt.Sprintf("session: subsystem %q refused (%s)", detail, why))
 			return false
 		case "env":
 			if detail == "LANG" || strings.HasPrefix(detail, "LC_") {

@@ -62,7 +62,18 @@ func (s *server) session(label string, ss *sshtap.ServerSession) {
 	var what string
 	var args []string
 	switch {
-	case ss.Subsystem() != "": // refused by AllowSessionRequest; never reached
+	case ss.Subsystem() == "sftp" && s.sftpRoot != "": // others are refused by AllowSessionRequest
+		note("session: subsystem sftp (rooted at %s)", s.sftpRoot)
+		start := time.Now()
+		if err := serveSFTP(ss, s.sftpRoot); err != nil {
+			note("session: sftp ended after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			ss.Exit(1)
+			return
+		}
+		note("session: sftp ended after %v", time.Since(start).Round(time.Millisecond))
+		ss.Close()
+		return
+	case ss.Subsystem() != "":
 		ss.Exit(1)
 		return
 	case ss.Shell():
