@@ -229,3 +229,29 @@ func (q *xRequestQueue) pump(out chan<- *ssh.Request, peerClosed <-chan struct{}
 		}
 	}
 }
+
+// XConnMetadata returns m as an x/crypto ssh.ConnMetadata (whose version
+// strings are byte slices), for x/crypto callbacks.
+func XConnMetadata(m ConnMetadata) ssh.ConnMetadata { return xMeta{m} }
+
+type xMeta struct{ ConnMetadata }
+
+func (m xMeta) ClientVersion() []byte { return []byte(m.ConnMetadata.ClientVersion()) }
+func (m xMeta) ServerVersion() []byte { return []byte(m.ConnMetadata.ServerVersion()) }
+
+// XPublicKeyCallback adapts an x/crypto public key callback to
+// ServerConfig.PublicKeyCallback, so that ssh.CertChecker works unchanged:
+//
+//	cfg.PublicKeyCallback = sshtap.XPublicKeyCallback(checker.Authenticate)
+//
+// Its error is the server-side reason of a refusal (UserAuthEvent.Err);
+// the permissions it grants become Conn.Permissions.
+func XPublicKeyCallback(f func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error)) func(ConnMetadata, ssh.PublicKey) (*Permissions, error) {
+	return func(m ConnMetadata, key ssh.PublicKey) (*Permissions, error) {
+		p, err := f(xMeta{m}, key)
+		if err != nil || p == nil {
+			return nil, err
+		}
+		return &Permissions{CriticalOptions: p.CriticalOptions, Extensions: p.Extensions}, nil
+	}
+}
