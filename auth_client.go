@@ -209,6 +209,9 @@ func (c *Conn) clientAuth(ctx context.Context) error {
 }
 
 func (c *Conn) publishClientAuth(user, method, algo string, r AuthResult, remaining []string) {
+	if r == AuthFailure && method != wire.MethodNone {
+		c.authFailures.Add(1)
+	}
 	if c.hub.wants(KindUserAuth) {
 		c.hub.publish(&UserAuthEvent{Header: now(), User: user, Method: method, Algorithm: algo, Result: r, Remaining: remaining})
 	}

@@ -63,6 +63,9 @@ type decision struct {
 }
 
 func (c *Conn) publishAuth(user, method, algo string, r AuthResult, remaining []string, reason string) {
+	if r == AuthFailure && method != wire.MethodNone {
+		c.authFailures.Add(1)
+	}
 	if c.hub.wants(KindUserAuth) {
 		c.hub.publish(&UserAuthEvent{Header: now(), User: user, Method: method, Algorithm: algo,
 			Result: r, Remaining: remaining, Err: reason})

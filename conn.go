@@ -177,8 +177,12 @@ type Conn struct {
 	closeRWOnce sync.Once
 	closeOnce   sync.Once
 
-	bytesIn, bytesOut atomic.Uint64
-	rekeys            atomic.Uint64
+	bytesIn, bytesOut     atomic.Uint64
+	packetsIn, packetsOut atomic.Uint64
+	rekeys                atomic.Uint64
+	macVerdicts           [MACAccept + 1]atomic.Uint64 // MAC failures by verdict
+	authFailures          atomic.Uint64
+	lastPingRTT           atomic.Int64 // nanoseconds; 0 before the first pong
 }
 
 // outPacket is one queued payload (or, raw, the identification string),
@@ -857,6 +861,7 @@ func (c *Conn) sealQueue(q []outPacket, b []byte) {
 			p.round.ourInitSeq.Store(uint64(c.pw.Seq()) + 1)
 		}
 		c.wbuf = c.pw.AppendPacket(c.wbuf, payload)
+		c.packetsOut.Add(1)
 		if p.sealer != nil {
 			c.pw.SetSealer(p.sealer)
 			if p.strict {
@@ -999,6 +1004,7 @@ func (c *Conn) write(cancel <-chan struct{}, ch *Channel, payload, data []byte, 
 		if err == nil && wait == nil {
 			if payload != nil {
 				c.wbuf = c.pw.AppendPacket(c.wbuf, payload)
+				c.packetsOut.Add(1)
 			} else {
 				c.appendData(recipient, code, data, maxPacket)
 			}
@@ -1137,6 +1143,7 @@ func (c *Conn) appendData(recipient, code uint32, data []byte, maxPacket int) {
 		}
 		p = append(p, chunk...)
 		c.wbuf = c.pw.AppendPacket(c.wbuf, p)
+		c.packetsOut.Add(1)
 		if len(data) == 0 {
 			return
 		}
@@ -1161,15 +1168,39 @@ func (c *Conn) queueChannelCtl(ch *Channel, payload []byte, flag *bool) error {
 	return err
 }
 
-// Stats are a connection's counters.
+// Stats are a connection's counters and gauges, a snapshot.
 type Stats struct {
-	BytesRead, BytesWritten uint64 // on the underlying stream, framing included
-	Rekeys                  uint64 // completed key exchanges after the first
+	BytesRead, BytesWritten     uint64 // on the underlying stream, framing included
+	PacketsRead, PacketsWritten uint64 // binary packets (those that failed authentication included)
+	Rekeys                      uint64 // completed key exchanges after the first
+	// MACFailures counts the packets that failed authentication, by the
+	// MAC policy's verdict (index MACDisconnect, MACDiscard, MACAccept).
+	MACFailures [3]uint64
+	// AuthFailures counts failed user authentication requests of a method
+	// other than "none" (a server's refusals, or a client's refused
+	// attempts).
+	AuthFailures uint64
+	OpenChannels int           // channels open now, either side's, pending ones excluded
+	LastPingRTT  time.Duration // the last Ping round trip; 0 before one
 }
 
-// Stats returns the connection's counters.
+// Stats returns a snapshot of the connection's counters. It is cheap
+// (atomic loads and one lock) and safe to call from any goroutine, at any
+// time, also after the Conn ended.
 func (c *Conn) Stats() Stats {
-	return Stats{BytesRead: c.bytesIn.Load(), BytesWritten: c.bytesOut.Load(), Rekeys: c.rekeys.Load()}
+	st := Stats{
+		BytesRead: c.bytesIn.Load(), BytesWritten: c.bytesOut.Load(),
+		PacketsRead: c.packetsIn.Load(), PacketsWritten: c.packetsOut.Load(),
+		Rekeys: c.rekeys.Load(), AuthFailures: c.authFailures.Load(),
+		LastPingRTT: time.Duration(c.lastPingRTT.Load()),
+	}
+	for i := range st.MACFailures {
+		st.MACFailures[i] = c.macVerdicts[i].Load()
+	}
+	c.mux.mu.Lock()
+	st.OpenChannels = len(c.mux.chans)
+	c.mux.mu.Unlock()
+	return st
 }
 
 // SessionID returns the exchange hash of the first key exchange

@@ -281,3 +281,44 @@ func TestPeerKexLimit(t *testing.T) {
 		}
 	})
 }
+
+// Stats counts both ends alike: after a Ping round trip, what the client
+// wrote is what the server read; failed authentication requests, the last
+// ping's round trip and the open channels are there too.
+func TestConnStats(t *testing.T) {
+	testKeys(t)
+	scfg := &ServerConfig{
+		PasswordCallback: func(m ConnMetadata, pw []byte) (*Permissions, error) {
+			if string(pw) == "right" {
+				return nil, nil
+			}
+			return nil, errors.New("wrong")
+		},
+	}
+	scfg.ChannelHandlers = map[string]func(*NewChannel){"echo": echoHandler(t)}
+	ccfg := &Config{User: "u", Auth: []AuthMethod{Password("wrong"), Password("again wrong"), Password("right")}}
+	p := handshakePair(t, ccfg, scfg)
+	ctx := tctx(t)
+	ch, err := p.client.OpenChannel(ctx, "echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	rtt, err := p.client.Ping(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, ss := p.client.Stats(), p.server.Stats()
+	if cs.BytesWritten != ss.BytesRead || cs.PacketsWritten != ss.PacketsRead || cs.PacketsWritten == 0 {
+		t.Errorf("client wrote %d bytes in %d packets, server read %d in %d", cs.BytesWritten, cs.PacketsWritten, ss.BytesRead, ss.PacketsRead)
+	}
+	if cs.AuthFailures != 2 || ss.AuthFailures != 2 {
+		t.Errorf("auth failures: client %d, server %d, want 2", cs.AuthFailures, ss.AuthFailures)
+	}
+	if cs.LastPingRTT != rtt || ss.LastPingRTT != 0 {
+		t.Errorf("last ping RTT: client %v (Ping said %v), server %v", cs.LastPingRTT, rtt, ss.LastPingRTT)
+	}
+	if cs.OpenChannels != 1 || ss.OpenChannels != 1 {
+		t.Errorf("open channels: client %d, server %d", cs.OpenChannels, ss.OpenChannels)
+	}
+}

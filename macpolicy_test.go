@@ -115,6 +115,11 @@ func TestMACPolicyVerdicts(t *testing.T) {
 					t.Fatalf("policy calls %+v, event %+v", calls, mme.MACMismatch)
 				}
 				mu.Unlock()
+				var wantFailures [3]uint64
+				wantFailures[verdict] = 1
+				if got := p.client.Stats().MACFailures; got != wantFailures {
+					t.Errorf("Stats().MACFailures = %v, want %v", got, wantFailures)
+				}
 				switch verdict {
 				case MACDisconnect:
 					var me *MACError

@@ -150,6 +150,7 @@ type Server struct {
 	Logger *slog.Logger
 
 	mu        sync.Mutex
+	stats     ServerStats // the counters; the gauges and live Conns are added by Stats
 	listeners map[*net.Listener]struct{}
 	conns     map[*Conn]*serverConn
 	startups  int  // unauthenticated connections, accepted and not yet Conns included
@@ -256,7 +257,9 @@ func (s *Server) admitSocket(nc net.Conn) {
 		return
 	}
 	n := s.startups
+	s.stats.Accepted++
 	if s.MaxStartups.drop(n) {
+		s.stats.DroppedStartups++
 		s.mu.Unlock()
 		s.logger().Info("sshtap: connection dropped", "remote", nc.RemoteAddr().String(),
 			"reason", fmt.Sprintf("MaxStartups %v, %d unauthenticated connections", s.maxStartups(), n))
@@ -334,7 +337,13 @@ func (s *Server) serveConn(nc net.Conn) {
 	if s.ConnState != nil {
 		s.ConnState(c, StateClosed)
 	}
+	st := c.Stats()
+	var ge *LoginGraceError
 	s.mu.Lock()
+	s.stats.addConn(st)
+	if errors.As(c.Err(), &ge) {
+		s.stats.LoginGraceExpired++
+	}
 	delete(s.conns, c)
 	if len(s.conns) == 0 && s.allGone != nil {
 		close(s.allGone)
@@ -352,6 +361,7 @@ func (s *Server) admitAuth(sc *serverConn) *DisconnectError {
 	case sc.ended, s.closing:
 		return errServerShutdown()
 	case s.MaxConns > 0 && s.active >= s.MaxConns:
+		s.stats.RefusedConns++
 		return &DisconnectError{Reason: DisconnectTooManyConnections,
 			Message: fmt.Sprintf("too many connections (at most %d)", s.MaxConns)}
 	}
@@ -475,4 +485,57 @@ func (c *Conn) drain() bool {
 	defer c.mux.mu.Unlock()
 	c.mux.draining = true
 	return len(c.mux.chans) == 0 && len(c.mux.pending) == 0
+}
+
+// ServerStats are a Server's counters (since it was made, over every
+// connection, ended or live) and gauges (now).
+type ServerStats struct {
+	Accepted        uint64 // connections accepted
+	DroppedStartups uint64 // dropped at once by MaxStartups
+	RefusedConns    uint64 // refused at authentication by MaxConns
+	// LoginGraceExpired counts connections ended by LoginGraceTime.
+	LoginGraceExpired uint64
+
+	Unauthenticated int // connections now before authentication
+	Authenticated   int // connections now authenticated
+
+	// The sums of the connections' Stats.
+	BytesRead, BytesWritten     uint64
+	PacketsRead, PacketsWritten uint64
+	Rekeys                      uint64
+	MACFailures                 [3]uint64 // by verdict, as in Stats
+	AuthFailures                uint64
+	OpenChannels                int // now
+}
+
+// addConn adds one connection's counters.
+func (t *ServerStats) addConn(st Stats) {
+	t.BytesRead += st.BytesRead
+	t.BytesWritten += st.BytesWritten
+	t.PacketsRead += st.PacketsRead
+	t.PacketsWritten += st.PacketsWritten
+	t.Rekeys += st.Rekeys
+	for i, n := range st.MACFailures {
+		t.MACFailures[i] += n
+	}
+	t.AuthFailures += st.AuthFailures
+}
+
+// Stats returns a snapshot of the server's counters and gauges. It is
+// safe to call from any goroutine at any time.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	t := s.stats
+	t.Unauthenticated, t.Authenticated = s.startups, s.active
+	live := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		live = append(live, c)
+	}
+	s.mu.Unlock()
+	for _, c := range live {
+		st := c.Stats()
+		t.addConn(st)
+		t.OpenChannels += st.OpenChannels
+	}
+	return t
 }

@@ -380,3 +380,43 @@ type atomicString struct {
 
 func (a *atomicString) Store(s string) { a.mu.Lock(); a.s = s; a.mu.Unlock() }
 func (a *atomicString) Load() string   { a.mu.Lock(); defer a.mu.Unlock(); return a.s }
+
+// Server.Stats counts what happened to every connection.
+func TestServerStats(t *testing.T) {
+	cfg := passwordServerConfig(t)
+	cfg.LoginGraceTime = 300 * time.Millisecond
+	s := &Server{Config: cfg, MaxConns: 1}
+	addr := testServer(t, s)
+	ctx := tctx(t)
+	good, err := dialTest(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	if c, err := Dial(ctx, "tcp", addr, &Config{User: "u", Auth: []AuthMethod{Password("nope")}, HostKeyCallback: insecure}); err == nil {
+		c.Close()
+		t.Fatal("wrong password accepted")
+	}
+	if c, err := dialTest(ctx, addr); err == nil {
+		c.Close()
+		t.Fatal("MaxConns 1 let a second client in")
+	}
+	stalled := stalledSocket(t, addr, nil)
+	stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.ReadAll(stalled)
+	deadline := time.Now().Add(10 * time.Second)
+	var st ServerStats
+	for {
+		st = s.Stats()
+		if st.Unauthenticated == 0 && st.LoginGraceExpired == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	want := ServerStats{Accepted: 4, RefusedConns: 1, LoginGraceExpired: 1, AuthFailures: 1, Authenticated: 1}
+	got := st
+	got.BytesRead, got.BytesWritten, got.PacketsRead, got.PacketsWritten = 0, 0, 0, 0
+	if got != want || st.BytesRead == 0 || st.PacketsWritten == 0 {
+		t.Errorf("Stats = %+v\nwant %+v and traffic", st, want)
+	}
+}

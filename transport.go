@@ -70,6 +70,7 @@ func (c *Conn) readPacket() ([]byte, uint32, error) {
 				}
 			}
 			if n > 0 {
+				c.packetsIn.Add(1)
 				if len(p) == 0 {
 					return nil, 0, c.abort(&ProtocolViolation{Msg: "empty packet payload"}, DisconnectProtocolError, "empty packet payload")
 				}
@@ -169,6 +170,7 @@ func (c *Conn) macFailure(err error) ([]byte, error) {
 		if v > MACAccept {
 			v = MACDisconnect
 		}
+		c.macVerdicts[v].Add(1)
 		if c.hub.wants(KindMACMismatch) {
 			c.hub.publish(&MACMismatchEvent{Header: now(), MACMismatch: mm, Verdict: v})
 		}
@@ -183,6 +185,7 @@ func (c *Conn) macFailure(err error) ([]byte, error) {
 		// Once keys are in force, a bad length is a corrupted (or
 		// mis-decrypted) packet whether or not the length was encrypted.
 		mm := MACMismatch{Seq: le.Seq, Length: le.Length, Cipher: c.rAlgs.Cipher, MAC: c.rAlgs.MAC, Mode: le.Mode}
+		c.macVerdicts[MACDisconnect].Add(1)
 		if c.hub.wants(KindMACMismatch) {
 			c.hub.publish(&MACMismatchEvent{Header: now(), MACMismatch: mm, Verdict: MACDisconnect})
 		}
@@ -467,6 +470,7 @@ func (c *Conn) handlePong(p []byte) error {
 		return nil
 	}
 	rtt := time.Since(pp.sent)
+	c.lastPingRTT.Store(int64(rtt))
 	pp.ch <- rtt
 	if c.hub.wants(KindPing) {
 		c.hub.publish(&PingEvent{Header: now(), RTT: rtt})
