@@ -41,6 +41,10 @@ package main
 //     TOO_MANY_CONNECTIONS), so unauthenticated sockets never lock users
 //     out; --max-sessions N (default 10) bounds sessions per connection.
 //     Each dropped or refused connection gets a note.
+//   - --metrics ADDR serves Prometheus metrics at http://ADDR/metrics
+//     (package sshtap/metrics: the server's connections, drops, traffic,
+//     authentication and MAC failures; with Go's and the process's); the
+//     third line on stdout is "metrics on http://HOST:PORT/metrics".
 //   - --allow-forwarding lets clients use port forwarding (direct-tcpip,
 //     tcpip-forward and their streamlocal forms); it is refused otherwise.
 //   - Transport: --rekey-every BYTES|DURATION (e.g. 1M, 512K, 1G, 30s, 10m),
@@ -108,7 +112,7 @@ import (
 	"sshtap/kex"
 )
 
-const serveUsage = `sshtap serve --host-key FILE [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--sftp-root DIR | --no-sftp] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
+const serveUsage = `sshtap serve --host-key FILE [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--sftp-root DIR | --no-sftp] [--metrics ADDR] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
 
 const serveDefaultListen = "127.0.0.1:2222"
 
@@ -129,6 +133,7 @@ type serveFlags struct {
 	loginGrace      string
 	sftpRoot        string
 	noSFTP          bool
+	metrics         string
 	allowForwarding bool
 	rekeyEvery      string
 	macPolicy       string
@@ -155,6 +160,7 @@ func (f *serveFlags) opts() []opt {
 		stringOpt(0, "login-grace-time", &f.loginGrace),
 		stringOpt(0, "sftp-root", &f.sftpRoot),
 		flagOpt(0, "no-sftp", &f.noSFTP),
+		stringOpt(0, "metrics", &f.metrics),
 		flagOpt(0, "allow-forwarding", &f.allowForwarding),
 		stringOpt(0, "rekey-every", &f.rekeyEvery),
 		stringOpt(0, "mac-policy", &f.macPolicy),
@@ -233,6 +239,14 @@ func (a *app) runServe(ctx context.Context, args []string) int {
 		MaxConns:    limits.maxConns,
 		MaxStartups: limits.startups,
 		Logger:      slog.New(logHandler{out.w}),
+	}
+	if f.metrics != "" {
+		stop, err := serveMetrics(ctx, f.metrics, s.srv, a.stdout)
+		if err != nil {
+			ln.Close()
+			return a.fail(err)
+		}
+		defer stop()
 	}
 	s.serve(ctx, ln)
 	return exitOK

@@ -88,6 +88,7 @@ func (e *serveEvents) conn(t *testing.T, n int) (string, []sshtap.Event) {
 type serveRun struct {
 	addr   string // the bound address, from stdout's first line
 	hkLine string // stdout's second line
+	stdout *lineWriter // the later lines
 	stderr *syncBuffer
 	cancel context.CancelFunc
 	done   chan int
@@ -101,6 +102,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *serveRun {
 	t.Helper()
 	r := &serveRun{stderr: &syncBuffer{}, done: make(chan int, 1), events: &serveEvents{events: map[string][]sshtap.Event{}}}
 	out := &lineWriter{lines: make(chan string, 16)}
+	r.stdout = out
 	a := &app{stdin: strings.NewReader(""), stdout: out, stderr: r.stderr, getenv: func(k string) string { return env[k] }}
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), serveHookKey{}, r.events.hook))
 	r.cancel = cancel
