@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -199,6 +202,11 @@ func (st *serverAuthRun) run(ctx context.Context) error {
 		}
 		if d.reply {
 			continue
+		}
+		if d.err == nil {
+			if err := checkSourceAddress(st.c.RemoteAddr(), d.perms); err != nil {
+				d.err, d.reason = err, err.Error()
+			}
 		}
 		if d.err == nil && st.c.admit != nil {
 			if de := st.c.admit(); de != nil {
@@ -494,4 +502,40 @@ func parseSignature(b []byte) (*ssh.Signature, bool) {
 		return nil, false
 	}
 	return &ssh.Signature{Format: s.Format, Blob: slices.Clone(s.Blob), Rest: slices.Clone(s.Rest)}, true
+}
+
+// checkSourceAddress enforces a "source-address" critical option (OpenSSH
+// PROTOCOL.certkeys: "Comma-separated list of source addresses from which
+// this certificate is accepted for authentication. Addresses are specified
+// in CIDR format (nn.nn.nn.nn/nn or hhhh::hhhh/nn). If this option is not
+// present, then certificates may be presented from any source address.")
+// that a callback granted, as from ssh.CertChecker, which leaves the check
+// to the server.
+func checkSourceAddress(remote net.Addr, perms *Permissions) error {
+	if perms == nil {
+		return nil
+	}
+	list, ok := perms.CriticalOptions["source-address"]
+	if !ok {
+		return nil
+	}
+	tcp, ok := remote.(*net.TCPAddr)
+	if !ok {
+		return fmt.Errorf("source-address restriction, and the remote address %v is not an IP address", remote)
+	}
+	for _, a := range strings.Split(list, ",") {
+		a = strings.TrimSpace(a)
+		if pfx, err := netip.ParsePrefix(a); err == nil {
+			if ip, ok := netip.AddrFromSlice(tcp.IP); ok && pfx.Contains(ip.Unmap()) {
+				return nil
+			}
+			continue
+		}
+		if ip, err := netip.ParseAddr(a); err == nil {
+			if rip, ok := netip.AddrFromSlice(tcp.IP); ok && ip.Unmap() == rip.Unmap() {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("source-address %q does not allow %v", list, tcp.IP)
 }

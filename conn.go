@@ -1170,8 +1170,11 @@ func (c *Conn) queueChannelCtl(ch *Channel, payload []byte, flag *bool) error {
 
 // Stats are a connection's counters and gauges, a snapshot.
 type Stats struct {
-	BytesRead, BytesWritten     uint64 // on the underlying stream, framing included
-	PacketsRead, PacketsWritten uint64 // binary packets (those that failed authentication included)
+	BytesRead, BytesWritten uint64 // on the underlying stream, framing included
+	// PacketsRead counts the binary packets read, those a MAC policy
+	// discarded or accepted included; PacketsWritten those sealed for
+	// writing (a packet sealed as the Conn ends may never reach the peer).
+	PacketsRead, PacketsWritten uint64
 	Rekeys                      uint64 // completed key exchanges after the first
 	// MACFailures counts the packets that failed authentication, by the
 	// MAC policy's verdict (index MACDisconnect, MACDiscard, MACAccept).
@@ -1180,7 +1183,10 @@ type Stats struct {
 	// other than "none" (a server's refusals, or a client's refused
 	// attempts).
 	AuthFailures uint64
-	OpenChannels int           // channels open now, either side's, pending ones excluded
+	// OpenChannels counts the channels in the Conn's table now: either
+	// side's, our opens waiting for the answer and channels waiting for
+	// the peer's CLOSE included, the peer's undecided opens not.
+	OpenChannels int
 	LastPingRTT  time.Duration // the last Ping round trip; 0 before one
 }
 

@@ -39,6 +39,8 @@ func TestInteropUserCertificates(t *testing.T) {
 	good := certFor("good", "-n", "alice", "-V", "-5m:+1h")
 	expired := certFor("expired", "-n", "alice", "-V", "20200101:20200102")
 	other := certFor("other", "-n", "bob", "-V", "-5m:+1h")
+	elsewhere := certFor("elsewhere", "-n", "alice", "-V", "-5m:+1h", "-O", "source-address=10.9.9.9/32,192.0.2.0/24")
+	here := certFor("here", "-n", "alice", "-V", "-5m:+1h", "-O", "source-address=10.9.9.9/32,127.0.0.1")
 
 	checker := &ssh.CertChecker{IsUserAuthority: func(k ssh.PublicKey) bool {
 		return bytes.Equal(k.Marshal(), ca.PublicKey.Marshal())
@@ -103,9 +105,14 @@ func TestInteropUserCertificates(t *testing.T) {
 	}
 	mu.Unlock()
 
+	// source-address, which ssh.CertChecker leaves to the server.
+	if res := login(here); res.ExitCode != 0 {
+		t.Fatalf("certificate for 127.0.0.1: %s", res)
+	}
 	for _, c := range []struct{ cert, reason string }{
 		{expired, "ssh: cert has expired"},
 		{other, `principal "alice" not in the set of valid principals`},
+		{elsewhere, `source-address "10.9.9.9/32,192.0.2.0/24" does not allow 127.0.0.1`},
 	} {
 		if res := login(c.cert); res.ExitCode == 0 {
 			t.Errorf("%s: login succeeded", filepath.Base(c.cert))

@@ -103,6 +103,42 @@ func TestInteropXCryptoClient(t *testing.T) {
 		defer nc.Close()
 		echoCheck(t, nc, "to sshd's listener and back")
 	})
+	t.Run("slow-accept", func(t *testing.T) {
+		// A forwarded connection handed to the *ssh.Client waits for its
+		// application's Accept as long as it takes (x/crypto has no open
+		// timeout), even with a short ChannelOpenTimeout on the Conn.
+		nc, err := net.Dial("tcp", d.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := &Config{Addr: d.Addr, User: d.User, Auth: []AuthMethod{PublicKeys(d.ClientKey().Signer)}, HostKeyCallback: insecure}
+		cfg.ChannelOpenTimeout = 100 * time.Millisecond
+		c2 := ClientConn(nc, cfg)
+		defer c2.Close()
+		client2, err := NewSSHClient(ctx, c2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client2.Close()
+		ln, err := client2.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		<-time.After(300 * time.Millisecond) // what is tested: the application is slow
+		fwd, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("Accept after 300 ms with a 100 ms ChannelOpenTimeout: %v", err)
+		}
+		defer fwd.Close()
+		go io.Copy(fwd, fwd)
+		echoCheck(t, conn, "late but served")
+	})
 	t.Run("events", func(t *testing.T) {
 		if err := c.Rekey(ctx); err != nil {
 			t.Fatal(err)

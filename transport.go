@@ -66,6 +66,7 @@ func (c *Conn) readPacket() ([]byte, uint32, error) {
 					return nil, 0, err
 				}
 				if p == nil { // discarded
+					c.packetsIn.Add(1)
 					continue
 				}
 			}

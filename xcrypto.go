@@ -104,12 +104,18 @@ func (x *xConn) deliverOpen(nc *NewChannel) {
 	done := make(chan struct{})
 	select {
 	case x.chans <- &xNewChannel{nc: nc, done: done}:
+	case <-nc.done: // timed out while the *ssh.Client was busy
+		return
 	case <-x.c.closing:
 		return
 	}
-	// The *ssh.Client decides it on its own goroutine: wait, so that the
-	// open is not rejected as unhandled meanwhile (ChannelOpenTimeout
-	// still bounds it).
+	// The *ssh.Client decides it when its application gets to it (an
+	// accept loop may be busy for long): as in x/crypto, no timeout then.
+	// The 256 pending opens stay the bound.
+	if nc.timer != nil {
+		nc.timer.Stop()
+	}
+	// Wait, so that the open is not rejected as unhandled meanwhile.
 	x.mu.Unlock()
 	select {
 	case <-done:
@@ -149,14 +155,20 @@ type xChannel struct {
 	*Channel
 }
 
+// xEOF is x/crypto's error for a channel that is closed: io.EOF.
+func xEOF(err error) error {
+	if errors.Is(err, ErrChannelClosed) {
+		return io.EOF
+	}
+	return err
+}
+
 func (c xChannel) SendRequest(name string, wantReply bool, payload []byte) (bool, error) {
 	ok, err := c.Channel.SendRequest(context.Background(), name, wantReply, payload)
-	var re *RequestRefusedError
-	if errors.As(err, &re) {
-		return false, nil // x/crypto reports a refusal as false, nil
-	}
-	return ok, err
+	return ok, xEOF(err)
 }
+
+func (c xChannel) Close() error { return xEOF(c.Channel.Close()) }
 
 func (c xChannel) Stderr() io.ReadWriter { return c.Channel.Stderr() }
 
@@ -178,18 +190,22 @@ func newXChannel(ch *Channel) (ssh.Channel, <-chan *ssh.Request, error) {
 	return xChannel{ch}, reqs, nil
 }
 
-// xRequestQueue holds a channel's requests for the *ssh.Client. It is
-// bounded by the requests a peer may have unanswered and the channel's
-// life: the pump drains it as the client reads.
+// xRequestQueue holds a channel's requests for the *ssh.Client, at most
+// maxXRequests (a server that floods a channel whose requests are read
+// slowly loses the excess); the pump drains it as the client reads.
 type xRequestQueue struct {
 	mu     sync.Mutex
 	q      []*ssh.Request
 	notify chan struct{}
 }
 
+const maxXRequests = 256
+
 func (q *xRequestQueue) push(r *ssh.Request) {
 	q.mu.Lock()
-	q.q = append(q.q, r)
+	if len(q.q) < maxXRequests {
+		q.q = append(q.q, r)
+	}
 	q.mu.Unlock()
 	notify(q.notify)
 }

@@ -107,6 +107,27 @@ func TestServeSFTP(t *testing.T) {
 		t.Errorf("root holds %d entries after rm and rmdir, want the symlink only", len(entries))
 	}
 
+	// RENAME does not replace an existing file (POSIX rename does), RMDIR
+	// removes directories only; "-" lets the batch go on after a failure.
+	small := filepath.Join(local, "small.txt")
+	os.WriteFile(small, []byte("small\n"), 0o644)
+	os.WriteFile(batch, []byte(strings.Join([]string{
+		"put " + small + " a.txt",
+		"put " + small + " b.txt",
+		"-rename a.txt b.txt",
+		"-rmdir a.txt",
+		"-rm /",
+	}, "\n")+"\n"), 0o644)
+	if out, err := opensshFileClient(t, "sftp", r.addr, key, "-b", batch, "u@127.0.0.1"); err != nil {
+		t.Fatalf("sftp -b: %v\n%s", err, out)
+	}
+	for _, name := range []string{"a.txt", "b.txt"} {
+		if _, err := os.Stat(filepath.Join(root, name)); err != nil {
+			t.Errorf("%s: %v (a refused rename, rmdir or rm took it)", name, err)
+		}
+		os.Remove(filepath.Join(root, name))
+	}
+
 	// scp (the SFTP protocol since OpenSSH 9.0), both ways.
 	if out, err := opensshFileClient(t, "scp", r.addr, key, filepath.Join(local, "big.bin"), "u@127.0.0.1:/scp.bin"); err != nil {
 		t.Fatalf("scp up: %v\n%s", err, out)

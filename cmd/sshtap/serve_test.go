@@ -86,8 +86,8 @@ func (e *serveEvents) conn(t *testing.T, n int) (string, []sshtap.Event) {
 
 // serveRun is an in-process `sshtap serve`.
 type serveRun struct {
-	addr   string // the bound address, from stdout's first line
-	hkLine string // stdout's second line
+	addr   string      // the bound address, from stdout's first line
+	hkLine string      // stdout's second line
 	stdout *lineWriter // the later lines
 	stderr *syncBuffer
 	cancel context.CancelFunc

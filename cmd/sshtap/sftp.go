@@ -6,6 +6,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -31,7 +32,9 @@ func serveSFTP(ss *sshtap.ServerSession, dir string) error {
 	}
 	defer root.Close()
 	h := &sftpRoot{root: root}
-	rs := sftp.NewRequestServer(ss, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
+	// The session's end (and its exit status) is the caller's: pkg/sftp
+	// closes its stream when it stops.
+	rs := sftp.NewRequestServer(keepOpen{ss}, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 	err = rs.Serve()
 	rs.Close()
 	if errors.Is(err, io.EOF) {
@@ -39,6 +42,11 @@ func serveSFTP(ss *sshtap.ServerSession, dir string) error {
 	}
 	return err
 }
+
+// keepOpen is a session whose Close leaves it open.
+type keepOpen struct{ *sshtap.ServerSession }
+
+func (keepOpen) Close() error { return nil }
 
 // rel turns the client's path (absolute, "/" being the root) into one
 // relative to the root.
@@ -90,9 +98,27 @@ func (h *sftpRoot) Filecmd(r *sftp.Request) error {
 	switch r.Method {
 	case "Setstat":
 		return h.setstat(p, r)
-	case "Rename", "PosixRename":
+	case "Rename":
+		// draft-ietf-secsh-filexfer-02 §6.5: "It is an error if there
+		// already exists a file with the name specified by newpath."
+		if _, err := h.root.Lstat(rel(r.Target)); err == nil {
+			return os.ErrExist
+		}
+		return h.root.Rename(p, rel(r.Target))
+	case "PosixRename": // posix-rename@openssh.com replaces the target
 		return h.root.Rename(p, rel(r.Target))
 	case "Rmdir", "Remove":
+		// RMDIR removes directories only, REMOVE files only.
+		fi, err := h.root.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() != (r.Method == "Rmdir") {
+			if fi.IsDir() {
+				return fmt.Errorf("%s is a directory", r.Filepath)
+			}
+			return fmt.Errorf("%s is not a directory", r.Filepath)
+		}
 		return h.root.Remove(p)
 	case "Mkdir":
 		return h.root.Mkdir(p, 0o755)
