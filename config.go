@@ -88,6 +88,15 @@ type TransportConfig struct {
 	// waits as long as its handler runs).
 	ChannelOpenTimeout time.Duration
 
+	// Compression lists the compression methods offered, in order of
+	// preference: CompressionZlibSSH ("zlib@openssh.com", which starts once
+	// user authentication succeeded), CompressionZlib ("zlib", from the
+	// key exchange on) and CompressionNone. Nil means "none" on a client
+	// and "none,zlib@openssh.com" on a server (as sshd offers: compression
+	// when the client prefers it). A payload that inflates beyond
+	// MaxPacket ends the connection with a *CompressionError.
+	Compression []string
+
 	// PeerKexLimit bounds the key exchanges the peer starts: at most this
 	// many a minute (and as many at once) among those that follow less
 	// than 256 KiB of traffic since the previous exchange; past it the
@@ -349,12 +358,12 @@ func orDefault(list, def []string) []string {
 	return def
 }
 
-func (c *TransportConfig) proposal(hostKeyAlgos []string) *kex.Proposal {
+func (c *TransportConfig) proposal(hostKeyAlgos []string, isClient bool) *kex.Proposal {
 	return &kex.Proposal{
 		Kex:         orDefault(c.KexAlgorithms, kex.DefaultKexAlgos),
 		HostKey:     hostKeyAlgos,
 		Ciphers:     orDefault(c.Ciphers, cipher.DefaultCiphers),
 		MACs:        orDefault(c.MACs, cipher.DefaultMACs),
-		Compression: []string{"none"},
+		Compression: c.compressionMethods(isClient),
 	}
 }

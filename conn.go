@@ -94,6 +94,9 @@ type Conn struct {
 	readFull   bool // the last Read filled all of rbuf's free space
 	rsmall     [smallReadBuffer]byte
 	pr         packet.Reader
+	rz         *inflater   // decompression of the peer's packets; nil when off
+	rzDelayed  bool        // zlib@openssh.com: rz starts at authentication
+	rzStart    atomic.Bool // server: USERAUTH_SUCCESS went out (set by the writer)
 	// The peer's key exchanges (see peerKexAllowed).
 	kexTrafficMark uint64    // bytes in+out when the last exchange ended
 	kexTokens      float64   // exchanges the peer may start now
@@ -103,11 +106,13 @@ type Conn struct {
 
 	// Write side, owned by the holder of writeSem (cap 1; a channel so
 	// that waiting for it can be cancelled).
-	writeSem chan struct{}
-	pw       packet.Writer
-	wbuf     []byte // the packets of one Write
-	wLimit   uint64 // outbound bytes before a rekey; 0 before keys
-	wShort   int    // consecutive short Writes (see writeOut)
+	writeSem  chan struct{}
+	pw        packet.Writer
+	wbuf      []byte    // the packets of one Write
+	wLimit    uint64    // outbound bytes before a rekey; 0 before keys
+	wShort    int       // consecutive short Writes (see writeOut)
+	wz        *deflater // compression of our packets; nil when off
+	wzDelayed bool      // zlib@openssh.com: wz starts at authentication
 
 	// Outbound state, guarded by omu.
 	omu          sync.Mutex
@@ -182,7 +187,8 @@ type Conn struct {
 	rekeys                atomic.Uint64
 	macVerdicts           [MACAccept + 1]atomic.Uint64 // MAC failures by verdict
 	authFailures          atomic.Uint64
-	lastPingRTT           atomic.Int64 // nanoseconds; 0 before the first pong
+	lastPingRTT           atomic.Int64     // nanoseconds; 0 before the first pong
+	zOut, zIn             [2]atomic.Uint64 // compression: payload bytes before, after
 }
 
 // outPacket is one queued payload (or, raw, the identification string),
@@ -193,6 +199,7 @@ type outPacket struct {
 	round  *kexRound     // our KEXINIT: record its sequence number
 	sealer cipher.Sealer // our NEWKEYS: switch to it once sealed
 	strict bool          // with sealer: reset the sequence number
+	comp   string        // with sealer: the compression method from then on
 }
 
 // kexRound is one key exchange, from the first KEXINIT to the peer's NEWKEYS.
@@ -860,10 +867,10 @@ func (c *Conn) sealQueue(q []outPacket, b []byte) {
 		if p.round != nil {
 			p.round.ourInitSeq.Store(uint64(c.pw.Seq()) + 1)
 		}
-		c.wbuf = c.pw.AppendPacket(c.wbuf, payload)
-		c.packetsOut.Add(1)
+		c.appendPacket(payload)
 		if p.sealer != nil {
 			c.pw.SetSealer(p.sealer)
+			c.setWriteCompression(p.comp)
 			if p.strict {
 				c.pw.ResetSeq() // strict kex: reset after each NEWKEYS sent
 			}
@@ -1003,8 +1010,7 @@ func (c *Conn) write(cancel <-chan struct{}, ch *Channel, payload, data []byte, 
 		c.sealQueue(q, b)
 		if err == nil && wait == nil {
 			if payload != nil {
-				c.wbuf = c.pw.AppendPacket(c.wbuf, payload)
-				c.packetsOut.Add(1)
+				c.appendPacket(payload)
 			} else {
 				c.appendData(recipient, code, data, maxPacket)
 			}
@@ -1142,8 +1148,7 @@ func (c *Conn) appendData(recipient, code uint32, data []byte, maxPacket int) {
 			p = wire.AppendChannelExtendedDataHeader(p, recipient, code, len(chunk))
 		}
 		p = append(p, chunk...)
-		c.wbuf = c.pw.AppendPacket(c.wbuf, p)
-		c.packetsOut.Add(1)
+		c.appendPacket(p)
 		if len(data) == 0 {
 			return
 		}
@@ -1188,6 +1193,11 @@ type Stats struct {
 	// the peer's CLOSE included, the peer's undecided opens not.
 	OpenChannels int
 	LastPingRTT  time.Duration // the last Ping round trip; 0 before one
+	// Payload bytes before and after compression, each way, while
+	// compression is on (the ratio is Uncompressed/Compressed; all 0 when
+	// it never was).
+	UncompressedOut, CompressedOut uint64
+	UncompressedIn, CompressedIn   uint64
 }
 
 // Stats returns a snapshot of the connection's counters. It is cheap
@@ -1203,6 +1213,8 @@ func (c *Conn) Stats() Stats {
 	for i := range st.MACFailures {
 		st.MACFailures[i] = c.macVerdicts[i].Load()
 	}
+	st.UncompressedOut, st.CompressedOut = c.zOut[0].Load(), c.zOut[1].Load()
+	st.UncompressedIn, st.CompressedIn = c.zIn[0].Load(), c.zIn[1].Load()
 	c.mux.mu.Lock()
 	st.OpenChannels = len(c.mux.chans)
 	c.mux.mu.Unlock()

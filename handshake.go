@@ -44,7 +44,7 @@ func (c *Conn) beginKexLocked(initial, remote bool) (*kexRound, error) {
 	if c.isClient {
 		role = kex.Client
 	}
-	msg, err := c.cfg.proposal(hostKeyAlgos).KexInit(role, initial, c.cfg.rand())
+	msg, err := c.cfg.proposal(hostKeyAlgos, c.isClient).KexInit(role, initial, c.cfg.rand())
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +267,11 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 		c.omu.Unlock()
 		return err
 	}
-	c.pushLocked((&wire.NewKeys{}).Marshal(nil), outPacket{sealer: sealer, strict: strict})
+	wcomp := algs.CompressionSC
+	if c.isClient {
+		wcomp = algs.CompressionCS
+	}
+	c.pushLocked((&wire.NewKeys{}).Marshal(nil), outPacket{sealer: sealer, strict: strict, comp: wcomp})
 	r.sentNewKeys = true
 	if extInfo {
 		// RFC 8308 §2.4: the server's EXT_INFO is the first packet after
@@ -297,6 +301,7 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 		c.pr.ResetSeq() // strict kex: reset after each NEWKEYS received
 	}
 	c.rAlgs = readDirection(algs, c.isClient)
+	c.setReadCompression(c.rAlgs.Compression)
 	c.rLimit = c.cfg.rekeyBytes()
 
 	pub := publicAlgorithms(algs)

@@ -17,6 +17,11 @@ import (
 // run is the transport goroutine.
 func (c *Conn) run() {
 	defer close(c.done)
+	defer func() {
+		if c.rz != nil {
+			c.rz.close()
+		}
+	}()
 	err := c.versionExchange()
 	if err == nil {
 		err = c.readLoop()
@@ -72,6 +77,9 @@ func (c *Conn) readPacket() ([]byte, uint32, error) {
 			}
 			if n > 0 {
 				c.packetsIn.Add(1)
+				if p, err = c.inflate(p); err != nil {
+					return nil, 0, err
+				}
 				if len(p) == 0 {
 					return nil, 0, c.abort(&ProtocolViolation{Msg: "empty packet payload"}, DisconnectProtocolError, "empty packet payload")
 				}

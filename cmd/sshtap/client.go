@@ -140,6 +140,10 @@ func (c *client) run(ctx context.Context) (err error) {
 		HostKeyCallback: func(_ string, remote net.Addr, key ssh.PublicKey) error { return hk.check(hostport, remote, key) },
 		KeepAlive:       sshtap.KeepAlive{Interval: s.keepAlive, CountMax: s.keepAliveMax},
 	}
+	if s.compression {
+		// As OpenSSH's client with Compression yes.
+		cfg.Compression = []string{sshtap.CompressionZlibSSH, sshtap.CompressionZlib, sshtap.CompressionNone}
+	}
 	if len(s.hkAlgs) == 0 {
 		cfg.HostKeyAlgorithms = preferKnown(hk.knownAlgorithms(hostport), kex.DefaultHostKeyAlgos)
 	}

@@ -13,7 +13,7 @@ import (
 	"sshtap/kex"
 )
 
-const clientUsage = "sshtap [-AaNqTtXY] [-p port] [-l user] [-i identity] [-F config] [-o option] [-L spec] [-R spec] [--json] [--events file] [--only kinds] [--except kinds] [user@]host [command...]"
+const clientUsage = "sshtap [-AaCNqTtXY] [-p port] [-l user] [-i identity] [-F config] [-o option] [-L spec] [-R spec] [--json] [--events file] [--only kinds] [--except kinds] [user@]host [command...]"
 
 // clientFlags is the command line of `sshtap [flags] [user@]host [command]`.
 type clientFlags struct {
@@ -23,6 +23,7 @@ type clientFlags struct {
 	agentFwd, noAgentFwd   bool     // -A, -a
 	x11, x11Trusted        bool     // -X, -Y
 	noX11                  bool     // -x
+	compress               bool     // -C
 	locals, remotes        []string // -L, -R
 	tty                    int      // -t count
 	noTTY                  bool     // -T
@@ -53,6 +54,7 @@ func (f *clientFlags) opts() []opt {
 		flagOpt('X', "", &f.x11),
 		flagOpt('Y', "", &f.x11Trusted),
 		flagOpt('x', "", &f.noX11),
+		flagOpt('C', "", &f.compress),
 		listOpt('L', "", &f.locals),
 		listOpt('R', "", &f.remotes),
 		{short: 't', set: func(string) error { f.tty++; return nil }},

@@ -144,3 +144,20 @@ func TestClientCommandSSHD(t *testing.T) {
 		t.Errorf("colour escapes in non-terminal output:\n%q", r.stderr)
 	}
 }
+
+// sshtap -C against sshd: zlib@openssh.com is negotiated, the output comes
+// through, and the summary tells the ratio.
+func TestClientCompression(t *testing.T) {
+	d := testpeer.StartSSHD(t, testpeer.SSHDOptions{})
+	home := peerHome(t, d, true)
+	env := []string{"HOME=" + home, "USER=root"}
+	r := runBin(t, 60*time.Second, env, "", "-C", "-p", strconv.Itoa(d.Port), "root@127.0.0.1", "head -c 300000 /dev/zero")
+	if r.code != 0 || len(r.stdout) != 300000 {
+		t.Fatalf("exit %d, %d bytes of output; stderr:\n%s", r.code, len(r.stdout), r.stderr)
+	}
+	for _, want := range []string{"zlib@openssh.com", "zlib     in "} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}

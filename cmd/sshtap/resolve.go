@@ -34,6 +34,7 @@ type settings struct {
 	hashKnownHosts bool
 	forwardAgent   bool
 	forwardX11     bool
+	compression    bool // -C, Compression yes
 	keepAlive      time.Duration
 	keepAliveMax   int
 	connectTimeout time.Duration
@@ -267,6 +268,11 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	if s.batch, err = l.yes("batchmode", false); err != nil {
 		return nil, bad("%v", err)
 	}
+
+	if s.compression, err = l.yes("compression", false); err != nil {
+		return nil, bad("%v", err)
+	}
+	s.compression = s.compression || f.compress
 
 	// Forwarding.
 	if s.forwardAgent, err = l.yes("forwardagent", false); err != nil {

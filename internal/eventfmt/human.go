@@ -483,6 +483,9 @@ func (w *Writer) humanSummary(conn string, s summarySnapshot, st sshtap.Stats, e
 	}
 	row("bytes", fmt.Sprintf("%s in (%d), %s out (%d)", formatBytes(st.BytesRead), st.BytesRead, formatBytes(st.BytesWritten), st.BytesWritten))
 	row("rekeys", strconv.FormatUint(st.Rekeys, 10))
+	if st.CompressedOut > 0 || st.CompressedIn > 0 {
+		row("zlib", fmt.Sprintf("in %s, out %s (payload / compressed)", ratio(st.UncompressedIn, st.CompressedIn), ratio(st.UncompressedOut, st.CompressedOut)))
+	}
 	if s.pings > 0 {
 		row("rtt", fmt.Sprintf("min %s  avg %s  max %s  (%s)", formatDur(s.rttMin), formatDur(s.rttAvg), formatDur(s.rttMax), plural(s.pings, "ping")))
 	} else {
@@ -523,3 +526,11 @@ func plural(n int, what string) string {
 // terminal, as the human format does: control characters (line breaks
 // included), ESC, bidi overrides and invalid UTF-8 are shown escaped.
 func Clean(s string) string { return clean(s) }
+
+// ratio formats a compression ratio.
+func ratio(plain, compressed uint64) string {
+	if compressed == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fx", float64(plain)/float64(compressed))
+}

@@ -200,11 +200,21 @@ type summaryJSON struct {
 	BytesRead    uint64         `json:"bytes_read"`
 	BytesWritten uint64         `json:"bytes_written"`
 	Rekeys       uint64         `json:"rekeys"`
+	Compression  *compressJSON  `json:"compression,omitempty"`
 	Pings        int            `json:"pings"`
 	RTTMinMS     *float64       `json:"rtt_min_ms,omitempty"`
 	RTTAvgMS     *float64       `json:"rtt_avg_ms,omitempty"`
 	RTTMaxMS     *float64       `json:"rtt_max_ms,omitempty"`
 	Dropped      uint64         `json:"dropped"`
+}
+
+// compressJSON is a summary's compression figures: payload bytes before
+// and after, each way.
+type compressJSON struct {
+	UncompressedIn  uint64 `json:"uncompressed_in"`
+	CompressedIn    uint64 `json:"compressed_in"`
+	UncompressedOut uint64 `json:"uncompressed_out"`
+	CompressedOut   uint64 `json:"compressed_out"`
 }
 
 // jsonEvent returns the NDJSON object of ev.
@@ -314,6 +324,9 @@ func summaryToJSON(conn string, t time.Time, s summarySnapshot, st sshtap.Stats,
 		Rekeys:       st.Rekeys,
 		Pings:        s.pings,
 		Dropped:      s.dropped,
+	}
+	if st.CompressedOut > 0 || st.CompressedIn > 0 {
+		j.Compression = &compressJSON{st.UncompressedIn, st.CompressedIn, st.UncompressedOut, st.CompressedOut}
 	}
 	for k, n := range s.counts {
 		if n > 0 {
