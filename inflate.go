@@ -326,12 +326,31 @@ func (d *decoder) codes(lit, dist *huffman) error {
 		if !d.filled && distance > d.wpos {
 			return errors.New("distance before the start of the stream")
 		}
-		from := (d.wpos - distance) & (windowSize - 1)
-		for range length {
-			if err := d.emit(d.window[from]); err != nil {
-				return err
-			}
-			from = (from + 1) & (windowSize - 1)
+		if err := d.copyBack(distance, length); err != nil {
+			return err
 		}
 	}
+}
+
+// copyBack emits length bytes starting distance back in the window, in
+// runs that neither wrap nor overlap what they copy (a match longer than
+// its distance repeats itself, run after run).
+func (d *decoder) copyBack(distance, length int) error {
+	f := d.src
+	if len(f.out)+length > f.max {
+		return &CompressionError{Msg: fmt.Sprintf("a packet inflates beyond the maximum packet size (%d bytes)", f.max)}
+	}
+	for length > 0 {
+		from := (d.wpos - distance) & (windowSize - 1)
+		n := min(length, distance, windowSize-from, windowSize-d.wpos)
+		run := d.window[from : from+n]
+		f.out = append(f.out, run...)
+		copy(d.window[d.wpos:], run)
+		d.wpos += n
+		if d.wpos == windowSize {
+			d.wpos, d.filled = 0, true
+		}
+		length -= n
+	}
+	return nil
 }
