@@ -224,7 +224,11 @@ func (st *serverAuthRun) run(ctx context.Context) error {
 			st.c.publishAuth(st.user, d.method, d.algo, AuthSuccess, nil, "")
 			// RFC 4252 §5.1: "SSH_MSG_USERAUTH_SUCCESS ... is sent only
 			// once."
-			return st.write(ctx, (&wire.UserAuthSuccess{}).Marshal(nil))
+			if err := st.write(ctx, (&wire.UserAuthSuccess{}).Marshal(nil)); err != nil {
+				return err
+			}
+			st.c.announceHostKeys(ctx)
+			return nil
 		}
 		var pse *PartialSuccessError
 		if errors.As(d.err, &pse) {

@@ -2,10 +2,10 @@ package sshtap
 
 // Payload compression: "zlib" (RFC 4253 §6.2) and "zlib@openssh.com"
 // (OpenSSH PROTOCOL §1.3: the same, delayed until user authentication
-// succeeded). Each direction is one zlib stream for the life of the
-// connection (key exchanges do not restart it), flushed at the end of
-// every packet: RFC 4253 §6.2 "the compression context is initialized
-// after each key exchange, and is passed from one packet to the next".
+// succeeded). Each direction is one zlib stream from one key exchange to
+// the next, flushed at the end of every packet: RFC 4253 §6.2 "The
+// compression context is initialized after each key exchange, and is
+// passed from one packet to the next".
 //
 // The inflater runs a DEFLATE decoder (inflate.go) as a coroutine
 // (iter.Pull) fed one packet at a time: the decoder asks for more input
@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"errors"
+	"fmt"
 	"iter"
 
 	"sshtap/internal/wire"
@@ -89,6 +90,12 @@ var errInflaterStopped = errors.New("sshtap: inflater stopped")
 // the next packet.
 func (f *inflater) run(yield func(struct{}) bool) {
 	f.yield = yield
+	defer func() {
+		// A decoder bug must not take the process down with it.
+		if r := recover(); r != nil {
+			f.err = &CompressionError{Msg: fmt.Sprint("decoder failure: ", r)}
+		}
+	}()
 	err := f.zlibHeader()
 	if err == nil {
 		d := &decoder{src: f}
@@ -167,40 +174,38 @@ func (f *inflater) decompress(p []byte) ([]byte, error) {
 // close ends the coroutine.
 func (f *inflater) close() { f.stop() }
 
-// compressionMethods is the proposal's list: Compression, or for a server
-// "none,zlib@openssh.com" as sshd offers it (compression when a client
-// asks), for a client "none".
-func (c *TransportConfig) compressionMethods(isClient bool) []string {
+// compressionMethods is the proposal's list: Compression, or "none".
+func (c *TransportConfig) compressionMethods() []string {
 	if len(c.Compression) > 0 {
 		return c.Compression
 	}
-	if isClient {
-		return []string{CompressionNone}
+	return []string{CompressionNone}
+}
+
+// authSucceeded reports whether zlib@openssh.com may run: OpenSSH
+// PROTOCOL §1.3 starts it "after the server has sent a
+// SSH_MSG_USERAUTH_SUCCESS", the client once it has received it. The
+// server goes by the success having been sealed (authSent), not by the
+// Conn's authenticated flag, which is set a moment before.
+func (c *Conn) authSucceeded() bool {
+	if c.isClient {
+		return c.authenticated.Load()
 	}
-	return []string{CompressionNone, CompressionZlibSSH}
+	return c.authSent.Load()
 }
 
 // Write side (writeSem held).
 
 // setWriteCompression applies the method negotiated for our direction
-// when our NEWKEYS goes out.
+// when our NEWKEYS goes out. RFC 4253 §6.2: "The compression context is
+// initialized after each key exchange": every method starts a new stream.
 func (c *Conn) setWriteCompression(method string) {
-	c.wzDelayed = false
-	switch method {
-	case CompressionZlib:
-		if c.wz == nil {
-			c.wz = newDeflater()
-		}
-	case CompressionZlibSSH:
-		if c.wz == nil {
-			if c.authenticated.Load() {
-				c.wz = newDeflater()
-			} else {
-				c.wzDelayed = true
-			}
-		}
-	default:
-		c.wz = nil
+	c.wz, c.wzDelayed = nil, false
+	switch {
+	case method == CompressionZlib, method == CompressionZlibSSH && c.authSucceeded():
+		c.wz = newDeflater()
+	case method == CompressionZlibSSH:
+		c.wzDelayed = true
 	}
 }
 
@@ -209,8 +214,8 @@ func (c *Conn) setWriteCompression(method string) {
 func (c *Conn) appendPacket(payload []byte) {
 	t := payload[0]
 	if c.wzDelayed && c.isClient && c.authenticated.Load() {
-		// OpenSSH PROTOCOL §1.3: the client compresses once it has
-		// received USERAUTH_SUCCESS (the transport goroutine marked it).
+		// The client compresses once it has received USERAUTH_SUCCESS
+		// (the transport goroutine marked it).
 		c.wzDelayed = false
 		c.wz = newDeflater()
 	}
@@ -222,48 +227,41 @@ func (c *Conn) appendPacket(payload []byte) {
 	}
 	c.wbuf = c.pw.AppendPacket(c.wbuf, payload)
 	c.packetsOut.Add(1)
-	if c.wzDelayed && !c.isClient && t == wire.MsgUserAuthSuccess {
-		// The server compresses what follows its USERAUTH_SUCCESS. The
-		// client's packets after it come compressed too: the transport
-		// goroutine decompresses from the next one it reads (the client
-		// sends nothing between its last request and the success).
-		c.wzDelayed = false
-		c.wz = newDeflater()
-		c.rzStart.Store(true)
+	if !c.isClient && t == wire.MsgUserAuthSuccess {
+		// The server compresses what follows its USERAUTH_SUCCESS, and
+		// decompresses what the client sends once it has it: the transport
+		// goroutine starts with the next packet it reads (the client sends
+		// nothing between its last request and the success). Marked
+		// whatever our direction's method, for the client's.
+		c.authSent.Store(true)
+		if c.wzDelayed {
+			c.wzDelayed = false
+			c.wz = newDeflater()
+		}
 	}
 }
 
 // Read side (transport goroutine).
 
 // setReadCompression applies the method negotiated for the peer's
-// direction once its NEWKEYS arrived.
+// direction once its NEWKEYS arrived, with a new stream (RFC 4253 §6.2).
 func (c *Conn) setReadCompression(method string) {
-	c.rzDelayed = false
-	switch method {
-	case CompressionZlib:
-		if c.rz == nil {
-			c.rz = newInflater(c.cfg.maxPacket())
-		}
-	case CompressionZlibSSH:
-		if c.rz == nil {
-			if c.authenticated.Load() {
-				c.rz = newInflater(c.cfg.maxPacket())
-			} else {
-				c.rzDelayed = true
-			}
-		}
-	default:
-		if c.rz != nil {
-			c.rz.close()
-			c.rz = nil
-		}
+	if c.rz != nil {
+		c.rz.close()
+	}
+	c.rz, c.rzDelayed = nil, false
+	switch {
+	case method == CompressionZlib, method == CompressionZlibSSH && c.authSucceeded():
+		c.rz = newInflater(c.cfg.maxPacket())
+	case method == CompressionZlibSSH:
+		c.rzDelayed = true
 	}
 }
 
 // inflate returns the payload of a packet read, decompressing it when
 // compression is on for the peer's direction.
 func (c *Conn) inflate(p []byte) ([]byte, error) {
-	if c.rzDelayed && (c.rzStart.Load() || c.isClient && c.authenticated.Load()) {
+	if c.rzDelayed && c.authSucceeded() {
 		c.rzDelayed = false
 		c.rz = newInflater(c.cfg.maxPacket())
 	}

@@ -91,10 +91,13 @@ type TransportConfig struct {
 	// Compression lists the compression methods offered, in order of
 	// preference: CompressionZlibSSH ("zlib@openssh.com", which starts once
 	// user authentication succeeded), CompressionZlib ("zlib", from the
-	// key exchange on) and CompressionNone. Nil means "none" on a client
-	// and "none,zlib@openssh.com" on a server (as sshd offers: compression
-	// when the client prefers it). A payload that inflates beyond
-	// MaxPacket ends the connection with a *CompressionError.
+	// key exchange on) and CompressionNone. Nil means "none". A server
+	// that lists "none" first compresses when the client prefers it, as
+	// sshd does ("none,zlib@openssh.com"). A payload that inflates beyond
+	// MaxPacket ends the connection with a *CompressionError. With
+	// compression on, a MACPolicy verdict other than MACDisconnect is not
+	// followed: a packet missing from (or corrupt in) the stream would
+	// spoil every later one.
 	Compression []string
 
 	// PeerKexLimit bounds the key exchanges the peer starts: at most this
@@ -263,6 +266,13 @@ type ServerConfig struct {
 	// TransportConfig.ChannelHandlers. Nil grants every well-formed request.
 	AllowSessionRequest func(meta ConnMetadata, typ, detail string) bool
 
+	// NoHostKeyAnnouncement turns off hostkeys-00@openssh.com: by default
+	// a server sends all its host keys after user authentication, as sshd
+	// does, so that clients can learn new ones (OpenSSH's UpdateHostKeys)
+	// and have them proven (hostkeys-prove-00@openssh.com, always
+	// answered).
+	NoHostKeyAnnouncement bool
+
 	// Preamble lines are sent before the identification string
 	// (RFC 4253 §4.2 allows servers to do so); clients report them as
 	// BannerLineEvents. They must not start with "SSH-".
@@ -364,6 +374,6 @@ func (c *TransportConfig) proposal(hostKeyAlgos []string, isClient bool) *kex.Pr
 		HostKey:     hostKeyAlgos,
 		Ciphers:     orDefault(c.Ciphers, cipher.DefaultCiphers),
 		MACs:        orDefault(c.MACs, cipher.DefaultMACs),
-		Compression: c.compressionMethods(isClient),
+		Compression: c.compressionMethods(),
 	}
 }

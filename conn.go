@@ -96,9 +96,10 @@ type Conn struct {
 	pr         packet.Reader
 	rz         *inflater   // decompression of the peer's packets; nil when off
 	rzDelayed  bool        // zlib@openssh.com: rz starts at authentication
-	rzStart    atomic.Bool // server: USERAUTH_SUCCESS went out (set by the writer)
+	authSent   atomic.Bool // server: USERAUTH_SUCCESS was sealed (set by the writer)
 	// The peer's key exchanges (see peerKexAllowed).
-	kexTrafficMark uint64    // bytes in+out when the last exchange ended
+	packetBytesIn  uint64    // wire bytes of the packets handled
+	kexTrafficMark uint64    // traffic() when the last exchange ended
 	kexTokens      float64   // exchanges the peer may start now
 	kexTokenTime   time.Time // when kexTokens was last refilled
 	rAlgs          DirectionAlgorithms

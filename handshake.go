@@ -331,7 +331,7 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 	if !r.initial {
 		c.rekeys.Add(1)
 	}
-	c.kexTrafficMark = c.bytesIn.Load() + c.bytesOut.Load()
+	c.kexTrafficMark = c.traffic()
 	if c.hub.wants(KindKex) {
 		c.hub.publish(&KexEvent{
 			Header:     now(),
@@ -544,7 +544,7 @@ func (c *Conn) peerKexAllowed() error {
 	c.mu.Lock()
 	finiteField := strings.HasPrefix(c.algs.Kex, "diffie-hellman-")
 	c.mu.Unlock()
-	if !finiteField && c.bytesIn.Load()+c.bytesOut.Load()-c.kexTrafficMark >= freeKexTraffic {
+	if !finiteField && c.traffic()-c.kexTrafficMark >= freeKexTraffic {
 		return nil
 	}
 	now := time.Now()
@@ -559,4 +559,12 @@ func (c *Conn) peerKexAllowed() error {
 	}
 	c.kexTokens--
 	return nil
+}
+
+// traffic is the connection's bytes both ways (inbound: of the packets
+// handled so far, not of reads that may hold the next ones), counting
+// compressed payloads at their uncompressed size, as OpenSSH's RekeyLimit
+// does. Transport goroutine only.
+func (c *Conn) traffic() uint64 {
+	return c.packetBytesIn + c.bytesOut.Load() + c.zIn[0].Load() - c.zIn[1].Load() + c.zOut[0].Load() - c.zOut[1].Load()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	mrand "math/rand/v2"
 	"sync"
 	"testing"
 
@@ -42,6 +43,22 @@ func TestInteropCompression(t *testing.T) {
 		if err != nil || !bytes.Equal(out, data) {
 			t.Fatalf("cat through compression: %d bytes of %d, %v", len(out), len(data), err)
 		}
+		// Each key exchange starts new streams (RFC 4253 §6.2), as sshd does.
+		for round := range 2 {
+			if err := c.Rekey(ctx); err != nil {
+				t.Fatalf("rekey %d: %v", round, err)
+			}
+			s, err := c.NewSession(ctx)
+			if err != nil {
+				t.Fatalf("session after rekey %d: %v", round, err)
+			}
+			s.Stdin = bytes.NewReader(data[:100000])
+			out, err := s.Output("cat")
+			s.Close()
+			if err != nil || !bytes.Equal(out, data[:100000]) {
+				t.Fatalf("cat after rekey %d: %d bytes, %v", round, len(out), err)
+			}
+		}
 		st := c.Stats()
 		if st.CompressedOut == 0 || st.UncompressedOut < uint64(len(data)) || st.CompressedIn == 0 || st.UncompressedIn < uint64(len(data)) ||
 			st.BytesWritten > uint64(len(data))/4 {
@@ -64,7 +81,8 @@ func TestInteropCompression(t *testing.T) {
 					}
 					return nil, errors.New("unknown key")
 				},
-				SessionHandler: func(ss *ServerSession) { io.Copy(ss, ss) },
+				SessionHandler:  func(ss *ServerSession) { io.Copy(ss, ss) },
+				TransportConfig: TransportConfig{Compression: []string{CompressionNone, CompressionZlibSSH}},
 			},
 			ConnState: func(c *Conn, st ConnState) {
 				if st == StateActive {
@@ -98,6 +116,7 @@ func TestInteropCompression(t *testing.T) {
 				SessionHandler: func(ss *ServerSession) {
 					io.Copy(ss, ss)
 				},
+				TransportConfig: TransportConfig{Compression: []string{CompressionNone, CompressionZlibSSH}},
 			},
 			ConnState: func(c *Conn, st ConnState) {
 				if st == StateActive {
@@ -108,8 +127,17 @@ func TestInteropCompression(t *testing.T) {
 			},
 		}
 		addr := testServer(t, s)
+		// Half text, half random: with RekeyLimit=1M (which OpenSSH counts
+		// in compressed bytes), key exchanges in the middle of the stream,
+		// each starting new compression streams.
+		random := make([]byte, 3<<20)
+		rnd := mrand.New(mrand.NewPCG(9, 9))
+		for i := range random {
+			random[i] = byte(rnd.Uint32())
+		}
+		data := append(bytes.Clone(data), random...)
 		res := testpeer.SSHClient{Addr: addr, Keys: []*testpeer.Key{key}, Flags: []string{"-C"}, Command: []string{"cat"},
-			Stdin: bytes.NewReader(data)}.Run(t)
+			Options: []string{"RekeyLimit=1M"}, Stdin: bytes.NewReader(data)}.Run(t)
 		if res.ExitCode != 0 || res.Stdout != string(data) {
 			t.Fatalf("ssh -C: exit %d, %d bytes of %d\n%s", res.ExitCode, len(res.Stdout), len(data), res.Stderr[max(0, len(res.Stderr)-2000):])
 		}
@@ -121,7 +149,7 @@ func TestInteropCompression(t *testing.T) {
 		}
 		st := conns[0].Stats()
 		a := conns[0].Algorithms()
-		if a.ClientToServer.Compression != CompressionZlibSSH || st.UncompressedIn < uint64(len(data)) || st.CompressedIn == 0 || st.CompressedIn > st.UncompressedIn/4 {
+		if a.ClientToServer.Compression != CompressionZlibSSH || st.UncompressedIn < uint64(len(data)) || st.CompressedIn == 0 || st.CompressedIn > st.UncompressedIn*3/4 || st.Rekeys == 0 {
 			t.Errorf("algorithms %+v, stats %+v", a, st)
 		}
 	})

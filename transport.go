@@ -65,6 +65,7 @@ func (c *Conn) readPacket() ([]byte, uint32, error) {
 			seq := c.pr.Seq()
 			p, n, err := c.pr.Next(c.rbuf[c.rpos:c.rend])
 			c.rpos += n
+			c.packetBytesIn += uint64(n)
 			if err != nil {
 				p, err = c.macFailure(err)
 				if err != nil {
@@ -176,7 +177,9 @@ func (c *Conn) macFailure(err error) ([]byte, error) {
 		if policy := c.cfg.MACPolicy; policy != nil {
 			c.callback(func() { v = policy(mm) })
 		}
-		if v > MACAccept {
+		if v > MACAccept || c.rz != nil {
+			// With compression on, a packet dropped or corrupt is a hole
+			// in the zlib stream that spoils every later packet.
 			v = MACDisconnect
 		}
 		c.macVerdicts[v].Add(1)

@@ -45,6 +45,8 @@ package main
 //     (package sshtap/metrics: the server's connections, drops, traffic,
 //     authentication and MAC failures; with Go's and the process's); the
 //     third line on stdout is "metrics on http://HOST:PORT/metrics".
+//   - Compression: zlib@openssh.com when the client asks (ssh -C), as
+//     sshd offers it; --no-compression refuses it.
 //   - --allow-forwarding lets clients use port forwarding (direct-tcpip,
 //     tcpip-forward and their streamlocal forms); it is refused otherwise.
 //   - Transport: --rekey-every BYTES|DURATION (e.g. 1M, 512K, 1G, 30s, 10m),
@@ -112,7 +114,7 @@ import (
 	"sshtap/kex"
 )
 
-const serveUsage = `sshtap serve --host-key FILE [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--sftp-root DIR | --no-sftp] [--metrics ADDR] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
+const serveUsage = `sshtap serve --host-key FILE [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--sftp-root DIR | --no-sftp] [--metrics ADDR] [--no-compression] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
 
 const serveDefaultListen = "127.0.0.1:2222"
 
@@ -134,6 +136,7 @@ type serveFlags struct {
 	sftpRoot        string
 	noSFTP          bool
 	metrics         string
+	noCompression   bool
 	allowForwarding bool
 	rekeyEvery      string
 	macPolicy       string
@@ -161,6 +164,7 @@ func (f *serveFlags) opts() []opt {
 		stringOpt(0, "sftp-root", &f.sftpRoot),
 		flagOpt(0, "no-sftp", &f.noSFTP),
 		stringOpt(0, "metrics", &f.metrics),
+		flagOpt(0, "no-compression", &f.noCompression),
 		flagOpt(0, "allow-forwarding", &f.allowForwarding),
 		stringOpt(0, "rekey-every", &f.rekeyEvery),
 		stringOpt(0, "mac-policy", &f.macPolicy),
@@ -368,6 +372,10 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, serveLimits, err
 	}
 
 	tc := &cfg.TransportConfig
+	if !f.noCompression {
+		// sshd's default: compression when the client asks (ssh -C).
+		tc.Compression = []string{sshtap.CompressionNone, sshtap.CompressionZlibSSH}
+	}
 	if f.rekeyEvery != "" {
 		b, d, err := parseRekeyEvery(f.rekeyEvery)
 		if err != nil {

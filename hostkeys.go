@@ -1,0 +1,115 @@
+package sshtap
+
+// Host key rotation, the server's side (OpenSSH PROTOCOL §2.5): after user
+// authentication the server announces all its host keys
+// (hostkeys-00@openssh.com), and proves it holds the ones a client asks
+// about (hostkeys-prove-00@openssh.com), so that a client can learn new
+// keys before the old one is retired.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"slices"
+
+	"golang.org/x/crypto/ssh"
+
+	"sshtap/internal/wire"
+)
+
+func init() {
+	registerBuiltinGlobal(wire.RequestHostKeysProve, func(c *Conn) func(*Request) {
+		if c.isClient {
+			return nil
+		}
+		return c.proveHostKeys
+	})
+}
+
+// plainHostKeys returns the server's host keys as public key blobs, the
+// keys of certificate signers included (PROTOCOL §2.5 announces plain
+// keys), each once, in ServerConfig.HostKeys order.
+func (c *Conn) plainHostKeys() [][]byte {
+	var blobs [][]byte
+	for _, s := range c.scfg.HostKeys {
+		k := s.PublicKey()
+		if cert, ok := k.(*ssh.Certificate); ok {
+			k = cert.Key
+		}
+		b := k.Marshal()
+		if !slices.ContainsFunc(blobs, func(x []byte) bool { return bytes.Equal(x, b) }) {
+			blobs = append(blobs, b)
+		}
+	}
+	return blobs
+}
+
+// announceHostKeys sends hostkeys-00@openssh.com, as sshd does after user
+// authentication ("the server may send ... all its host keys"; no reply).
+func (c *Conn) announceHostKeys(ctx context.Context) {
+	if c.scfg.NoHostKeyAnnouncement {
+		return
+	}
+	data := (&wire.HostKeys{Keys: c.plainHostKeys()}).Append(nil)
+	// Written directly: SendGlobalRequest would wait for the handshake,
+	// which is what runs this.
+	m := wire.GlobalRequest{Name: wire.RequestHostKeys, WantReply: false, Data: data}
+	c.writePacket(ctx, m.Marshal(nil))
+}
+
+// proveHostKeys answers hostkeys-prove-00@openssh.com: for each key asked
+// about, in order, a signature by that host key over
+//
+//	string "hostkeys-prove-00@openssh.com"
+//	string session identifier
+//	string hostkey
+//
+// (PROTOCOL §2.5); REQUEST_FAILURE if one is not ours.
+func (c *Conn) proveHostKeys(r *Request) {
+	req, err := wire.ParseHostKeys(r.Payload)
+	if err != nil || len(req.Keys) == 0 {
+		r.Reply(false, nil)
+		return
+	}
+	sid := c.SessionID()
+	var sigs [][]byte
+	for _, blob := range req.Keys {
+		signer := c.hostSignerFor(blob)
+		if signer == nil {
+			r.Reply(false, nil)
+			return
+		}
+		data := wire.AppendString(nil, wire.RequestHostKeysProve)
+		data = wire.AppendBytes(data, sid)
+		data = wire.AppendBytes(data, blob)
+		var sig *ssh.Signature
+		if as, ok := signer.(ssh.AlgorithmSigner); ok && signer.PublicKey().Type() == ssh.KeyAlgoRSA {
+			// OpenSSH signs with rsa-sha2-512 for clients that know it;
+			// SHA-1 signatures are not offered by default anywhere else.
+			sig, err = as.SignWithAlgorithm(rand.Reader, data, ssh.KeyAlgoRSASHA512)
+		} else {
+			sig, err = signer.Sign(rand.Reader, data)
+		}
+		if err != nil {
+			r.Reply(false, nil)
+			return
+		}
+		sigs = append(sigs, ssh.Marshal(sig))
+	}
+	r.Reply(true, (&wire.HostKeys{Keys: sigs}).Append(nil))
+}
+
+// hostSignerFor returns the host key signer whose plain public key is
+// blob, or nil.
+func (c *Conn) hostSignerFor(blob []byte) ssh.Signer {
+	for _, s := range c.scfg.HostKeys {
+		k := s.PublicKey()
+		if cert, ok := k.(*ssh.Certificate); ok {
+			k = cert.Key
+		}
+		if bytes.Equal(k.Marshal(), blob) {
+			return s
+		}
+	}
+	return nil
+}
