@@ -156,6 +156,14 @@ func (c *Conn) handleGlobalRequest(p []byte) error {
 		}
 		handled = err == nil
 		r.Reply(false, nil)
+	case wire.RequestHostKeysProve:
+		if c.isClient {
+			handled = false
+			r.Reply(false, nil)
+			break
+		}
+		r.Payload = m.Data // used before this returns
+		c.proveHostKeys(r)
 	case "no-more-sessions@openssh.com":
 		if c.isClient {
 			handled = false

@@ -17,15 +17,6 @@ import (
 	"sshtap/internal/wire"
 )
 
-func init() {
-	registerBuiltinGlobal(wire.RequestHostKeysProve, func(c *Conn) func(*Request) {
-		if c.isClient {
-			return nil
-		}
-		return c.proveHostKeys
-	})
-}
-
 // plainHostKeys returns the server's host keys as public key blobs, the
 // keys of certificate signers included (PROTOCOL §2.5 announces plain
 // keys), each once, in ServerConfig.HostKeys order.
@@ -64,7 +55,10 @@ func (c *Conn) announceHostKeys(ctx context.Context) {
 //	string session identifier
 //	string hostkey
 //
-// (PROTOCOL §2.5); REQUEST_FAILURE if one is not ours.
+// (PROTOCOL §2.5); REQUEST_FAILURE if one is not ours. It runs on the
+// transport goroutine, as sshd answers it, so that the reply precedes
+// whatever the client's later requests cause (a client may leave when its
+// command ends, and OpenSSH's records the keys only with the proof).
 func (c *Conn) proveHostKeys(r *Request) {
 	req, err := wire.ParseHostKeys(r.Payload)
 	if err != nil || len(req.Keys) == 0 {

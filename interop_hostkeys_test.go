@@ -1,0 +1,66 @@
+package sshtap
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"sshtap/internal/testpeer"
+)
+
+// OpenSSH's ssh -o UpdateHostKeys=yes against a Server with ed25519, ECDSA
+// and RSA host keys, knowing only the ed25519 one: the server announces
+// all three after authentication (hostkeys-00@openssh.com), proves the
+// new ones (hostkeys-prove-00@openssh.com), and ssh records them.
+func TestInteropHostKeysUpdate(t *testing.T) {
+	testpeer.Require(t, "ssh")
+	testKeys(t)
+	key := testpeer.NewKey(t, testpeer.KeyEd25519)
+	hostKeys := []ssh.Signer{testEd25519, testECDSA256, testRSA}
+	s := &Server{Config: &ServerConfig{
+		HostKeys: hostKeys,
+		PublicKeyCallback: func(m ConnMetadata, k ssh.PublicKey) (*Permissions, error) {
+			if bytes.Equal(k.Marshal(), key.PublicKey.Marshal()) {
+				return nil, nil
+			}
+			return nil, errors.New("unknown key")
+		},
+		SessionHandler: func(ss *ServerSession) {},
+	}}
+	addr := testServer(t, s)
+	host := "[127.0.0.1]:" + addr[strings.LastIndexByte(addr, ':')+1:]
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(knownhosts.Line([]string{host}, testEd25519.PublicKey())+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := testpeer.SSHClient{Addr: addr, Keys: []*testpeer.Key{key}, KnownHosts: kh, Command: []string{"true"},
+		Options: []string{"UpdateHostKeys=yes", "HostKeyAlgorithms=ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512"}}.Run(t)
+	if res.ExitCode != 0 {
+		t.Fatalf("ssh: %s", res)
+	}
+	data, err := os.ReadFile(kh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hk := range hostKeys {
+		if !bytes.Contains(data, []byte(strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hk.PublicKey()))))) {
+			t.Errorf("known_hosts lacks the %s host key after UpdateHostKeys:\n%s\nssh said:\n%s", hk.PublicKey().Type(), data, grepLines(res.Stderr, "hostkey"))
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(strings.ToLower(l), sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
