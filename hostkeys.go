@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"slices"
 
 	"golang.org/x/crypto/ssh"
@@ -103,6 +105,67 @@ func (c *Conn) hostSignerFor(blob []byte) ssh.Signer {
 		}
 		if bytes.Equal(k.Marshal(), blob) {
 			return s
+		}
+	}
+	return nil
+}
+
+// HostKeyProofError says which announced host key the server failed to
+// prove.
+type HostKeyProofError struct {
+	Key ssh.PublicKey // nil when the whole request was refused
+	Err error
+}
+
+func (e *HostKeyProofError) Error() string {
+	if e.Key == nil {
+		return "sshtap: hostkeys-prove: " + e.Err.Error()
+	}
+	return "sshtap: hostkeys-prove: " + e.Key.Type() + " " + ssh.FingerprintSHA256(e.Key) + ": " + e.Err.Error()
+}
+
+func (e *HostKeyProofError) Unwrap() error { return e.Err }
+
+// ProveHostKeys asks the server to prove it holds keys
+// (hostkeys-prove-00@openssh.com, OpenSSH PROTOCOL §2.5), typically keys
+// from a *HostKeysEvent that the client does not know yet, and checks each
+// signature against this connection's session identifier. It returns nil
+// when every key is proven, and a *HostKeyProofError otherwise: only
+// proven keys may be trusted (OpenSSH's UpdateHostKeys records nothing
+// else). Client only; it waits for the reply, bounded by ctx.
+func (c *Conn) ProveHostKeys(ctx context.Context, keys []ssh.PublicKey) error {
+	if !c.isClient {
+		return errors.New("sshtap: ProveHostKeys is for clients")
+	}
+	blobs := make([][]byte, len(keys))
+	for i, k := range keys {
+		blobs[i] = k.Marshal()
+	}
+	ok, reply, err := c.SendGlobalRequest(ctx, wire.RequestHostKeysProve, true, (&wire.HostKeys{Keys: blobs}).Append(nil))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &HostKeyProofError{Err: errors.New("refused by the server")}
+	}
+	sigs, err := wire.ParseHostKeys(reply)
+	if err != nil || len(sigs.Keys) != len(keys) {
+		return &HostKeyProofError{Err: fmt.Errorf("%d signatures for %d keys", len(sigs.Keys), len(keys))}
+	}
+	sid := c.SessionID()
+	for i, k := range keys {
+		var sig ssh.Signature
+		if err := ssh.Unmarshal(sigs.Keys[i], &sig); err != nil {
+			return &HostKeyProofError{Key: k, Err: err}
+		}
+		if k.Type() == ssh.KeyAlgoRSA && sig.Format == ssh.KeyAlgoRSA {
+			return &HostKeyProofError{Key: k, Err: errors.New("SHA-1 RSA signature")}
+		}
+		data := wire.AppendString(nil, wire.RequestHostKeysProve)
+		data = wire.AppendBytes(data, sid)
+		data = wire.AppendBytes(data, blobs[i])
+		if err := k.Verify(data, &sig); err != nil {
+			return &HostKeyProofError{Key: k, Err: err}
 		}
 	}
 	return nil

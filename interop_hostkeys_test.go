@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -63,4 +64,36 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The client's side against sshd with several host keys: the keys sshd
+// announces after authentication arrive as a *HostKeysEvent, and
+// ProveHostKeys has sshd prove them; a key it does not hold fails.
+func TestInteropProveHostKeys(t *testing.T) {
+	d := testpeer.StartSSHD(t, testpeer.SSHDOptions{HostKeys: []*testpeer.Key{
+		testpeer.NewKey(t, testpeer.KeyEd25519), testpeer.NewKey(t, testpeer.KeyECDSA256), testpeer.NewKey(t, testpeer.KeyRSA3072),
+	}})
+	c, sub := ioSessionDial(t, d.Addr, d.User, d.ClientKey(), KindHostKeys)
+	evs := collect(t, sub, 10*time.Second, func(e Event) bool { return e.Kind() == KindHostKeys })
+	ev := evs[len(evs)-1].(*HostKeysEvent)
+	var keys []ssh.PublicKey
+	for _, blob := range ev.Keys {
+		k, err := ssh.ParsePublicKey(blob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) != 3 {
+		t.Fatalf("sshd announced %d keys, want 3", len(keys))
+	}
+	ctx := ioContext(t)
+	if err := c.ProveHostKeys(ctx, keys); err != nil {
+		t.Fatalf("ProveHostKeys: %v", err)
+	}
+	testKeys(t)
+	var pe *HostKeyProofError
+	if err := c.ProveHostKeys(ctx, []ssh.PublicKey{testEd25519.PublicKey()}); !errors.As(err, &pe) {
+		t.Fatalf("a key sshd does not hold: %v", err)
+	}
 }
