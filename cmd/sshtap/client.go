@@ -91,7 +91,8 @@ type client struct {
 // note shows a line about what sshtap itself does: on the event stream
 // (kind "note") with -v, and always for warnings unless -q.
 func (c *client) note(msg string) {
-	if c.s.verbose || (!c.s.quiet && strings.HasPrefix(msg, "warning")) || strings.HasPrefix(msg, "Permanently added") && !c.s.quiet {
+	shown := strings.HasPrefix(msg, "warning") || strings.HasPrefix(msg, "Permanently added") || strings.HasPrefix(msg, "Learned new hostkey")
+	if c.s.verbose || shown && !c.s.quiet {
 		c.out.w.Note("", msg)
 	}
 }
@@ -170,6 +171,19 @@ func (c *client) run(ctx context.Context) (err error) {
 	c.conn = conn
 	c.out.w.Note("", fmt.Sprintf("connected to %s (%s) as %s", addr, nc.RemoteAddr(), s.user))
 	watched := c.out.watch(conn, "", c.sum)
+	if s.updateHostKeys != "no" {
+		// The keys the server announces after authentication.
+		sub := conn.Subscribe(ctx, sshtap.KindHostKeys)
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for ev := range sub.Events() {
+				if hke, ok := ev.(*sshtap.HostKeysEvent); ok {
+					hk.updateHostKeys(ctx, conn, hostport, s.updateHostKeys, hke.Keys)
+				}
+			}
+		}()
+	}
 	defer func() {
 		conn.Close()
 		c.wg.Wait()

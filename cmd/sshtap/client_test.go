@@ -161,3 +161,39 @@ func TestClientCompression(t *testing.T) {
 		}
 	}
 }
+
+// UpdateHostKeys (default yes): sshtap against sshd with three host keys,
+// knowing one, learns the other two once sshd proved them.
+func TestClientUpdateHostKeys(t *testing.T) {
+	d := testpeer.StartSSHD(t, testpeer.SSHDOptions{HostKeys: []*testpeer.Key{
+		testpeer.NewKey(t, testpeer.KeyEd25519), testpeer.NewKey(t, testpeer.KeyECDSA256), testpeer.NewKey(t, testpeer.KeyRSA3072),
+	}})
+	home := peerHome(t, d, false)
+	kh := filepath.Join(home, ".ssh", "known_hosts")
+	if err := os.WriteFile(kh, []byte(d.HostKeys[0].KnownHostsLine(d.Addr)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"HOME=" + home, "USER=root"}
+	r := runBin(t, 60*time.Second, env, "", "-o", "HostKeyAlgorithms=ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512",
+		"-p", strconv.Itoa(d.Port), "root@127.0.0.1", "sleep 0.3")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	data, err := os.ReadFile(kh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range d.HostKeys {
+		if !strings.Contains(string(data), strings.Fields(k.AuthorizedKey)[1]) {
+			t.Errorf("known_hosts lacks the %s key:\n%s\nstderr:\n%s", k.Type, data, r.stderr)
+		}
+	}
+	if n := strings.Count(r.stderr, "Learned new hostkey"); n != 2 {
+		t.Errorf("%d keys learned, want 2:\n%s", n, r.stderr)
+	}
+	// Next time: nothing new.
+	r = runBin(t, 60*time.Second, env, "", "-p", strconv.Itoa(d.Port), "root@127.0.0.1", "sleep 0.3")
+	if r.code != 0 || strings.Contains(r.stderr, "Learned new hostkey") {
+		t.Errorf("second run: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"sshtap"
 )
 
 // Host key checking modes, as ssh_config's StrictHostKeyChecking.
@@ -86,6 +89,9 @@ type hostKeyChecker struct {
 	// changed is set when StrictHostKeyChecking=no accepted a changed
 	// host key: passwords and forwarding are then refused.
 	changed atomic.Bool
+	// verified is set when the host key was found in a known_hosts file:
+	// only then are the keys the server announces learned (UpdateHostKeys).
+	verified atomic.Bool
 }
 
 func newHostKeyChecker(mode string, user, global []string, hash bool, ask func(string) (string, error), note func(string)) (*hostKeyChecker, error) {
@@ -162,6 +168,7 @@ func (h *hostKeyChecker) check(hostport string, remote net.Addr, key ssh.PublicK
 		return nil
 	}
 	if err == nil {
+		h.verified.Store(true)
 		return nil
 	}
 	var ke *knownhosts.KeyError
@@ -304,4 +311,68 @@ func sameType(known []knownhosts.KnownKey, key ssh.PublicKey) bool {
 		}
 	}
 	return false
+}
+
+// unknownKeys returns the keys in blobs that no known_hosts file records
+// for hostport (revoked ones are skipped, unparsable ones too).
+func (h *hostKeyChecker) unknownKeys(hostport string, blobs [][]byte) []ssh.PublicKey {
+	var out []ssh.PublicKey
+	for _, b := range blobs {
+		k, err := ssh.ParsePublicKey(b)
+		if err != nil {
+			continue
+		}
+		if h.checker != nil {
+			err = h.checker(hostport, fakeAddr(hostport), k)
+		} else {
+			err = &knownhosts.KeyError{}
+		}
+		var re *knownhosts.RevokedError
+		if err != nil && !errors.As(err, &re) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// updateHostKeys learns the host keys a server announced after
+// authentication (hostkeys-00@openssh.com), as ssh's UpdateHostKeys: only
+// for a host verified through known_hosts, only keys the server proved
+// (hostkeys-prove-00@openssh.com), after asking in "ask" mode. Keys on
+// record that the server no longer announces are left alone.
+func (h *hostKeyChecker) updateHostKeys(ctx context.Context, conn *sshtap.Conn, hostport, mode string, blobs [][]byte) {
+	if mode == "no" || !h.verified.Load() || h.changed.Load() {
+		return
+	}
+	keys := h.unknownKeys(hostport, blobs)
+	if len(keys) == 0 {
+		return
+	}
+	if err := conn.ProveHostKeys(ctx, keys); err != nil {
+		if conn.Err() == nil { // not just the connection ending first
+			h.note(fmt.Sprintf("warning: the server did not prove its new host keys; none learned: %v", err))
+		}
+		return
+	}
+	name := knownhosts.Normalize(hostport)
+	if mode == "ask" {
+		if h.ask == nil {
+			return
+		}
+		var fps []string
+		for _, k := range keys {
+			fps = append(fps, "  "+k.Type()+" "+ssh.FingerprintSHA256(k))
+		}
+		ans, err := h.ask(fmt.Sprintf("The server %s has new host keys:\n%s\nAccept updated hostkeys? (yes/no): ", name, strings.Join(fps, "\n")))
+		if err != nil || !strings.EqualFold(strings.TrimSpace(ans), "yes") {
+			return
+		}
+	}
+	for _, k := range keys {
+		if err := h.record(hostport, k); err != nil {
+			h.note(fmt.Sprintf("warning: could not record the host key: %v", err))
+			return
+		}
+		h.note(fmt.Sprintf("Learned new hostkey: %s %s (recorded for %s in %s)", k.Type(), ssh.FingerprintSHA256(k), name, h.user[0]))
+	}
 }

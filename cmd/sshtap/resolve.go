@@ -34,7 +34,8 @@ type settings struct {
 	hashKnownHosts bool
 	forwardAgent   bool
 	forwardX11     bool
-	compression    bool // -C, Compression yes
+	compression    bool   // -C, Compression yes
+	updateHostKeys string // UpdateHostKeys: "yes", "no" or "ask"
 	keepAlive      time.Duration
 	keepAliveMax   int
 	connectTimeout time.Duration
@@ -236,7 +237,23 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		}
 	}
 
-	// Known hosts.
+	// Known hosts. UpdateHostKeys defaults to yes unless UserKnownHostsFile
+	// was set, as in ssh_config(5).
+	s.updateHostKeys = "yes"
+	if v, ok := l.get("updatehostkeys"); ok {
+		switch strings.ToLower(v) {
+		case "yes", "true":
+			s.updateHostKeys = "yes"
+		case "no", "false":
+			s.updateHostKeys = "no"
+		case "ask":
+			s.updateHostKeys = "ask"
+		default:
+			return nil, bad("UpdateHostKeys: %q is not yes, no or ask", v)
+		}
+	} else if len(l.first("userknownhostsfile")) > 0 {
+		s.updateHostKeys = "no"
+	}
 	s.knownHosts = []string{filepath.Join(s.home, ".ssh", "known_hosts"), filepath.Join(s.home, ".ssh", "known_hosts2")}
 	if v := l.first("userknownhostsfile"); len(v) > 0 {
 		s.knownHosts = nil
