@@ -229,13 +229,8 @@ func TestHostileIgnoreFloodBlockedSubscriber(t *testing.T) {
 			}
 		},
 	}
-	addr := testServer(t, s)
+	addr, c := serveAndDial(t, s)
 	ctx := tctx(t)
-	c, err := dialTest(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	heap0, rss0 := heapInUse(), rss()
 	chunk := make([]byte, 32<<10)
 	start := time.Now()
@@ -283,13 +278,8 @@ func TestHostileIgnoreFloodBlockedSubscriber(t *testing.T) {
 func TestHostileFloodsAfterAuth(t *testing.T) {
 	s := &Server{Config: passwordServerConfig(t)}
 	s.Config.PeerKexLimit = 3
-	addr := testServer(t, s)
+	addr, c := serveAndDial(t, s)
 	ctx := tctx(t)
-	c, err := dialTest(ctx, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	heap0 := heapInUse()
 
 	t.Run("session-opens", func(t *testing.T) {

@@ -2,7 +2,6 @@ package sshtap
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	mrand "math/rand/v2"
 	"sync"
@@ -74,15 +73,10 @@ func TestInteropCompression(t *testing.T) {
 		algs := make(chan Algorithms, 1)
 		s := &Server{
 			Config: &ServerConfig{
-				HostKeys: []ssh.Signer{testEd25519},
-				PublicKeyCallback: func(m ConnMetadata, k ssh.PublicKey) (*Permissions, error) {
-					if bytes.Equal(k.Marshal(), key.PublicKey.Marshal()) {
-						return nil, nil
-					}
-					return nil, errors.New("unknown key")
-				},
-				SessionHandler:  func(ss *ServerSession) { io.Copy(ss, ss) },
-				TransportConfig: TransportConfig{Compression: []string{CompressionNone, CompressionZlibSSH}},
+				HostKeys:          []ssh.Signer{testEd25519},
+				PublicKeyCallback: acceptKey(key.PublicKey),
+				SessionHandler:    func(ss *ServerSession) { io.Copy(ss, ss) },
+				TransportConfig:   TransportConfig{Compression: []string{CompressionNone, CompressionZlibSSH}},
 			},
 			ConnState: func(c *Conn, st ConnState) {
 				if st == StateActive {
@@ -106,13 +100,8 @@ func TestInteropCompression(t *testing.T) {
 		var conns []*Conn
 		s := &Server{
 			Config: &ServerConfig{
-				HostKeys: []ssh.Signer{testEd25519},
-				PublicKeyCallback: func(m ConnMetadata, k ssh.PublicKey) (*Permissions, error) {
-					if bytes.Equal(k.Marshal(), key.PublicKey.Marshal()) {
-						return nil, nil
-					}
-					return nil, errors.New("unknown key")
-				},
+				HostKeys:          []ssh.Signer{testEd25519},
+				PublicKeyCallback: acceptKey(key.PublicKey),
 				SessionHandler: func(ss *ServerSession) {
 					io.Copy(ss, ss)
 				},

@@ -25,14 +25,9 @@ func TestInteropHostKeysUpdate(t *testing.T) {
 	key := testpeer.NewKey(t, testpeer.KeyEd25519)
 	hostKeys := []ssh.Signer{testEd25519, testECDSA256, testRSA}
 	s := &Server{Config: &ServerConfig{
-		HostKeys: hostKeys,
-		PublicKeyCallback: func(m ConnMetadata, k ssh.PublicKey) (*Permissions, error) {
-			if bytes.Equal(k.Marshal(), key.PublicKey.Marshal()) {
-				return nil, nil
-			}
-			return nil, errors.New("unknown key")
-		},
-		SessionHandler: func(ss *ServerSession) {},
+		HostKeys:          hostKeys,
+		PublicKeyCallback: acceptKey(key.PublicKey),
+		SessionHandler:    func(ss *ServerSession) {},
 	}}
 	addr := testServer(t, s)
 	host := "[127.0.0.1]:" + addr[strings.LastIndexByte(addr, ':')+1:]

@@ -2,6 +2,7 @@ package sshtap
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -419,4 +420,27 @@ func TestServerStats(t *testing.T) {
 	if got != want || st.BytesRead == 0 || st.PacketsWritten == 0 {
 		t.Errorf("Stats = %+v\nwant %+v and traffic", st, want)
 	}
+}
+
+// acceptKey is a PublicKeyCallback that lets in key only.
+func acceptKey(key ssh.PublicKey) func(ConnMetadata, ssh.PublicKey) (*Permissions, error) {
+	return func(_ ConnMetadata, k ssh.PublicKey) (*Permissions, error) {
+		if bytes.Equal(k.Marshal(), key.Marshal()) {
+			return nil, nil
+		}
+		return nil, errors.New("unknown key")
+	}
+}
+
+// serveAndDial serves s until the test ends and logs in to it as dialTest
+// does.
+func serveAndDial(t *testing.T, s *Server) (string, *Conn) {
+	t.Helper()
+	addr := testServer(t, s)
+	c, err := dialTest(tctx(t), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return addr, c
 }
