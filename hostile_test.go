@@ -193,7 +193,13 @@ func TestHostileStalledLogins(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if lastEnd > connected+grace+time.Second {
+	// Within a second of the grace time; the race detector slows the
+	// teardown of hundreds of connections, so it gets two more.
+	slack := time.Second
+	if benchRaceEnabled() {
+		slack += 2 * time.Second
+	}
+	if lastEnd > connected+grace+slack {
 		t.Errorf("the last stalled connection ended %v after the first connect (connecting took %v, grace %v)", lastEnd, connected, grace)
 	}
 	mu.Lock()
