@@ -17,7 +17,9 @@ package main
 //   - --listen ADDR (default 127.0.0.1:2222). Port 0 picks a free port.
 //     The first line on stdout is "listening on HOST:PORT" (the bound
 //     address), the second "host key TYPE SHA256:... FILE".
-//   - --host-key FILE (required). When FILE does not exist, a new ed25519
+//   - --host-key FILE (required; repeat it for several host keys, which are
+//     all announced to clients after authentication for OpenSSH's
+//     UpdateHostKeys, one "host key" line each). When FILE does not exist, a new ed25519
 //     key is generated and written to FILE (mode 0600, OpenSSH private key
 //     format) and FILE.pub, and used from then on. An existing FILE is
 //     loaded (any unencrypted key type x/crypto/ssh parses); like sshd, it is
@@ -114,14 +116,14 @@ import (
 	"sshtap/kex"
 )
 
-const serveUsage = `sshtap serve --host-key FILE [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--sftp-root DIR | --no-sftp] [--metrics ADDR] [--no-compression] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
+const serveUsage = `sshtap serve --host-key FILE [--host-key FILE]... [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--sftp-root DIR | --no-sftp] [--metrics ADDR] [--no-compression] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
 
 const serveDefaultListen = "127.0.0.1:2222"
 
 // serveFlags are the options of `sshtap serve`.
 type serveFlags struct {
 	listen          string
-	hostKey         string
+	hostKeys        []string // --host-key, repeatable
 	authorizedKeys  string
 	password        string
 	passwordSet     bool
@@ -150,7 +152,7 @@ type serveFlags struct {
 func (f *serveFlags) opts() []opt {
 	return []opt{
 		stringOpt(0, "listen", &f.listen),
-		stringOpt(0, "host-key", &f.hostKey),
+		listOpt(0, "host-key", &f.hostKeys),
 		stringOpt(0, "authorized-keys", &f.authorizedKeys),
 		{long: "password", arg: true, set: func(v string) error { f.password, f.passwordSet = v, true; return nil }},
 		stringOpt(0, "password-env", &f.passwordEnv),
@@ -204,11 +206,19 @@ func (a *app) runServe(ctx context.Context, args []string) int {
 	}
 	defer out.close()
 
-	signer, generated, err := serveHostKey(f.hostKey)
-	if err != nil {
-		return a.fail(err)
+	var hows []string
+	for _, file := range f.hostKeys {
+		signer, generated, err := serveHostKey(file)
+		if err != nil {
+			return a.fail(err)
+		}
+		cfg.HostKeys = append(cfg.HostKeys, signer)
+		how := "loaded from " + file
+		if generated {
+			how = "new key written to " + file + " and " + file + ".pub"
+		}
+		hows = append(hows, how)
 	}
-	cfg.HostKeys = []ssh.Signer{signer}
 
 	addr := f.listen
 	if addr == "" {
@@ -221,11 +231,9 @@ func (a *app) runServe(ctx context.Context, args []string) int {
 	}
 	bound := ln.Addr().String()
 	fmt.Fprintf(a.stdout, "listening on %s\n", bound)
-	how := "loaded from " + f.hostKey
-	if generated {
-		how = "new key written to " + f.hostKey + " and " + f.hostKey + ".pub"
+	for i, signer := range cfg.HostKeys {
+		fmt.Fprintf(a.stdout, "host key %s %s (%s)\n", signer.PublicKey().Type(), ssh.FingerprintSHA256(signer.PublicKey()), hows[i])
 	}
-	fmt.Fprintf(a.stdout, "host key %s %s (%s)\n", signer.PublicKey().Type(), ssh.FingerprintSHA256(signer.PublicKey()), how)
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
 		fmt.Fprintf(a.stderr, "sshtap: warning: listening on %s, beyond loopback: authenticated clients run commands as this user\n", bound)
 	}
@@ -270,7 +278,7 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, serveLimits, err
 		return &usageError{msg: fmt.Sprintf(format, args...), usage: serveUsage}
 	}
 	var limits serveLimits
-	if f.hostKey == "" {
+	if len(f.hostKeys) == 0 {
 		return nil, limits, bad("--host-key FILE is required (a new ed25519 key is written there if FILE does not exist)")
 	}
 	if f.passwordSet && f.passwordEnv != "" {

@@ -160,3 +160,40 @@ func TestServeSFTP(t *testing.T) {
 		t.Errorf("no sftp note:\n%s", r.stderr.String())
 	}
 }
+
+// sshtap serve with two host keys and OpenSSH's ssh -o UpdateHostKeys=yes
+// knowing one: ssh learns the other, which serve proves.
+func TestServeUpdateHostKeys(t *testing.T) {
+	testpeer.Require(t, "ssh")
+	key := testpeer.NewKey(t, testpeer.KeyEd25519)
+	ecdsa := testpeer.NewKey(t, testpeer.KeyECDSA256)
+	dir := t.TempDir()
+	hk := filepath.Join(dir, "hk")
+	r := startServe(t, nil, "--listen", "127.0.0.1:0", "--host-key", hk, "--host-key", ecdsa.Path,
+		"--authorized-keys", writeAuthorizedKeys(t, key), "--no-sftp")
+	select {
+	case l := <-r.stdout.lines:
+		if !strings.HasPrefix(l, "host key ecdsa-sha2-nistp256 ") {
+			t.Fatalf("second host key line %q", l)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no second host key line")
+	}
+	pub, err := os.ReadFile(hk + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(pub))
+	port := r.addr[strings.LastIndexByte(r.addr, ':')+1:]
+	kh := filepath.Join(dir, "known_hosts")
+	os.WriteFile(kh, []byte("[127.0.0.1]:"+port+" "+f[0]+" "+f[1]+"\n"), 0o600)
+	res := testpeer.SSHClient{Addr: r.addr, User: "u", Keys: []*testpeer.Key{key}, KnownHosts: kh, Command: []string{"true"},
+		Options: []string{"UpdateHostKeys=yes", "HostKeyAlgorithms=ssh-ed25519,ecdsa-sha2-nistp256"}}.Run(t)
+	if res.ExitCode != 0 {
+		t.Fatalf("ssh: %s", res)
+	}
+	data, _ := os.ReadFile(kh)
+	if !strings.Contains(string(data), strings.Fields(ecdsa.AuthorizedKey)[1]) {
+		t.Errorf("known_hosts lacks serve's ECDSA key after UpdateHostKeys:\n%s", data)
+	}
+}
