@@ -523,23 +523,25 @@ func checkSourceAddress(remote net.Addr, perms *Permissions) error {
 	if !ok {
 		return nil
 	}
-	tcp, ok := remote.(*net.TCPAddr)
-	if !ok {
+	var rip netip.Addr
+	if tcp, ok := remote.(*net.TCPAddr); ok {
+		rip, _ = netip.AddrFromSlice(tcp.IP)
+	}
+	if !rip.IsValid() {
 		return fmt.Errorf("source-address restriction, and the remote address %v is not an IP address", remote)
 	}
+	rip = rip.Unmap()
 	for _, a := range strings.Split(list, ",") {
 		a = strings.TrimSpace(a)
-		if pfx, err := netip.ParsePrefix(a); err == nil {
-			if ip, ok := netip.AddrFromSlice(tcp.IP); ok && pfx.Contains(ip.Unmap()) {
-				return nil
-			}
+		pfx, err := netip.ParsePrefix(a)
+		if ip, aerr := netip.ParseAddr(a); err != nil && aerr == nil {
+			pfx = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen()) // a single address
+		} else if err != nil {
 			continue
 		}
-		if ip, err := netip.ParseAddr(a); err == nil {
-			if rip, ok := netip.AddrFromSlice(tcp.IP); ok && ip.Unmap() == rip.Unmap() {
-				return nil
-			}
+		if pfx.Contains(rip) {
+			return nil
 		}
 	}
-	return fmt.Errorf("source-address %q does not allow %v", list, tcp.IP)
+	return fmt.Errorf("source-address %q does not allow %v", list, rip)
 }

@@ -174,14 +174,6 @@ func (f *inflater) decompress(p []byte) ([]byte, error) {
 // close ends the coroutine.
 func (f *inflater) close() { f.stop() }
 
-// compressionMethods is the proposal's list: Compression, or "none".
-func (c *TransportConfig) compressionMethods() []string {
-	if len(c.Compression) > 0 {
-		return c.Compression
-	}
-	return []string{CompressionNone}
-}
-
 // authSucceeded reports whether zlib@openssh.com may run: OpenSSH
 // PROTOCOL §1.3 starts it "after the server has sent a
 // SSH_MSG_USERAUTH_SUCCESS", the client once it has received it. The

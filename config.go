@@ -374,6 +374,6 @@ func (c *TransportConfig) proposal(hostKeyAlgos []string, isClient bool) *kex.Pr
 		HostKey:     hostKeyAlgos,
 		Ciphers:     orDefault(c.Ciphers, cipher.DefaultCiphers),
 		MACs:        orDefault(c.MACs, cipher.DefaultMACs),
-		Compression: c.compressionMethods(),
+		Compression: orDefault(c.Compression, []string{CompressionNone}),
 	}
 }

@@ -98,8 +98,7 @@ type Conn struct {
 	rzDelayed  bool        // zlib@openssh.com: rz starts at authentication
 	authSent   atomic.Bool // server: USERAUTH_SUCCESS was sealed (set by the writer)
 	// The peer's key exchanges (see peerKexAllowed).
-	packetBytesIn  uint64    // wire bytes of the packets handled
-	kexTrafficMark uint64    // traffic() when the last exchange ended
+	kexTrafficMark uint64    // trafficBesidesReads() when the last exchange ended
 	kexTokens      float64   // exchanges the peer may start now
 	kexTokenTime   time.Time // when kexTokens was last refilled
 	rAlgs          DirectionAlgorithms

@@ -331,7 +331,7 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 	if !r.initial {
 		c.rekeys.Add(1)
 	}
-	c.kexTrafficMark = c.traffic()
+	c.kexTrafficMark = c.trafficBesidesReads()
 	if c.hub.wants(KindKex) {
 		c.hub.publish(&KexEvent{
 			Header:     now(),
@@ -544,7 +544,10 @@ func (c *Conn) peerKexAllowed() error {
 	c.mu.Lock()
 	finiteField := strings.HasPrefix(c.algs.Kex, "diffie-hellman-")
 	c.mu.Unlock()
-	if !finiteField && c.traffic()-c.kexTrafficMark >= freeKexTraffic {
+	// The packet reader counts the bytes of the packets read since the
+	// peer's NEWKEYS, that is since the last exchange.
+	traffic := c.pr.Stats().Bytes + c.trafficBesidesReads() - c.kexTrafficMark
+	if !finiteField && traffic >= freeKexTraffic {
 		return nil
 	}
 	now := time.Now()
@@ -561,10 +564,9 @@ func (c *Conn) peerKexAllowed() error {
 	return nil
 }
 
-// traffic is the connection's bytes both ways (inbound: of the packets
-// handled so far, not of reads that may hold the next ones), counting
-// compressed payloads at their uncompressed size, as OpenSSH's RekeyLimit
-// does. Transport goroutine only.
-func (c *Conn) traffic() uint64 {
-	return c.packetBytesIn + c.bytesOut.Load() + c.zIn[0].Load() - c.zIn[1].Load() + c.zOut[0].Load() - c.zOut[1].Load()
+// trafficBesidesReads is the bytes written, plus what compression saved
+// each way: payloads count at their uncompressed size, as OpenSSH's
+// RekeyLimit counts them.
+func (c *Conn) trafficBesidesReads() uint64 {
+	return c.bytesOut.Load() + c.zIn[0].Load() - c.zIn[1].Load() + c.zOut[0].Load() - c.zOut[1].Load()
 }

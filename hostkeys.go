@@ -25,11 +25,7 @@ import (
 func (c *Conn) plainHostKeys() [][]byte {
 	var blobs [][]byte
 	for _, s := range c.scfg.HostKeys {
-		k := s.PublicKey()
-		if cert, ok := k.(*ssh.Certificate); ok {
-			k = cert.Key
-		}
-		b := k.Marshal()
+		b := plainKey(s).Marshal()
 		if !slices.ContainsFunc(blobs, func(x []byte) bool { return bytes.Equal(x, b) }) {
 			blobs = append(blobs, b)
 		}
@@ -75,11 +71,9 @@ func (c *Conn) proveHostKeys(r *Request) {
 			r.Reply(false, nil)
 			return
 		}
-		data := wire.AppendString(nil, wire.RequestHostKeysProve)
-		data = wire.AppendBytes(data, sid)
-		data = wire.AppendBytes(data, blob)
+		data := hostKeyProofData(sid, blob)
 		var sig *ssh.Signature
-		if as, ok := signer.(ssh.AlgorithmSigner); ok && signer.PublicKey().Type() == ssh.KeyAlgoRSA {
+		if as, ok := signer.(ssh.AlgorithmSigner); ok && plainKey(signer).Type() == ssh.KeyAlgoRSA {
 			// OpenSSH signs with rsa-sha2-512 for clients that know it;
 			// SHA-1 signatures are not offered by default anywhere else.
 			sig, err = as.SignWithAlgorithm(rand.Reader, data, ssh.KeyAlgoRSASHA512)
@@ -99,15 +93,29 @@ func (c *Conn) proveHostKeys(r *Request) {
 // blob, or nil.
 func (c *Conn) hostSignerFor(blob []byte) ssh.Signer {
 	for _, s := range c.scfg.HostKeys {
-		k := s.PublicKey()
-		if cert, ok := k.(*ssh.Certificate); ok {
-			k = cert.Key
-		}
-		if bytes.Equal(k.Marshal(), blob) {
+		if bytes.Equal(plainKey(s).Marshal(), blob) {
 			return s
 		}
 	}
 	return nil
+}
+
+// plainKey is a signer's public key, the certified key for a certificate
+// signer.
+func plainKey(s ssh.Signer) ssh.PublicKey {
+	k := s.PublicKey()
+	if cert, ok := k.(*ssh.Certificate); ok {
+		return cert.Key
+	}
+	return k
+}
+
+// hostKeyProofData is what a hostkeys-prove-00@openssh.com signature
+// covers (PROTOCOL §2.5).
+func hostKeyProofData(sessionID, blob []byte) []byte {
+	data := wire.AppendString(nil, wire.RequestHostKeysProve)
+	data = wire.AppendBytes(data, sessionID)
+	return wire.AppendBytes(data, blob)
 }
 
 // HostKeyProofError says which announced host key the server failed to
@@ -161,10 +169,7 @@ func (c *Conn) ProveHostKeys(ctx context.Context, keys []ssh.PublicKey) error {
 		if k.Type() == ssh.KeyAlgoRSA && sig.Format == ssh.KeyAlgoRSA {
 			return &HostKeyProofError{Key: k, Err: errors.New("SHA-1 RSA signature")}
 		}
-		data := wire.AppendString(nil, wire.RequestHostKeysProve)
-		data = wire.AppendBytes(data, sid)
-		data = wire.AppendBytes(data, blobs[i])
-		if err := k.Verify(data, &sig); err != nil {
+		if err := k.Verify(hostKeyProofData(sid, blobs[i]), &sig); err != nil {
 			return &HostKeyProofError{Key: k, Err: err}
 		}
 	}

@@ -158,10 +158,14 @@ func (d *decoder) emit(b byte) error {
 	}
 	f := d.src
 	if len(f.out) >= f.max {
-		return &CompressionError{Msg: fmt.Sprintf("a packet inflates beyond the maximum packet size (%d bytes)", f.max)}
+		return errInflatesTooFar(f.max)
 	}
 	f.out = append(f.out, b)
 	return nil
+}
+
+func errInflatesTooFar(max int) error {
+	return &CompressionError{Msg: fmt.Sprintf("a packet inflates beyond the maximum packet size (%d bytes)", max)}
 }
 
 // run decodes blocks until the stream ends or fails.
@@ -338,7 +342,7 @@ func (d *decoder) codes(lit, dist *huffman) error {
 func (d *decoder) copyBack(distance, length int) error {
 	f := d.src
 	if len(f.out)+length > f.max {
-		return &CompressionError{Msg: fmt.Sprintf("a packet inflates beyond the maximum packet size (%d bytes)", f.max)}
+		return errInflatesTooFar(f.max)
 	}
 	for length > 0 {
 		from := (d.wpos - distance) & (windowSize - 1)

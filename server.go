@@ -58,11 +58,9 @@ func ParseMaxStartups(s string) (MaxStartups, error) {
 
 func (m MaxStartups) String() string { return fmt.Sprintf("%d:%d:%d", m.Start, m.Rate, m.Full) }
 
-// drop decides for a new connection, with n unauthenticated ones already.
+// drop decides for a new connection, with n unauthenticated ones already
+// (m with its defaults applied: see Server.maxStartups).
 func (m MaxStartups) drop(n int) bool {
-	if m == (MaxStartups{}) {
-		m = DefaultMaxStartups
-	}
 	switch {
 	case m.Full < 0:
 		return false
@@ -258,7 +256,7 @@ func (s *Server) admitSocket(nc net.Conn) {
 	}
 	n := s.startups
 	s.stats.Accepted++
-	if s.MaxStartups.drop(n) {
+	if s.maxStartups().drop(n) {
 		s.stats.DroppedStartups++
 		s.mu.Unlock()
 		s.logger().Info("sshtap: connection dropped", "remote", nc.RemoteAddr().String(),

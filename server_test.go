@@ -93,7 +93,10 @@ func TestParseMaxStartups(t *testing.T) {
 // The drop probability follows OpenSSH's: Rate percent at Start, rising
 // linearly to 100 percent at Full.
 func TestMaxStartupsDrop(t *testing.T) {
-	var m MaxStartups // DefaultMaxStartups, 10:30:100
+	if (&Server{}).maxStartups() != DefaultMaxStartups {
+		t.Fatal("a Server's zero MaxStartups is not DefaultMaxStartups")
+	}
+	m := DefaultMaxStartups // 10:30:100
 	rate := func(n int) float64 {
 		drops := 0
 		for range 20000 {

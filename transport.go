@@ -65,7 +65,6 @@ func (c *Conn) readPacket() ([]byte, uint32, error) {
 			seq := c.pr.Seq()
 			p, n, err := c.pr.Next(c.rbuf[c.rpos:c.rend])
 			c.rpos += n
-			c.packetBytesIn += uint64(n)
 			if err != nil {
 				p, err = c.macFailure(err)
 				if err != nil {

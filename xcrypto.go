@@ -94,34 +94,34 @@ func xOpenError(err error) error {
 }
 
 // deliverOpen hands the server's channel open to the *ssh.Client (a
-// channel handler: its own goroutine, one per open).
+// channel handler: its own goroutine, one per open) and waits for its
+// decision, so that the open is not rejected as unhandled meanwhile.
 func (x *xConn) deliverOpen(nc *NewChannel) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.closed {
+	done := make(chan struct{})
+	x.mu.Lock() // the send and the close of chans exclude each other
+	sent := false
+	if !x.closed {
+		select {
+		case x.chans <- &xNewChannel{nc: nc, done: done}:
+			sent = true
+		case <-nc.done: // timed out while the *ssh.Client was busy
+		case <-x.c.closing:
+		}
+	}
+	x.mu.Unlock()
+	if !sent {
 		return // rejected when the handler returns
 	}
-	done := make(chan struct{})
-	select {
-	case x.chans <- &xNewChannel{nc: nc, done: done}:
-	case <-nc.done: // timed out while the *ssh.Client was busy
-		return
-	case <-x.c.closing:
-		return
-	}
-	// The *ssh.Client decides it when its application gets to it (an
+	// The *ssh.Client's application decides it when it gets to it (an
 	// accept loop may be busy for long): as in x/crypto, no timeout then.
 	// The 256 pending opens stay the bound.
 	if nc.timer != nil {
 		nc.timer.Stop()
 	}
-	// Wait, so that the open is not rejected as unhandled meanwhile.
-	x.mu.Unlock()
 	select {
 	case <-done:
 	case <-nc.done:
 	}
-	x.mu.Lock()
 }
 
 // xNewChannel is an ssh.NewChannel.
