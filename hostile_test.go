@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -90,13 +89,9 @@ func TestHostileStalledLogins(t *testing.T) {
 	perStage := 29 // 7 stages, 203 sockets
 	if hostileHeavy() {
 		perStage = 172 // 1,204 sockets
-		var lim syscall.Rlimit
-		if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < uint64(7*perStage*2+256) {
-			lim.Cur = min(lim.Max, uint64(7*perStage*2+256))
-			syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-			if lim.Cur < uint64(7*perStage*2+256) {
-				t.Skipf("the heavy variant needs %d file descriptors; the limit is %d", 7*perStage*2+256, lim.Cur)
-			}
+		need := uint64(7*perStage*2 + 256) // both ends of every socket
+		if limit, ok := raiseNoFile(need); !ok {
+			t.Skipf("the heavy variant needs %d file descriptors; the limit is %d", need, limit)
 		}
 	}
 	cfg := passwordServerConfig(t)
