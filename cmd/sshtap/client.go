@@ -146,7 +146,7 @@ func (c *client) run(ctx context.Context) (err error) {
 		cfg.Compression = []string{sshtap.CompressionZlibSSH, sshtap.CompressionZlib, sshtap.CompressionNone}
 	}
 	if len(s.hkAlgs) == 0 {
-		cfg.HostKeyAlgorithms = preferKnown(hk.knownAlgorithms(hostport), kex.DefaultHostKeyAlgos)
+		cfg.HostKeyAlgorithms = preferKnown(hk.knownAlgorithms(hostport), hk.hasAuthority(hostport), kex.DefaultHostKeyAlgos)
 	}
 	if s.forwardAgent {
 		if c.agent == nil {
@@ -248,16 +248,19 @@ func (c *client) agentSocket() string {
 }
 
 // preferKnown orders algos with those of the known keys first (as OpenSSH
-// does), so a host whose RSA key is on record is asked for that key.
-func preferKnown(known, algos []string) []string {
-	if len(known) == 0 {
+// does), so a host whose RSA key is on record is asked for that key; with
+// certs (an @cert-authority line matches the host) every certificate
+// algorithm comes first too, as in OpenSSH's order_hostkeyalgs.
+func preferKnown(known []string, certs bool, algos []string) []string {
+	if len(known) == 0 && !certs {
 		return nil
 	}
 	var first, rest []string
 	for _, a := range algos {
-		isKnown := false
+		plain, isCert := strings.CutSuffix(a, "-cert-v01@openssh.com")
+		isKnown := certs && isCert
 		for _, k := range known {
-			if a == k || strings.TrimSuffix(a, "-cert-v01@openssh.com") == k {
+			if a == k || plain == k {
 				isKnown = true
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -47,6 +48,14 @@ type hostKeyChangedError struct {
 	fingerprint string // of the key the server presented
 	keyType     string
 	known       []knownhosts.KnownKey
+	cert        *hostCertError // the host certificate this key came with, not accepted
+}
+
+func (e *hostKeyChangedError) Unwrap() error {
+	if e.cert == nil {
+		return nil
+	}
+	return e.cert
 }
 
 func (e *hostKeyChangedError) Error() string {
@@ -57,6 +66,9 @@ func (e *hostKeyChangedError) Error() string {
 		fmt.Fprintf(&b, "  but %s:%d records %s key %s.\n", k.Filename, k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key))
 	}
 	b.WriteString("  Someone could be intercepting the connection (man-in-the-middle), or the host key was replaced.\n")
+	if e.cert != nil {
+		fmt.Fprintf(&b, "  The key came with a host certificate that was not accepted: %v.\n", e.cert)
+	}
 	if len(e.known) > 0 {
 		fmt.Fprintf(&b, "  If the change is expected, remove the old entry: ssh-keygen -R %q -f %s\n", e.host, e.known[0].Filename)
 	}
@@ -67,11 +79,23 @@ func (e *hostKeyChangedError) Error() string {
 // hostKeyUnknownError is an unknown host in a mode that does not accept it.
 type hostKeyUnknownError struct {
 	host, fingerprint, keyType, why string
+	cert                            *hostCertError // the host certificate this key came with, not accepted
 }
 
 func (e *hostKeyUnknownError) Error() string {
-	return fmt.Sprintf("no %s host key is known for %s (%s %s) and %s.\nHost key verification failed.",
-		e.keyType, e.host, e.keyType, e.fingerprint, e.why)
+	var certLine string
+	if e.cert != nil {
+		certLine = fmt.Sprintf("\n  The key came with a host certificate that was not accepted: %v.", e.cert)
+	}
+	return fmt.Sprintf("no %s host key is known for %s (%s %s) and %s.%s\nHost key verification failed.",
+		e.keyType, e.host, e.keyType, e.fingerprint, e.why, certLine)
+}
+
+func (e *hostKeyUnknownError) Unwrap() error {
+	if e.cert == nil {
+		return nil
+	}
+	return e.cert
 }
 
 var errHostKeyDeclined = errors.New("host key not accepted.\nHost key verification failed")
@@ -85,6 +109,9 @@ type hostKeyChecker struct {
 	ask     func(question string) (string, error)
 	noteFn  func(string)
 	checker ssh.HostKeyCallback // nil when no file exists yet
+	// authorities are the @cert-authority lines of every file.
+	authorities []knownAuthority
+	now         func() time.Time // nil: time.Now
 
 	// changed is set when StrictHostKeyChecking=no accepted a changed
 	// host key: passwords and forwarding are then refused.
@@ -107,9 +134,30 @@ func newHostKeyChecker(mode string, user, global []string, hash bool, ask func(s
 		if err != nil {
 			return nil, fmt.Errorf("known hosts: %w", err)
 		}
-		h.checker = cb
+		if h.authorities, err = readAuthorities(files); err != nil {
+			return nil, fmt.Errorf("known hosts: %w", err)
+		}
+		h.checker = h.withoutAuthorities(cb)
 	}
 	return h, nil
+}
+
+// withoutAuthorities drops the @cert-authority lines from the keys a
+// KeyError says are on record: x/crypto's knownhosts counts them as host
+// keys of the hosts they match, so a CA of the host key's type would make
+// every other key of that type look like a changed host key.
+func (h *hostKeyChecker) withoutAuthorities(cb ssh.HostKeyCallback) ssh.HostKeyCallback {
+	return func(hostport string, remote net.Addr, key ssh.PublicKey) error {
+		err := cb(hostport, remote, key)
+		var ke *knownhosts.KeyError
+		if !errors.As(err, &ke) {
+			return err
+		}
+		want := slices.DeleteFunc(slices.Clone(ke.Want), func(k knownhosts.KnownKey) bool {
+			return slices.ContainsFunc(h.authorities, func(a knownAuthority) bool { return a.file == k.Filename && a.line == k.Line })
+		})
+		return &knownhosts.KeyError{Want: want}
+	}
 }
 
 // knownAlgorithms returns the key types recorded for hostport, so the
@@ -140,8 +188,25 @@ func (h *hostKeyChecker) knownAlgorithms(hostport string) []string {
 }
 
 // check is the ssh.HostKeyCallback for the connection to hostport (the
-// name the user connects to, with its port).
+// name the user connects to, with its port). A host certificate is checked
+// against the @cert-authority lines; when it is not accepted (revoked and
+// badly signed ones aside), its plain key is checked instead, as OpenSSH
+// does, and an error about that key carries the certificate's.
 func (h *hostKeyChecker) check(hostport string, remote net.Addr, key ssh.PublicKey) error {
+	var certErr *hostCertError
+	if cert, ok := key.(*ssh.Certificate); ok {
+		err := h.checkCert(hostport, cert)
+		if err == nil || !errors.As(err, &certErr) || certErr.failure == certBadSignature {
+			return err
+		}
+		if certErr.failure != certUnknownCA || h.hasAuthority(hostport) {
+			h.note("warning: " + certErr.Error() + "; checking its plain key instead")
+		} else {
+			h.note(fmt.Sprintf("the host certificate's CA %s is not trusted for %s; checking its plain key instead",
+				ssh.FingerprintSHA256(cert.SignatureKey), certErr.host))
+		}
+		key = cert.Key
+	}
 	fp := ssh.FingerprintSHA256(key)
 	var err error = &knownhosts.KeyError{}
 	if h.checker != nil {
@@ -151,8 +216,7 @@ func (h *hostKeyChecker) check(hostport string, remote net.Addr, key ssh.PublicK
 	// included, as ssh does.
 	var re *knownhosts.RevokedError
 	if errors.As(err, &re) {
-		return fmt.Errorf("%s key %s for %s is marked as revoked in %s:%d.\nHost key verification failed",
-			key.Type(), fp, knownhosts.Normalize(hostport), re.Revoked.Filename, re.Revoked.Line)
+		return &hostKeyRevokedError{host: knownhosts.Normalize(hostport), key: key, revoked: re.Revoked}
 	}
 	if h.mode == checkNo {
 		var ke *knownhosts.KeyError
@@ -176,7 +240,7 @@ func (h *hostKeyChecker) check(hostport string, remote net.Addr, key ssh.PublicK
 	case !errors.As(err, &ke):
 		return err
 	case sameType(ke.Want, key):
-		return &hostKeyChangedError{host: knownhosts.Normalize(hostport), fingerprint: fp, keyType: key.Type(), known: ke.Want}
+		return &hostKeyChangedError{host: knownhosts.Normalize(hostport), fingerprint: fp, keyType: key.Type(), known: ke.Want, cert: certErr}
 	}
 	// Unknown host, or (as OpenSSH sees it) a host known only by keys of
 	// other types: the new type is a new key to accept, not a change.
@@ -187,11 +251,11 @@ func (h *hostKeyChecker) check(hostport string, remote net.Addr, key ssh.PublicK
 	}
 	switch h.mode {
 	case checkYes:
-		return &hostKeyUnknownError{host: name, fingerprint: fp, keyType: key.Type(), why: "StrictHostKeyChecking is yes"}
+		return &hostKeyUnknownError{host: name, fingerprint: fp, keyType: key.Type(), why: "StrictHostKeyChecking is yes", cert: certErr}
 	case checkAsk:
 		if h.ask == nil {
 			return &hostKeyUnknownError{host: name, fingerprint: fp, keyType: key.Type(),
-				why: "there is no terminal to ask on (use -o StrictHostKeyChecking=accept-new to accept new hosts)"}
+				why: "there is no terminal to ask on (use -o StrictHostKeyChecking=accept-new to accept new hosts)", cert: certErr}
 		}
 		q := fmt.Sprintf("The authenticity of host '%s (%s)' can't be established.\n%s key fingerprint is %s.\nAre you sure you want to continue connecting (yes/no/[fingerprint])? ",
 			name, remote, keyTypeName(key), fp)

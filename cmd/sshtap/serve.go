@@ -24,6 +24,15 @@ package main
 //     format) and FILE.pub, and used from then on. An existing FILE is
 //     loaded (any unencrypted key type x/crypto/ssh parses); like sshd, it is
 //     refused when group or others may access it.
+//   - --host-cert FILE (repeatable, sshd's HostCertificate): an OpenSSH host
+//     certificate (ssh-keygen -s CA -h -n NAMES -I ID host_key.pub) of the
+//     public key of one --host-key. The server then offers the
+//     certificate's *-cert-v01@openssh.com algorithms before the plain ones
+//     of the same key, as sshd does; a certificate whose key is none of the
+//     --host-key keys, or that is not a host certificate, is an error. One
+//     "host certificate" line each follows the "host key" lines on stdout.
+//     Announcements after authentication carry the plain keys only, as
+//     sshd's do.
 //   - Authentication, at least one of: --authorized-keys FILE (OpenSSH
 //     authorized_keys format; key options such as restrict, from= or
 //     command= are parsed and IGNORED), --password PASS or --password-env
@@ -91,6 +100,7 @@ package main
 // host key, exits 255.
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -99,6 +109,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/user"
@@ -116,7 +127,7 @@ import (
 	"sshtap/kex"
 )
 
-const serveUsage = `sshtap serve --host-key FILE [--host-key FILE]... [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--sftp-root DIR | --no-sftp] [--metrics ADDR] [--no-compression] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
+const serveUsage = `sshtap serve --host-key FILE [--host-key FILE]... [--host-cert FILE]... [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--sftp-root DIR | --no-sftp] [--metrics ADDR] [--no-compression] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
 
 const serveDefaultListen = "127.0.0.1:2222"
 
@@ -124,6 +135,7 @@ const serveDefaultListen = "127.0.0.1:2222"
 type serveFlags struct {
 	listen          string
 	hostKeys        []string // --host-key, repeatable
+	hostCerts       []string // --host-cert, repeatable
 	authorizedKeys  string
 	password        string
 	passwordSet     bool
@@ -153,6 +165,7 @@ func (f *serveFlags) opts() []opt {
 	return []opt{
 		stringOpt(0, "listen", &f.listen),
 		listOpt(0, "host-key", &f.hostKeys),
+		listOpt(0, "host-cert", &f.hostCerts),
 		stringOpt(0, "authorized-keys", &f.authorizedKeys),
 		{long: "password", arg: true, set: func(v string) error { f.password, f.passwordSet = v, true; return nil }},
 		stringOpt(0, "password-env", &f.passwordEnv),
@@ -219,6 +232,15 @@ func (a *app) runServe(ctx context.Context, args []string) int {
 		}
 		hows = append(hows, how)
 	}
+	var certLines []string
+	for _, file := range f.hostCerts {
+		cs, err := serveHostCert(file, cfg.HostKeys[:len(f.hostKeys)])
+		if err != nil {
+			return a.fail(err)
+		}
+		cfg.HostKeys = append(cfg.HostKeys, cs)
+		certLines = append(certLines, describeHostCert(cs.PublicKey().(*ssh.Certificate), file))
+	}
 
 	addr := f.listen
 	if addr == "" {
@@ -231,8 +253,12 @@ func (a *app) runServe(ctx context.Context, args []string) int {
 	}
 	bound := ln.Addr().String()
 	fmt.Fprintf(a.stdout, "listening on %s\n", bound)
-	for i, signer := range cfg.HostKeys {
-		fmt.Fprintf(a.stdout, "host key %s %s (%s)\n", signer.PublicKey().Type(), ssh.FingerprintSHA256(signer.PublicKey()), hows[i])
+	for i, how := range hows {
+		pub := cfg.HostKeys[i].PublicKey()
+		fmt.Fprintf(a.stdout, "host key %s %s (%s)\n", pub.Type(), ssh.FingerprintSHA256(pub), how)
+	}
+	for _, l := range certLines {
+		fmt.Fprintln(a.stdout, l)
 	}
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
 		fmt.Fprintf(a.stderr, "sshtap: warning: listening on %s, beyond loopback: authenticated clients run commands as this user\n", bound)
@@ -480,6 +506,65 @@ func serveHostKey(path string) (ssh.Signer, bool, error) {
 		return nil, false, fmt.Errorf("host key %s: %v", path, err)
 	}
 	return s, false, nil
+}
+
+// serveHostCert loads the host certificate in file (one line of
+// ssh-keygen's FILE-cert.pub) and pairs it with the host key it certifies,
+// as sshd pairs HostCertificate with HostKey.
+func serveHostCert(file string, keys []ssh.Signer) (ssh.Signer, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("host certificate: %w", err)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("host certificate %s: %v", file, err)
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	if !ok {
+		return nil, fmt.Errorf("host certificate %s holds a plain %s key, not a certificate (make one with ssh-keygen -s CA -h -n NAMES -I ID KEY.pub)", file, pub.Type())
+	}
+	if cert.CertType != ssh.HostCert {
+		return nil, fmt.Errorf("host certificate %s is a user certificate; a host certificate is made with ssh-keygen -h", file)
+	}
+	for _, s := range keys {
+		if bytes.Equal(s.PublicKey().Marshal(), cert.Key.Marshal()) {
+			cs, err := ssh.NewCertSigner(cert, s)
+			if err != nil {
+				return nil, fmt.Errorf("host certificate %s: %v", file, err)
+			}
+			return cs, nil
+		}
+	}
+	return nil, fmt.Errorf("host certificate %s certifies %s key %s, which is not the key of any --host-key", file, cert.Key.Type(), ssh.FingerprintSHA256(cert.Key))
+}
+
+// describeHostCert is serve's "host certificate" line on stdout.
+func describeHostCert(cert *ssh.Certificate, file string) string {
+	principals := strings.Join(cert.ValidPrincipals, ",")
+	if principals == "" {
+		principals = "(none)"
+	}
+	return fmt.Sprintf("host certificate %s %s (loaded from %s; ID %q, serial %d, principals %s, CA %s %s, valid %s)",
+		cert.Type(), ssh.FingerprintSHA256(cert.Key), file, cert.KeyId, cert.Serial, principals,
+		cert.SignatureKey.Type(), ssh.FingerprintSHA256(cert.SignatureKey), certValidity(cert))
+}
+
+// certValidity words a certificate's validity interval as ssh-keygen -L
+// does ("forever", "from T to T", "after T", "before T"), in UTC.
+func certValidity(cert *ssh.Certificate) string {
+	const layout = "2006-01-02T15:04:05Z"
+	after, before := cert.ValidAfter, cert.ValidBefore
+	forever := before == ssh.CertTimeInfinity || before > math.MaxInt64
+	switch {
+	case after == 0 && forever:
+		return "forever"
+	case after == 0:
+		return "before " + time.Unix(int64(before), 0).UTC().Format(layout)
+	case forever:
+		return "after " + time.Unix(int64(min(after, math.MaxInt64)), 0).UTC().Format(layout)
+	}
+	return "from " + time.Unix(int64(min(after, math.MaxInt64)), 0).UTC().Format(layout) + " to " + time.Unix(int64(before), 0).UTC().Format(layout)
 }
 
 func generateHostKey(path string) (ssh.Signer, error) {

@@ -225,3 +225,69 @@ func writeKnownHosts(t testing.TB, addr string, keys []*Key) string {
 	}
 	return p
 }
+
+// HostCert is an OpenSSH host certificate made by [SignHostKey].
+type HostCert struct {
+	// Path is the certificate file (ssh-keygen's KEY-cert.pub), usable as
+	// sshd's HostCertificate or sshtap serve's --host-cert.
+	Path string
+	Cert *ssh.Certificate
+}
+
+// SignHostKey certifies host's public key with ca as
+//
+//	ssh-keygen -s CA -h -I ID [-n PRINCIPALS] [-V VALIDITY] host.pub
+//
+// does ("" leaves -n or -V out: no principals, valid forever), in a new
+// directory under t.TempDir(), so one key can have several certificates.
+func SignHostKey(t testing.TB, ca, host *Key, id, principals, validity string) *HostCert {
+	t.Helper()
+	dir := t.TempDir()
+	pub := filepath.Join(dir, "host.pub")
+	if err := os.WriteFile(pub, []byte(host.AuthorizedKey+"\n"), 0o644); err != nil {
+		t.Fatalf("testpeer: %v", err)
+	}
+	args := []string{"-q", "-s", ca.Path, "-h", "-I", id}
+	if principals != "" {
+		args = append(args, "-n", principals)
+	}
+	if validity != "" {
+		args = append(args, "-V", validity)
+	}
+	args = append(args, pub)
+	if out, err := exec.Command(Binary(t, "ssh-keygen"), args...).CombinedOutput(); err != nil {
+		t.Fatalf("testpeer: ssh-keygen %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	path := filepath.Join(dir, "host-cert.pub")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("testpeer: %v", err)
+	}
+	pk, _, _, _, err := ssh.ParseAuthorizedKey(data)
+	if err != nil {
+		t.Fatalf("testpeer: parse %s: %v", path, err)
+	}
+	cert, ok := pk.(*ssh.Certificate)
+	if !ok {
+		t.Fatalf("testpeer: %s holds a %s, not a certificate", path, pk.Type())
+	}
+	return &HostCert{Path: path, Cert: cert}
+}
+
+// Signer is the host key's signer presenting the certificate
+// (ssh.NewCertSigner), for a library Server's HostKeys.
+func (c *HostCert) Signer(t testing.TB, host *Key) ssh.Signer {
+	t.Helper()
+	s, err := ssh.NewCertSigner(c.Cert, host.Signer)
+	if err != nil {
+		t.Fatalf("testpeer: %v", err)
+	}
+	return s
+}
+
+// CertAuthorityLine returns the known_hosts line trusting this key as a
+// host certificate authority for the hosts matching pattern
+// ("@cert-authority PATTERN ssh-ed25519 AAAA...").
+func (k *Key) CertAuthorityLine(pattern string) string {
+	return "@cert-authority " + pattern + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k.PublicKey)))
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"sshtap/kex"
+)
+
+func newEd25519Signer(t *testing.T) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// certFixture is a CA, a host key and a way to certify it.
+type certFixture struct {
+	ca, otherCA, host ssh.Signer
+	now               time.Time
+}
+
+func newCertFixture(t *testing.T) *certFixture {
+	return &certFixture{ca: newEd25519Signer(t), otherCA: newEd25519Signer(t), host: newEd25519Signer(t), now: time.Unix(1_700_000_000, 0)}
+}
+
+// cert certifies the host key with ca; edit changes the certificate
+// before it is signed.
+func (f *certFixture) cert(t *testing.T, ca ssh.Signer, edit func(*ssh.Certificate)) *ssh.Certificate {
+	t.Helper()
+	c := &ssh.Certificate{
+		Key: f.host.PublicKey(), Serial: 42, CertType: ssh.HostCert, KeyId: "web",
+		ValidPrincipals: []string{"host.example", "127.0.0.1"},
+		ValidAfter:      uint64(f.now.Add(-time.Hour).Unix()), ValidBefore: uint64(f.now.Add(time.Hour).Unix()),
+	}
+	if edit != nil {
+		edit(c)
+	}
+	if err := c.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func authorizedLine(k ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+}
+
+// checkerWith is a hostKeyChecker (StrictHostKeyChecking=yes) over one
+// known_hosts file holding lines; notes are collected.
+func (f *certFixture) checkerWith(t *testing.T, lines ...string) (*hostKeyChecker, *[]string) {
+	t.Helper()
+	kh := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(kh, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	h, err := newHostKeyChecker(checkYes, []string{kh}, nil, false, nil, func(s string) { notes = append(notes, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.now = func() time.Time { return f.now }
+	return h, &notes
+}
+
+// Each reason a host certificate is refused is its own typed error and
+// message; all but a bad signature and revocation fall back to the plain
+// key, which StrictHostKeyChecking=yes then refuses as unknown.
+func TestHostCertRefusals(t *testing.T) {
+	f := newCertFixture(t)
+	caLine := "@cert-authority * " + authorizedLine(f.ca.PublicKey())
+	const hostport = "host.example:22"
+	for _, tc := range []struct {
+		name    string
+		cert    *ssh.Certificate
+		lines   []string
+		failure certFailure
+		want    string
+	}{
+		{"expired", f.cert(t, f.ca, func(c *ssh.Certificate) {
+			c.ValidAfter, c.ValidBefore = uint64(f.now.Add(-48*time.Hour).Unix()), uint64(f.now.Add(-24*time.Hour).Unix())
+		}), nil, certExpired, "has expired: valid from 2023-11-12T22:13:20Z to 2023-11-13T22:13:20Z, it is now 2023-11-14T22:13:20Z"},
+		{"expiry instant", f.cert(t, f.ca, func(c *ssh.Certificate) { c.ValidBefore = uint64(f.now.Unix()) }), nil, certExpired, "has expired"},
+		{"not yet valid", f.cert(t, f.ca, func(c *ssh.Certificate) { c.ValidAfter = uint64(f.now.Add(time.Minute).Unix()) }), nil, certNotYetValid, "is not valid yet: valid from 2023-11-14T22:14:20Z"},
+		{"wrong principal", f.cert(t, f.ca, func(c *ssh.Certificate) { c.ValidPrincipals = []string{"db.example"} }), nil, certWrongPrincipal, `is not valid for the name "host.example": its principals are ["db.example"]`},
+		{"user certificate", f.cert(t, f.ca, func(c *ssh.Certificate) { c.CertType = ssh.UserCert }), nil, certNotHost, "is a user certificate, not a host certificate"},
+		{"critical option", f.cert(t, f.ca, func(c *ssh.Certificate) { c.CriticalOptions = map[string]string{"force-command": "x"} }), nil, certCriticalOptions, `has critical options, which host certificates do not define: ["force-command"]`},
+		{"wrong CA", f.cert(t, f.otherCA, nil), nil, certUnknownCA, "is not trusted: no @cert-authority line for host.example names that CA"},
+		{"CA for other hosts", f.cert(t, f.ca, nil), []string{"@cert-authority *.example.org " + authorizedLine(f.ca.PublicKey())}, certUnknownCA, "is not trusted"},
+		{"negated host", f.cert(t, f.ca, nil), []string{"@cert-authority !host.example,*.example " + authorizedLine(f.ca.PublicKey())}, certUnknownCA, "is not trusted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := tc.lines
+			if lines == nil {
+				lines = []string{caLine}
+			}
+			h, notes := f.checkerWith(t, lines...)
+			err := h.check(hostport, fakeAddr(hostport), tc.cert)
+			var hu *hostKeyUnknownError
+			var ce *hostCertError
+			if !errors.As(err, &hu) || !errors.As(err, &ce) {
+				t.Fatalf("error %T %v, want a *hostKeyUnknownError carrying a *hostCertError", err, err)
+			}
+			if ce.failure != tc.failure {
+				t.Errorf("failure %d, want %d", ce.failure, tc.failure)
+			}
+			msg := err.Error()
+			for _, want := range []string{tc.want, `ID "web", serial 42`, ssh.FingerprintSHA256(f.host.PublicKey()), "Host key verification failed"} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("message lacks %q:\n%s", want, msg)
+				}
+			}
+			// The user sees why the certificate was set aside, except when
+			// no @cert-authority line concerns the host (ssh says nothing
+			// then either).
+			warned := slices.ContainsFunc(*notes, func(n string) bool { return strings.HasPrefix(n, "warning: ") && strings.Contains(n, tc.want) })
+			if quiet := tc.name == "CA for other hosts" || tc.name == "negated host"; warned == quiet {
+				t.Errorf("warning shown %v, want %v; notes %q", warned, !quiet, *notes)
+			}
+		})
+	}
+}
+
+// A refused certificate whose plain key is on record is accepted through
+// that key, as ssh does; a certificate whose signature does not verify, a
+// revoked certified key and a revoked CA end the check with no fallback.
+func TestHostCertFallbackAndHardFailures(t *testing.T) {
+	f := newCertFixture(t)
+	const hostport = "host.example:22"
+	caLine := "@cert-authority * " + authorizedLine(f.ca.PublicKey())
+	plainLine := knownhosts.Line([]string{"host.example"}, f.host.PublicKey())
+
+	expired := f.cert(t, f.ca, func(c *ssh.Certificate) { c.ValidBefore = uint64(f.now.Add(-time.Minute).Unix()) })
+	h, notes := f.checkerWith(t, caLine, plainLine)
+	if err := h.check(hostport, fakeAddr(hostport), expired); err != nil {
+		t.Fatalf("expired certificate of a recorded key: %v", err)
+	}
+	if !h.verified.Load() {
+		t.Error("the recorded plain key did not count as verified")
+	}
+	if len(*notes) == 0 || !strings.Contains((*notes)[0], "has expired") {
+		t.Errorf("notes %q, want the expiry warning", *notes)
+	}
+
+	forged := f.cert(t, f.ca, nil)
+	forged.KeyId = "altered after signing"
+	h, _ = f.checkerWith(t, caLine, plainLine)
+	err := h.check(hostport, fakeAddr(hostport), forged)
+	var ce *hostCertError
+	if !errors.As(err, &ce) || ce.failure != certBadSignature || !strings.Contains(err.Error(), "does not verify") {
+		t.Errorf("forged certificate: %v, want a bad-signature *hostCertError", err)
+	}
+
+	good := f.cert(t, f.ca, nil)
+	for _, tc := range []struct {
+		name    string
+		revoked ssh.PublicKey
+		want    string
+	}{
+		{"host key", f.host.PublicKey(), "the ssh-ed25519 key " + ssh.FingerprintSHA256(f.host.PublicKey()) + " certified by the host certificate for host.example is marked as revoked in "},
+		{"CA", f.ca.PublicKey(), "the certificate authority ssh-ed25519 key " + ssh.FingerprintSHA256(f.ca.PublicKey()) + " that signed the host certificate for host.example is marked as revoked in "},
+	} {
+		t.Run("revoked "+tc.name, func(t *testing.T) {
+			for _, mode := range []string{checkYes, checkNo} {
+				h, _ := f.checkerWith(t, caLine, plainLine, "@revoked * "+authorizedLine(tc.revoked))
+				h.mode = mode
+				err := h.check(hostport, fakeAddr(hostport), good)
+				var re *hostKeyRevokedError
+				if !errors.As(err, &re) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "known_hosts:3") {
+					t.Errorf("%s: %v, want a *hostKeyRevokedError: %q ...:3", mode, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// Certificates accepted: CA lines with wildcards, hashed names, a bare
+// host for a non-default port (OpenSSH retries without the port), upper
+// case in the name typed; an accepted certificate does not count as a
+// verified plain key (ssh turns UpdateHostKeys off then).
+func TestHostCertAccepted(t *testing.T) {
+	f := newCertFixture(t)
+	ca := authorizedLine(f.ca.PublicKey())
+	cert := f.cert(t, f.ca, nil)
+	for _, tc := range []struct{ hostport, pattern string }{
+		{"host.example:22", "*"},
+		{"host.example:2222", "*"},
+		{"127.0.0.1:2222", "[127.0.0.1]:2222"},
+		{"127.0.0.1:2222", "127.0.0.1"},
+		{"127.0.0.1:2222", "127.0.0.?"},
+		{"host.example:22", "*.EXAMPLE"},
+		{"HOST.example:22", "host.example"},
+		{"host.example:22", "other.example,host.example"},
+		{"host.example:2222", knownhosts.HashHostname("[host.example]:2222")},
+		{"host.example:22", knownhosts.HashHostname("host.example")},
+	} {
+		h, notes := f.checkerWith(t, "@cert-authority "+tc.pattern+" "+ca)
+		if !h.hasAuthority(tc.hostport) {
+			t.Errorf("%s %q: no authority found", tc.hostport, tc.pattern)
+		}
+		if err := h.check(tc.hostport, fakeAddr(tc.hostport), cert); err != nil {
+			t.Errorf("%s with @cert-authority %q: %v", tc.hostport, tc.pattern, err)
+			continue
+		}
+		if h.verified.Load() {
+			t.Errorf("%s: an accepted certificate made the host verified for UpdateHostKeys", tc.hostport)
+		}
+		if len(*notes) != 1 || !strings.Contains((*notes)[0], "known_hosts:1") || strings.HasPrefix((*notes)[0], "warning") {
+			t.Errorf("%s: notes %q, want the acceptance naming the line", tc.hostport, *notes)
+		}
+	}
+	h, _ := f.checkerWith(t, "@cert-authority host.example "+ca)
+	if h.hasAuthority("db.example:22") {
+		t.Error("a CA line for host.example matched db.example")
+	}
+}
+
+// With an @cert-authority line for the host, every certificate algorithm
+// is asked for first (OpenSSH's order_hostkeyalgs), then the known key
+// types, then the rest; without one the order is that of the known keys.
+func TestPreferKnownCertificates(t *testing.T) {
+	algos := kex.DefaultHostKeyAlgos
+	got := preferKnown([]string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}, true, algos)
+	var certs []string
+	for _, a := range algos {
+		if strings.HasSuffix(a, "-cert-v01@openssh.com") {
+			certs = append(certs, a)
+		}
+	}
+	want := append(slices.Clone(certs), ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256)
+	if len(got) != len(algos) || !slices.Equal(got[:len(want)], want) {
+		t.Errorf("with a CA and an RSA key: %q, want %q first", got, want)
+	}
+	if got := preferKnown(nil, true, algos); !slices.Equal(got[:len(certs)], certs) {
+		t.Errorf("with a CA only: %q, want the certificates first", got)
+	}
+	if got := preferKnown(nil, false, algos); got != nil {
+		t.Errorf("nothing known: %q, want nil (the default list)", got)
+	}
+	got = preferKnown([]string{ssh.KeyAlgoRSASHA512}, false, algos)
+	if got[0] != kex.HostKeyRSASHA512Cert || slices.Index(got, kex.HostKeyED25519Cert) < slices.Index(got, ssh.KeyAlgoRSASHA512) {
+		t.Errorf("an RSA key known, no CA: %q", got)
+	}
+}
