@@ -104,14 +104,19 @@ const (
 	HMACSHA256ETM = "hmac-sha2-256-etm@openssh.com"
 	HMACSHA512ETM = "hmac-sha2-512-etm@openssh.com"
 	HMACSHA1ETM   = "hmac-sha1-etm@openssh.com"
+	UMAC64        = "umac-64@openssh.com"
+	UMAC128       = "umac-128@openssh.com"
+	UMAC64ETM     = "umac-64-etm@openssh.com"
+	UMAC128ETM    = "umac-128-etm@openssh.com"
 )
 
 // DefaultCiphers is the cipher preference list sshtap offers by default.
 var DefaultCiphers = []string{Chacha20Poly1305, AES128GCM, AES256GCM, AES128CTR, AES192CTR, AES256CTR}
 
-// DefaultMACs is the MAC preference list sshtap offers by default. hmac-sha1
-// is supported but not offered unless configured.
-var DefaultMACs = []string{HMACSHA256ETM, HMACSHA512ETM, HMACSHA256, HMACSHA512}
+// DefaultMACs is the MAC preference list sshtap offers by default: OpenSSH
+// 9.2's default order without the SHA-1 MACs. hmac-sha1 and hmac-sha1-etm
+// are supported but not offered unless configured.
+var DefaultMACs = []string{UMAC64ETM, UMAC128ETM, HMACSHA256ETM, HMACSHA512ETM, UMAC64, UMAC128, HMACSHA256, HMACSHA512}
 
 // SupportedCiphers lists every cipher NewSealer and NewOpener accept.
 var SupportedCiphers = slices.Clone(DefaultCiphers)
