@@ -41,8 +41,8 @@ func TestUMACRFC4418(t *testing.T) {
 	var f struct {
 		Key, Nonce string
 		Vectors    []struct {
-			Message, Part             string
-			Repeat                    int
+			Message, Part            string
+			Repeat                   int
 			Tag4, Tag8, Tag12, Tag16 string
 		}
 	}
