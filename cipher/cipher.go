@@ -1,6 +1,7 @@
 // Package cipher implements the SSH-2 packet protection algorithms that sshtap
 // negotiates: chacha20-poly1305@openssh.com, aes128-gcm@openssh.com,
-// aes256-gcm@openssh.com, and aes128/192/256-ctr combined with hmac-sha2-256,
+// aes256-gcm@openssh.com, and aes128/192/256-ctr combined with
+// umac-64@openssh.com, umac-128@openssh.com (UMAC, RFC 4418), hmac-sha2-256,
 // hmac-sha2-512 or hmac-sha1, in classic Encrypt-and-MAC order or in their
 // -etm@openssh.com (Encrypt-then-MAC) forms.
 //
@@ -23,6 +24,9 @@
 //     padding_length || payload || padding is encrypted, and "mac =
 //     MAC(key, sequence_number || packet_length || encrypted_packet)", so the
 //     receiver authenticates before it decrypts.
+//
+// For UMAC, "MAC(key, sequence_number || data)" above means UMAC(key, nonce =
+// sequence_number, data): the sequence number is the nonce, not hashed.
 //   - ModeAEAD: chacha20-poly1305@openssh.com (PROTOCOL.chacha20poly1305:
 //     packet_length encrypted with its own key, Poly1305 over the encrypted
 //     length and payload) and aes*-gcm@openssh.com (RFC 5647 as amended by
@@ -33,7 +37,9 @@
 // # Sequence numbers
 //
 // Seal and Open take the packet's sequence number (RFC 4253 §6.4), which the
-// HMACs authenticate and chacha20-poly1305 uses as its nonce. AES-GCM does
+// HMACs authenticate and chacha20-poly1305 and UMAC use as their nonce (UMAC:
+// the sequence number as a 64-bit big-endian integer, not part of the hashed
+// message, as OpenSSH's mac.c does). AES-GCM does
 // not use it: its nonce carries its own invocation counter (RFC 5647 §7.1),
 // which advances once per Seal or Open and is not reset by a strict-KEX
 // sequence-number reset.
