@@ -35,8 +35,9 @@ func umacTag(t testing.TB, key, nonce, msg []byte, size int, pieces ...int) []by
 
 // TestUMACRFC4418 runs the RFC 4418 Appendix test vectors (with erratum
 // 3507 for 'a' * 2^25, the only one long enough for POLY-128) for every tag
-// length, the message written at once and in odd-sized pieces, and checks
-// the reference transcription against the same vectors.
+// length, the message written at once and in odd-sized pieces (the 32 MiB
+// message in pieces for UMAC-64 only), and checks the reference
+// transcription against the vectors up to 1 MiB.
 func TestUMACRFC4418(t *testing.T) {
 	var f struct {
 		Key, Nonce string
@@ -64,6 +65,9 @@ func TestUMACRFC4418(t *testing.T) {
 			}
 			if got := umacTag(t, key, nonce, msg, c.size); !bytes.Equal(got, want) {
 				t.Errorf("%s: UMAC-%d = %X, want %X", v.Message, 8*c.size, got, want)
+			}
+			if long && c.size != 8 {
+				continue // 32 MiB once more per tag length is slow under -race
 			}
 			if got := umacTag(t, key, nonce, msg, c.size, 1, 31, 33, 1000, 5, 4099); !bytes.Equal(got, want) {
 				t.Errorf("%s: UMAC-%d written in pieces = %X, want %X", v.Message, 8*c.size, got, want)
