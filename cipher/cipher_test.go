@@ -251,6 +251,8 @@ func TestKeySizeErrors(t *testing.T) {
 		{AES256GCM, "", 16, 12, 0, "key"},
 		{AES192CTR, HMACSHA256, 24, 12, 32, "iv"},
 		{AES256CTR, HMACSHA512ETM, 32, 16, 32, "mac key"},
+		{AES128CTR, UMAC64ETM, 16, 16, 32, "mac key"},
+		{AES128CTR, UMAC128, 16, 16, 0, "mac key"},
 	}
 	for _, tc := range cases {
 		for _, newf := range []func() error{
