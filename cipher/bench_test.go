@@ -258,6 +258,26 @@ func BenchmarkRaw(b *testing.B) {
 			}
 		}
 	}
+	um := func(size int) func(b *testing.B) {
+		return func(b *testing.B) {
+			m, err := newUMACMAC(make([]byte, umacKeyLen), size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sum := make([]byte, 0, size)
+			b.SetBytes(benchPayload)
+			b.ReportAllocs()
+			seq := uint32(0)
+			for b.Loop() {
+				m.begin(seq)
+				m.write(buf[:benchPayload])
+				sum = m.appendSum(sum[:0])
+				seq++
+			}
+		}
+	}
+	b.Run("umac-64", um(8))
+	b.Run("umac-128", um(16))
 	b.Run("hmac-sha256", hm(sha256.New, 32))
 	b.Run("hmac-sha512", hm(sha512.New, 64))
 	b.Run("hmac-sha1", hm(sha1.New, 20))

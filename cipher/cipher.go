@@ -1,6 +1,7 @@
 // Package cipher implements the SSH-2 packet protection algorithms that sshtap
 // negotiates: chacha20-poly1305@openssh.com, aes128-gcm@openssh.com,
-// aes256-gcm@openssh.com, and aes128/192/256-ctr combined with hmac-sha2-256,
+// aes256-gcm@openssh.com, and aes128/192/256-ctr combined with
+// umac-64@openssh.com, umac-128@openssh.com (UMAC, RFC 4418), hmac-sha2-256,
 // hmac-sha2-512 or hmac-sha1, in classic Encrypt-and-MAC order or in their
 // -etm@openssh.com (Encrypt-then-MAC) forms.
 //
@@ -23,6 +24,9 @@
 //     padding_length || payload || padding is encrypted, and "mac =
 //     MAC(key, sequence_number || packet_length || encrypted_packet)", so the
 //     receiver authenticates before it decrypts.
+//
+// For UMAC, "MAC(key, sequence_number || data)" above means UMAC(key, nonce =
+// sequence_number, data): the sequence number is the nonce, not hashed.
 //   - ModeAEAD: chacha20-poly1305@openssh.com (PROTOCOL.chacha20poly1305:
 //     packet_length encrypted with its own key, Poly1305 over the encrypted
 //     length and payload) and aes*-gcm@openssh.com (RFC 5647 as amended by
@@ -33,7 +37,9 @@
 // # Sequence numbers
 //
 // Seal and Open take the packet's sequence number (RFC 4253 §6.4), which the
-// HMACs authenticate and chacha20-poly1305 uses as its nonce. AES-GCM does
+// HMACs authenticate and chacha20-poly1305 and UMAC use as their nonce (UMAC:
+// the sequence number as a 64-bit big-endian integer, not part of the hashed
+// message, as OpenSSH's mac.c does). AES-GCM does
 // not use it: its nonce carries its own invocation counter (RFC 5647 §7.1),
 // which advances once per Seal or Open and is not reset by a strict-KEX
 // sequence-number reset.
@@ -104,14 +110,19 @@ const (
 	HMACSHA256ETM = "hmac-sha2-256-etm@openssh.com"
 	HMACSHA512ETM = "hmac-sha2-512-etm@openssh.com"
 	HMACSHA1ETM   = "hmac-sha1-etm@openssh.com"
+	UMAC64        = "umac-64@openssh.com"
+	UMAC128       = "umac-128@openssh.com"
+	UMAC64ETM     = "umac-64-etm@openssh.com"
+	UMAC128ETM    = "umac-128-etm@openssh.com"
 )
 
 // DefaultCiphers is the cipher preference list sshtap offers by default.
 var DefaultCiphers = []string{Chacha20Poly1305, AES128GCM, AES256GCM, AES128CTR, AES192CTR, AES256CTR}
 
-// DefaultMACs is the MAC preference list sshtap offers by default. hmac-sha1
-// is supported but not offered unless configured.
-var DefaultMACs = []string{HMACSHA256ETM, HMACSHA512ETM, HMACSHA256, HMACSHA512}
+// DefaultMACs is the MAC preference list sshtap offers by default: OpenSSH
+// 9.2's default order without the SHA-1 MACs. hmac-sha1 and hmac-sha1-etm
+// are supported but not offered unless configured.
+var DefaultMACs = []string{UMAC64ETM, UMAC128ETM, HMACSHA256ETM, HMACSHA512ETM, UMAC64, UMAC128, HMACSHA256, HMACSHA512}
 
 // SupportedCiphers lists every cipher NewSealer and NewOpener accept.
 var SupportedCiphers = slices.Clone(DefaultCiphers)

@@ -182,6 +182,8 @@ func TestSizes(t *testing.T) {
 	macSz := map[string]int{
 		HMACSHA256: 32, HMACSHA512: 64, HMACSHA1: 20,
 		HMACSHA256ETM: 32, HMACSHA512ETM: 64, HMACSHA1ETM: 20,
+		// OpenSSH mac.c: "umac-64@openssh.com ... 128 (key bits), 64 (tag bits)".
+		UMAC64: 16, UMAC128: 16, UMAC64ETM: 16, UMAC128ETM: 16,
 	}
 	macsPlusJunk := append(append([]string{}, SupportedMACs...), "hmac-md5", "")
 	for _, c := range SupportedCiphers {
@@ -224,8 +226,8 @@ func TestUnsupported(t *testing.T) {
 	check(err, "cipher", "aes128-cbc")
 	_, err = NewOpener("none", HMACSHA256, nil, nil, nil)
 	check(err, "cipher", "none")
-	_, err = NewSealer(AES128CTR, "umac-64@openssh.com", k16, k16, nil)
-	check(err, "mac", "umac-64@openssh.com")
+	_, err = NewSealer(AES128CTR, "umac-32@openssh.com", k16, k16, nil)
+	check(err, "mac", "umac-32@openssh.com")
 	_, err = NewOpener(AES128CTR, "hmac-md5", k16, k16, nil)
 	check(err, "mac", "hmac-md5")
 
@@ -249,6 +251,8 @@ func TestKeySizeErrors(t *testing.T) {
 		{AES256GCM, "", 16, 12, 0, "key"},
 		{AES192CTR, HMACSHA256, 24, 12, 32, "iv"},
 		{AES256CTR, HMACSHA512ETM, 32, 16, 32, "mac key"},
+		{AES128CTR, UMAC64ETM, 16, 16, 32, "mac key"},
+		{AES128CTR, UMAC128, 16, 16, 0, "mac key"},
 	}
 	for _, tc := range cases {
 		for _, newf := range []func() error{

@@ -22,11 +22,12 @@ func newCTRStream(key, iv []byte) (stdcipher.Stream, error) {
 	return stdcipher.NewCTR(b, iv), nil
 }
 
-// ctrSealer is aes*-ctr with an HMAC in classic or ETM order.
+// ctrSealer is aes*-ctr with an HMAC or UMAC in classic or ETM order.
 type ctrSealer struct {
-	stream stdcipher.Stream
-	mac    *packetMAC
-	etm    bool
+	stream  stdcipher.Stream
+	mac     packetMAC
+	tagSize int
+	etm     bool
 }
 
 func newCTRSealer(key, iv []byte, mi macInfo, macKey []byte) (*ctrSealer, error) {
@@ -34,7 +35,11 @@ func newCTRSealer(key, iv []byte, mi macInfo, macKey []byte) (*ctrSealer, error)
 	if err != nil {
 		return nil, err
 	}
-	return &ctrSealer{stream: st, mac: newPacketMAC(mi, macKey), etm: mi.etm}, nil
+	mac, err := newPacketMAC(mi, macKey)
+	if err != nil {
+		return nil, err
+	}
+	return &ctrSealer{stream: st, mac: mac, tagSize: mi.size, etm: mi.etm}, nil
 }
 
 func (s *ctrSealer) Mode() Mode {
@@ -44,11 +49,11 @@ func (s *ctrSealer) Mode() Mode {
 	return ModeClassic
 }
 func (s *ctrSealer) BlockSize() int { return aesBlock }
-func (s *ctrSealer) TagSize() int   { return s.mac.size }
+func (s *ctrSealer) TagSize() int   { return s.tagSize }
 
 func (s *ctrSealer) Seal(seq uint32, pkt []byte) []byte {
 	n := len(pkt)
-	pkt = grow(pkt, s.mac.size)
+	pkt = grow(pkt, s.tagSize)
 	if s.etm {
 		// PROTOCOL §1.5: "the packet length is not encrypted"; the rest is
 		// encrypted and then "mac = MAC(key, sequence_number ||
@@ -72,9 +77,10 @@ func (s *ctrSealer) Seal(seq uint32, pkt []byte) []byte {
 
 // ctrOpener is the receiving side of ctrSealer.
 type ctrOpener struct {
-	stream stdcipher.Stream
-	mac    *packetMAC
-	etm    bool
+	stream  stdcipher.Stream
+	mac     packetMAC
+	tagSize int
+	etm     bool
 	// Classic mode: DecryptLength decrypts the first block here and Open
 	// consumes it.
 	first    [aesBlock]byte
@@ -86,7 +92,11 @@ func newCTROpener(key, iv []byte, mi macInfo, macKey []byte) (*ctrOpener, error)
 	if err != nil {
 		return nil, err
 	}
-	return &ctrOpener{stream: st, mac: newPacketMAC(mi, macKey), etm: mi.etm}, nil
+	mac, err := newPacketMAC(mi, macKey)
+	if err != nil {
+		return nil, err
+	}
+	return &ctrOpener{stream: st, mac: mac, tagSize: mi.size, etm: mi.etm}, nil
 }
 
 func (o *ctrOpener) Mode() Mode {
@@ -96,7 +106,7 @@ func (o *ctrOpener) Mode() Mode {
 	return ModeClassic
 }
 func (o *ctrOpener) BlockSize() int { return aesBlock }
-func (o *ctrOpener) TagSize() int   { return o.mac.size }
+func (o *ctrOpener) TagSize() int   { return o.tagSize }
 
 func (o *ctrOpener) HeadSize() int {
 	if o.etm {
@@ -126,7 +136,7 @@ func (o *ctrOpener) DecryptLength(seq uint32, head []byte) uint32 {
 }
 
 func (o *ctrOpener) Open(seq uint32, dst, pkt []byte) ([]byte, bool) {
-	n := len(pkt) - o.mac.size // end of the packet proper
+	n := len(pkt) - o.tagSize // end of the packet proper
 	if o.etm {
 		if n < 4 {
 			return dst[:0], false

@@ -294,7 +294,7 @@ func TestHMACKAT(t *testing.T) {
 			if len(c.want) == 0 {
 				continue
 			}
-			m := newPacketMAC(macs[c.mac], v.Key)
+			m := newHMACMAC(macs[c.mac], v.Key)
 			for range 2 { // twice: Reset must restore the keyed state
 				m.begin(seq)
 				m.write(v.Data[4:])

@@ -10,11 +10,12 @@ import (
 	"hash"
 )
 
-// macInfo describes one MAC name.
+// macInfo describes one MAC name: an HMAC (newH set) or UMAC (umac set).
 type macInfo struct {
 	name   string
 	newH   func() hash.Hash
-	keyLen int // RFC 6668 §2 / RFC 4253 §6.4: key length = digest length
+	umac   bool
+	keyLen int // RFC 6668 §2 / RFC 4253 §6.4: key length = digest length; UMAC: 16
 	size   int // tag length
 	etm    bool
 }
@@ -31,20 +32,48 @@ var macs = map[string]macInfo{
 	HMACSHA256ETM: {name: HMACSHA256ETM, newH: sha256.New, keyLen: 32, size: 32, etm: true},
 	HMACSHA512ETM: {name: HMACSHA512ETM, newH: sha512.New, keyLen: 64, size: 64, etm: true},
 	HMACSHA1ETM:   {name: HMACSHA1ETM, newH: sha1.New, keyLen: 20, size: 20, etm: true},
+	// OpenSSH PROTOCOL §1.1 and mac.c: UMAC (RFC 4418) with a 128-bit key
+	// and a 64- or 128-bit tag.
+	UMAC64:     {name: UMAC64, umac: true, keyLen: 16, size: 8},
+	UMAC128:    {name: UMAC128, umac: true, keyLen: 16, size: 16},
+	UMAC64ETM:  {name: UMAC64ETM, umac: true, keyLen: 16, size: 8, etm: true},
+	UMAC128ETM: {name: UMAC128ETM, umac: true, keyLen: 16, size: 16, etm: true},
 }
 
-// packetMAC computes "MAC(key, sequence_number || data)" (RFC 4253 §6.4)
+// packetMAC is one direction's MAC state, reused for every packet. A packet's
+// tag is begin(seq), write of the MAC input (one or more pieces), then
+// appendSum or verify; none of them allocates once the state exists.
+type packetMAC interface {
+	// begin starts the tag of the packet with sequence number seq.
+	begin(seq uint32)
+	// write adds p to the MAC input.
+	write(p []byte)
+	// appendSum appends the tag to b, which must have the tag size in
+	// spare capacity to avoid allocating.
+	appendSum(b []byte) []byte
+	// verify reports in constant time whether tag equals the tag of the
+	// input written since begin.
+	verify(tag []byte) bool
+}
+
+func newPacketMAC(mi macInfo, key []byte) (packetMAC, error) {
+	if mi.umac {
+		return newUMACMAC(key, mi.size)
+	}
+	return newHMACMAC(mi, key), nil
+}
+
+// hmacMAC computes "MAC(key, sequence_number || data)" (RFC 4253 §6.4)
 // with one HMAC instance created once and Reset per packet, so computing a tag
 // allocates nothing.
-type packetMAC struct {
-	h    hash.Hash
-	size int
-	seq  [4]byte
-	sum  [64]byte // largest tag (hmac-sha2-512)
+type hmacMAC struct {
+	h   hash.Hash
+	seq [4]byte
+	sum [64]byte // largest tag (hmac-sha2-512)
 }
 
-func newPacketMAC(mi macInfo, key []byte) *packetMAC {
-	m := &packetMAC{h: hmac.New(mi.newH, key), size: mi.size}
+func newHMACMAC(mi macInfo, key []byte) *hmacMAC {
+	m := &hmacMAC{h: hmac.New(mi.newH, key)}
 	// crypto/hmac saves the keyed inner and outer hash states on the first
 	// Reset; doing it here keeps that one-time allocation out of the first
 	// packet.
@@ -54,21 +83,17 @@ func newPacketMAC(mi macInfo, key []byte) *packetMAC {
 
 // begin resets the MAC and writes the sequence number, "uint32
 // sequence_number" (RFC 4253 §6.4).
-func (m *packetMAC) begin(seq uint32) {
+func (m *hmacMAC) begin(seq uint32) {
 	m.h.Reset()
 	binary.BigEndian.PutUint32(m.seq[:], seq)
 	m.h.Write(m.seq[:])
 }
 
-func (m *packetMAC) write(p []byte) { m.h.Write(p) }
+func (m *hmacMAC) write(p []byte) { m.h.Write(p) }
 
-// appendSum appends the tag to b, which must have TagSize spare capacity to
-// avoid allocating.
-func (m *packetMAC) appendSum(b []byte) []byte { return m.h.Sum(b) }
+func (m *hmacMAC) appendSum(b []byte) []byte { return m.h.Sum(b) }
 
-// verify reports in constant time whether tag equals the tag of the data
-// written since begin.
-func (m *packetMAC) verify(tag []byte) bool {
+func (m *hmacMAC) verify(tag []byte) bool {
 	sum := m.h.Sum(m.sum[:0])
 	return subtle.ConstantTimeCompare(sum, tag) == 1
 }

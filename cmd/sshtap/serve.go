@@ -63,7 +63,9 @@ package main
 //   - Transport: --rekey-every BYTES|DURATION (e.g. 1M, 512K, 1G, 30s, 10m),
 //     --mac-policy disconnect|discard|accept, --kex/--ciphers/--macs/
 //     --hostkey-algos LIST (comma-separated, checked against what sshtap
-//     supports).
+//     supports). The MACs offered by default are sshd's: the library's
+//     default list plus hmac-sha1-etm@openssh.com and hmac-sha1 after their
+//     SHA-2 counterparts.
 //   - Events: --json, --events FILE, --only, --except, --color,
 //     --no-summary, as for the client. Each connection's events are labelled
 //     "#N HOST:PORT" (N counts connections from 1); a note marks when a
@@ -406,6 +408,7 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, serveLimits, err
 	}
 
 	tc := &cfg.TransportConfig
+	tc.MACs = serveDefaultMACs
 	if !f.noCompression {
 		// sshd's default: compression when the client asks (ssh -C).
 		tc.Compression = []string{sshtap.CompressionNone, sshtap.CompressionZlibSSH}
@@ -432,7 +435,7 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, serveLimits, err
 	}{
 		{"kex", f.kex, kex.DefaultKexAlgos, kex.SupportedKexAlgos, &tc.KexAlgorithms},
 		{"ciphers", f.ciphers, cipher.DefaultCiphers, cipher.SupportedCiphers, &tc.Ciphers},
-		{"macs", f.macs, cipher.DefaultMACs, cipher.SupportedMACs, &tc.MACs},
+		{"macs", f.macs, serveDefaultMACs, cipher.SupportedMACs, &tc.MACs},
 		{"hostkey-algos", f.hostKeyAlgos, kex.DefaultHostKeyAlgos, kex.SupportedHostKeyAlgos, &tc.HostKeyAlgorithms},
 	}
 	for _, l := range lists {
@@ -449,6 +452,16 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, serveLimits, err
 		cfg.AllowSHA1RSA = true
 	}
 	return cfg, limits, nil
+}
+
+// serveDefaultMACs is sshd's default MAC list (OpenSSH 9.2 myproposal.h,
+// KEX_SERVER_MAC): the library's default with the two SHA-1 MACs after their
+// SHA-2 counterparts, so that a client that can only do hmac-sha1 gets in as
+// it would with sshd. The client's preference decides (RFC 4253 §7.1), so a
+// client that has anything better never gets SHA-1.
+var serveDefaultMACs = []string{
+	cipher.UMAC64ETM, cipher.UMAC128ETM, cipher.HMACSHA256ETM, cipher.HMACSHA512ETM, cipher.HMACSHA1ETM,
+	cipher.UMAC64, cipher.UMAC128, cipher.HMACSHA256, cipher.HMACSHA512, cipher.HMACSHA1,
 }
 
 // readAuthorizedKeys reads an OpenSSH authorized_keys file. Key options are

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"sshtap"
+	"sshtap/cipher"
 	"sshtap/internal/testpeer"
 )
 
@@ -840,5 +841,44 @@ func TestServeAgentForwarding(t *testing.T) {
 	want := "agent: the client forwarded an agent with 1 key(s); ssh-ed25519 " + ssh.FingerprintSHA256(agentKey.PublicKey)
 	if !strings.Contains(r.stderr.String(), want) {
 		t.Errorf("event output lacks %q:\n%s", want, r.stderr.String())
+	}
+}
+
+// TestServeDefaultMACs: serve offers sshd's MACs (OpenSSH 9.2's default
+// list, SHA-1 included, after SHA-2): OpenSSH's ssh with its own default
+// MAC list (and a non-AEAD cipher) negotiates its first choice,
+// umac-64-etm@openssh.com; one restricted to hmac-sha1 (or its etm form)
+// gets in as it would with sshd; and `--macs -hmac-sha1*` removes the SHA-1
+// MACs from that list, so the same client is refused.
+func TestServeDefaultMACs(t *testing.T) {
+	testpeer.Require(t, "ssh")
+	run := func(addr string, opts ...string) *testpeer.ClientResult {
+		t.Helper()
+		return testpeer.SSHClient{Addr: addr, Options: append(opts, "ConnectTimeout=10"), Flags: []string{"-T"},
+			Command: []string{"echo mac-ok"}}.Run(t)
+	}
+	hk := filepath.Join(t.TempDir(), "hk")
+	r := startServe(t, nil, "--listen", "127.0.0.1:0", "--no-auth", "--host-key", hk)
+	for _, c := range []struct {
+		opts []string
+		want string
+	}{
+		{[]string{"Ciphers=aes128-ctr"}, cipher.UMAC64ETM},
+		{[]string{"Ciphers=aes128-ctr", "MACs=" + cipher.HMACSHA1}, cipher.HMACSHA1},
+		{[]string{"Ciphers=aes128-ctr", "MACs=" + cipher.HMACSHA1ETM}, cipher.HMACSHA1ETM},
+	} {
+		res := run(r.addr, c.opts...)
+		if res.ExitCode != 0 || res.Stdout != "mac-ok\n" {
+			t.Fatalf("ssh %v: exit %d\n%s", c.opts, res.ExitCode, res)
+		}
+		if k := res.SSHLog().FirstKex(); k.MACCtoS != c.want || k.MACStoC != c.want {
+			t.Errorf("ssh %v negotiated MACs %s / %s, want %s", c.opts, k.MACCtoS, k.MACStoC, c.want)
+		}
+	}
+
+	r2 := startServe(t, nil, "--listen", "127.0.0.1:0", "--no-auth", "--host-key", hk, "--macs", "-hmac-sha1*")
+	res := run(r2.addr, "Ciphers=aes128-ctr", "MACs="+cipher.HMACSHA1)
+	if res.ExitCode != 255 || !strings.Contains(res.Stderr, "no matching MAC found") {
+		t.Errorf("ssh with hmac-sha1 against --macs -hmac-sha1*: want no matching MAC\n%s", res)
 	}
 }
