@@ -2,6 +2,7 @@ package cipher
 
 import (
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -31,6 +32,11 @@ var macs = map[string]macInfo{
 	HMACSHA256ETM: {name: HMACSHA256ETM, newH: sha256.New, keyLen: 32, size: 32, etm: true},
 	HMACSHA512ETM: {name: HMACSHA512ETM, newH: sha512.New, keyLen: 64, size: 64, etm: true},
 	HMACSHA1ETM:   {name: HMACSHA1ETM, newH: sha1.New, keyLen: 20, size: 20, etm: true},
+	// Legacy. RFC 4253 §6.4: "hmac-sha1-96 ... first 96 bits of HMAC-SHA1
+	// (digest length = 12, key length = 20)" and "hmac-md5 ... HMAC-MD5
+	// (digest length = key length = 16)".
+	HMACSHA196: {name: HMACSHA196, newH: sha1.New, keyLen: 20, size: 12},
+	HMACMD5:    {name: HMACMD5, newH: md5.New, keyLen: 16, size: 16},
 }
 
 // packetMAC computes "MAC(key, sequence_number || data)" (RFC 4253 §6.4)
@@ -63,12 +69,18 @@ func (m *packetMAC) begin(seq uint32) {
 func (m *packetMAC) write(p []byte) { m.h.Write(p) }
 
 // appendSum appends the tag to b, which must have TagSize spare capacity to
-// avoid allocating.
-func (m *packetMAC) appendSum(b []byte) []byte { return m.h.Sum(b) }
+// avoid allocating. A truncated MAC (size below the digest length, as
+// hmac-sha1-96) appends the first size bytes of the digest.
+func (m *packetMAC) appendSum(b []byte) []byte {
+	if m.size == m.h.Size() {
+		return m.h.Sum(b)
+	}
+	return append(b, m.h.Sum(m.sum[:0])[:m.size]...)
+}
 
 // verify reports in constant time whether tag equals the tag of the data
-// written since begin.
+// written since begin (truncated to size for a truncated MAC).
 func (m *packetMAC) verify(tag []byte) bool {
-	sum := m.h.Sum(m.sum[:0])
+	sum := m.h.Sum(m.sum[:0])[:m.size]
 	return subtle.ConstantTimeCompare(sum, tag) == 1
 }
