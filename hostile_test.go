@@ -32,7 +32,11 @@ func hostileHeavy() bool { return os.Getenv("SSHTAP_HOSTILE_HEAVY") == "1" }
 // clientKexInit is an honest client's first KEXINIT packet.
 func clientKexInit(t testing.TB) []byte {
 	t.Helper()
-	m, err := (&TransportConfig{}).proposal(nil, true).KexInit(kex.Client, true, rand.Reader)
+	prop, err := (&TransportConfig{}).proposal(nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := prop.KexInit(kex.Client, true, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
