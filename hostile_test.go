@@ -92,7 +92,7 @@ func TestHostileStalledLogins(t *testing.T) {
 	const grace = time.Second
 	perStage := 29 // 7 stages, 203 sockets
 	if hostileHeavy() {
-		perStage = 172 // 1,204 sockets
+		perStage = 172                     // 1,204 sockets
 		need := uint64(7*perStage*2 + 256) // both ends of every socket
 		if limit, ok := raiseNoFile(need); !ok {
 			t.Skipf("the heavy variant needs %d file descriptors; the limit is %d", need, limit)
