@@ -363,6 +363,7 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 			Algorithms: pub,
 			Duration:   time.Since(r.start),
 			HostKey:    append([]byte(nil), res.HostKeyBlob...),
+			Legacy:     pub.Legacy(),
 		})
 	}
 	r.finish(nil)
