@@ -488,10 +488,13 @@ func (m *publicKeyMethod) auth(ctx context.Context, ca *clientAuthRun) (bool, er
 		if err != nil || ok {
 			return ok, err
 		}
-		// A server without server-sig-algs (RFC 8308) that refused
-		// rsa-sha2-* may be one that knows only ssh-rsa: when the
-		// configuration names ssh-rsa, offer the key once more with it.
-		if len(serverAlgs) == 0 && sigAlgo != ssh.KeyAlgoRSA && slices.Contains(allowed, ssh.KeyAlgoRSA) &&
+		// A server that refused rsa-sha2-* and has no server-sig-algs
+		// (RFC 8308), or lists ssh-rsa there too, may accept only ssh-rsa
+		// (as sshd with PubkeyAcceptedAlgorithms ssh-rsa, whose
+		// server-sig-algs still lists rsa-sha2-*): when the configuration
+		// names ssh-rsa, offer the key once more with it.
+		if (len(serverAlgs) == 0 || slices.Contains(serverAlgs, ssh.KeyAlgoRSA)) &&
+			sigAlgo != ssh.KeyAlgoRSA && slices.Contains(allowed, ssh.KeyAlgoRSA) &&
 			slices.Contains(ca.remaining, wire.MethodPublicKey) {
 			if r, _ := pickAlgorithmAllowed(s, []string{ssh.KeyAlgoRSA}, allowed); r != "" {
 				ok, err := m.tryKey(ctx, ca, s, r, ssh.KeyAlgoRSA)
