@@ -386,6 +386,13 @@ func (m *publicKeyMethod) method() string { return wire.MethodPublicKey }
 // the request) and the signature algorithm (the name in the signature
 // blob); "" when the key cannot be used.
 func pickAlgorithm(s ssh.Signer, serverAlgs []string) (reqAlgo, sigAlgo string) {
+	return pickAlgorithmAllowed(s, serverAlgs, nil)
+}
+
+// pickAlgorithmAllowed is pickAlgorithm limited to the signature
+// algorithms in allowed (Config.PublicKeyAlgorithms as expanded); nil
+// allows all but the SHA-1 ssh-rsa for keys that can do better.
+func pickAlgorithmAllowed(s ssh.Signer, serverAlgs, allowed []string) (reqAlgo, sigAlgo string) {
 	pub := s.PublicKey()
 	cert, isCert := pub.(*ssh.Certificate)
 	keyType := pub.Type()
@@ -393,6 +400,9 @@ func pickAlgorithm(s ssh.Signer, serverAlgs []string) (reqAlgo, sigAlgo string) 
 		keyType = cert.Key.Type()
 	}
 	if keyType != ssh.KeyAlgoRSA {
+		if allowed != nil && !slices.Contains(allowed, keyType) {
+			return "", ""
+		}
 		return pub.Type(), keyType
 	}
 	// RFC 8332 §3: the key blob stays "ssh-rsa"; the algorithm name says
@@ -406,6 +416,12 @@ func pickAlgorithm(s ssh.Signer, serverAlgs []string) (reqAlgo, sigAlgo string) 
 	default:
 		can = []string{ssh.KeyAlgoRSA}
 	}
+	if allowed != nil {
+		can = slices.DeleteFunc(slices.Clone(can), func(a string) bool { return !slices.Contains(allowed, a) })
+		if len(can) == 0 {
+			return "", ""
+		}
+	}
 	sigAlgo = ""
 	for _, a := range []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256} {
 		if slices.Contains(can, a) && slices.Contains(serverAlgs, a) {
@@ -416,7 +432,12 @@ func pickAlgorithm(s ssh.Signer, serverAlgs []string) (reqAlgo, sigAlgo string) 
 	if sigAlgo == "" {
 		switch {
 		case !slices.Contains(can, ssh.KeyAlgoRSASHA512) && !slices.Contains(can, ssh.KeyAlgoRSASHA256):
-			// The key offers only the legacy SHA-1 algorithm.
+			// The key (or the configuration) offers only the legacy
+			// SHA-1 algorithm.
+			sigAlgo = ssh.KeyAlgoRSA
+		case allowed != nil && slices.Contains(can, ssh.KeyAlgoRSA) && slices.Contains(serverAlgs, ssh.KeyAlgoRSA):
+			// SHA-1 named in Config.PublicKeyAlgorithms, and the only
+			// RSA algorithm the server lists.
 			sigAlgo = ssh.KeyAlgoRSA
 		case len(serverAlgs) == 0:
 			// No server-sig-algs: RFC 8332 §3.3 lets a client try
@@ -448,17 +469,39 @@ func (m *publicKeyMethod) auth(ctx context.Context, ca *clientAuthRun) (bool, er
 		return false, &AuthMethodError{Method: wire.MethodPublicKey, Err: err}
 	}
 	serverAlgs := ca.c.ServerSigAlgs()
+	var allowed []string
+	if ccfg := ca.c.ccfg; ccfg != nil && len(ccfg.PublicKeyAlgorithms) > 0 {
+		allowed, err = expandAlgorithms("PublicKeyAlgorithms", ccfg.PublicKeyAlgorithms, DefaultPublicKeyAlgorithms, SupportedPublicKeyAlgorithms)
+		if err != nil {
+			return false, &AuthMethodError{Method: wire.MethodPublicKey, Err: err}
+		}
+	}
 	for _, s := range signers {
 		if !slices.Contains(ca.remaining, wire.MethodPublicKey) {
 			return false, nil
 		}
-		reqAlgo, sigAlgo := pickAlgorithm(s, serverAlgs)
+		reqAlgo, sigAlgo := pickAlgorithmAllowed(s, serverAlgs, allowed)
 		if reqAlgo == "" {
 			continue
 		}
 		ok, err := m.tryKey(ctx, ca, s, reqAlgo, sigAlgo)
 		if err != nil || ok {
 			return ok, err
+		}
+		// A server that refused rsa-sha2-* and has no server-sig-algs
+		// (RFC 8308), or lists ssh-rsa there too, may accept only ssh-rsa
+		// (as sshd with PubkeyAcceptedAlgorithms ssh-rsa, whose
+		// server-sig-algs still lists rsa-sha2-*): when the configuration
+		// names ssh-rsa, offer the key once more with it.
+		if (len(serverAlgs) == 0 || slices.Contains(serverAlgs, ssh.KeyAlgoRSA)) &&
+			sigAlgo != ssh.KeyAlgoRSA && slices.Contains(allowed, ssh.KeyAlgoRSA) &&
+			slices.Contains(ca.remaining, wire.MethodPublicKey) {
+			if r, _ := pickAlgorithmAllowed(s, []string{ssh.KeyAlgoRSA}, allowed); r != "" {
+				ok, err := m.tryKey(ctx, ca, s, r, ssh.KeyAlgoRSA)
+				if err != nil || ok {
+					return ok, err
+				}
+			}
 		}
 	}
 	return false, nil

@@ -376,7 +376,7 @@ func (st *serverAuthRun) challenge(ctx context.Context) KeyboardInteractiveChall
 // keyAlgoMatches reports whether algo is an acceptable public key
 // algorithm for key (the names of server-sig-algs and their certificate
 // forms), and returns the signature algorithm it implies.
-func keyAlgoMatches(key ssh.PublicKey, algo string) (sigAlgo string, ok bool) {
+func keyAlgoMatches(key ssh.PublicKey, algo string, accepted []string) (sigAlgo string, ok bool) {
 	plain := key.Type()
 	cert, isCert := key.(*ssh.Certificate)
 	if isCert {
@@ -386,14 +386,17 @@ func keyAlgoMatches(key ssh.PublicKey, algo string) (sigAlgo string, ok bool) {
 	switch plain {
 	case ssh.KeyAlgoRSA:
 		// RFC 8332 §3: rsa-sha2-256/512 with an "ssh-rsa" blob; SHA-1
-		// ssh-rsa is not accepted (not in server-sig-algs).
-		names = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
+		// ssh-rsa only when ServerConfig.PublicKeyAlgorithms names it.
+		names = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
 	case ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521:
 		names = []string{plain}
 	default:
 		return "", false
 	}
 	for _, n := range names {
+		if !slices.Contains(accepted, n) {
+			continue
+		}
 		name := n
 		if isCert {
 			switch n {
@@ -437,7 +440,12 @@ func (st *serverAuthRun) publicKey(ctx context.Context, req *wire.UserAuthReques
 		d.err = fmt.Errorf("unparsable public key: %w", err)
 		return d, nil
 	}
-	sigAlgo, ok := keyAlgoMatches(key, pk.Algorithm)
+	accepted, err := st.c.scfg.publicKeyAlgorithms()
+	if err != nil {
+		d.err = err
+		return d, nil
+	}
+	sigAlgo, ok := keyAlgoMatches(key, pk.Algorithm, accepted)
 	if !ok {
 		d.err = fmt.Errorf("public key algorithm %q not accepted for a %s key", pk.Algorithm, key.Type())
 		return d, nil

@@ -2,8 +2,10 @@ package sshtap
 
 import (
 	"crypto/rand"
+	"fmt"
 	"io"
 	"math"
+	"slices"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -20,7 +22,17 @@ type TransportConfig struct {
 	// KexAlgorithms, HostKeyAlgorithms, Ciphers and MACs are the algorithm
 	// lists offered, most preferred first. Empty means the defaults
 	// (kex.DefaultKexAlgos, kex.DefaultHostKeyAlgos, cipher.DefaultCiphers,
-	// cipher.DefaultMACs). Unknown names are an error at handshake time.
+	// cipher.DefaultMACs). A list may use OpenSSH's modifiers
+	// (kex.ExpandAlgorithms): []string{"+aes128-cbc"} is the defaults plus
+	// aes128-cbc, "-" removes names or patterns from the defaults and "^"
+	// puts names first. Legacy algorithms (kex.IsLegacy, cipher.IsLegacy:
+	// SHA-1 key exchange and ssh-rsa, CBC ciphers, hmac-md5,
+	// hmac-sha1-96) are never in the defaults and are offered only when
+	// named here. Unknown names are an error at handshake time.
+	//
+	// On a server, HostKeyAlgorithms is further limited to what its
+	// HostKeys can serve; naming ssh-rsa (or its certificate form) here
+	// offers SHA-1 signatures with an RSA host key, as AllowSHA1RSA does.
 	KexAlgorithms     []string
 	HostKeyAlgorithms []string
 	Ciphers           []string
@@ -161,6 +173,15 @@ type Config struct {
 	// the server still lists it), after "none".
 	Auth []AuthMethod
 
+	// PublicKeyAlgorithms are the signature algorithms publickey
+	// authentication may use (OpenSSH's PubkeyAcceptedAlgorithms), with
+	// the modifiers of TransportConfig.Ciphers: "+ssh-rsa" lets RSA keys
+	// sign with SHA-1 for servers that know nothing better. A certificate
+	// counts as the algorithm of its key. Empty means no restriction
+	// beyond never choosing ssh-rsa for a key that can sign rsa-sha2-*;
+	// names outside SupportedPublicKeyAlgorithms are an error.
+	PublicKeyAlgorithms []string
+
 	// BannerCallback, if set, is called with each SSH_MSG_USERAUTH_BANNER
 	// message (they are also published as *AuthBannerEvent). It runs on
 	// the goroutine that called Handshake (or Dial), during user
@@ -194,8 +215,16 @@ type ServerConfig struct {
 	// *-cert-v01@openssh.com algorithms.
 	HostKeys []ssh.Signer
 
+	// PublicKeyAlgorithms are the signature algorithms accepted for
+	// publickey authentication and announced in server-sig-algs (RFC 8308
+	// §3.1), with the modifiers of TransportConfig.Ciphers; a certificate
+	// counts as the algorithm of its key. Empty means
+	// DefaultServerPublicKeyAlgorithms; "+ssh-rsa" also accepts SHA-1 RSA
+	// signatures from old clients.
+	PublicKeyAlgorithms []string
+
 	// AllowSHA1RSA also offers the legacy ssh-rsa (SHA-1) host key
-	// signature algorithm.
+	// signature algorithm (as does naming it in HostKeyAlgorithms).
 	AllowSHA1RSA bool
 
 	// GexGroups are the groups offered for diffie-hellman-group-exchange
@@ -368,12 +397,67 @@ func orDefault(list, def []string) []string {
 	return def
 }
 
-func (c *TransportConfig) proposal(hostKeyAlgos []string, isClient bool) *kex.Proposal {
-	return &kex.Proposal{
-		Kex:         orDefault(c.KexAlgorithms, kex.DefaultKexAlgos),
-		HostKey:     hostKeyAlgos,
-		Ciphers:     orDefault(c.Ciphers, cipher.DefaultCiphers),
-		MACs:        orDefault(c.MACs, cipher.DefaultMACs),
-		Compression: orDefault(c.Compression, []string{CompressionNone}),
+// expandAlgorithms resolves one configured algorithm list (field names it
+// in the error).
+func expandAlgorithms(field string, spec, def, supported []string) ([]string, error) {
+	l, err := kex.ExpandAlgorithms(spec, def, supported)
+	if err != nil {
+		return nil, fmt.Errorf("sshtap: %s: %w", field, err)
 	}
+	return l, nil
+}
+
+// DefaultPublicKeyAlgorithms are the signature algorithms a client's
+// publickey authentication chooses from when Config.PublicKeyAlgorithms
+// is set with a modifier; SupportedPublicKeyAlgorithms adds the legacy
+// ssh-rsa (SHA-1).
+var (
+	DefaultPublicKeyAlgorithms = []string{
+		ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519,
+		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoSKECDSA256,
+		ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+	}
+	SupportedPublicKeyAlgorithms = append(slices.Clone(DefaultPublicKeyAlgorithms), ssh.KeyAlgoRSA)
+)
+
+// DefaultServerPublicKeyAlgorithms are the signature algorithms a server
+// accepts for publickey authentication by default;
+// SupportedServerPublicKeyAlgorithms adds the legacy ssh-rsa (SHA-1).
+var (
+	DefaultServerPublicKeyAlgorithms = []string{
+		ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+		ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+	}
+	SupportedServerPublicKeyAlgorithms = append(slices.Clone(DefaultServerPublicKeyAlgorithms), ssh.KeyAlgoRSA)
+)
+
+// publicKeyAlgorithms resolves ServerConfig.PublicKeyAlgorithms.
+func (c *ServerConfig) publicKeyAlgorithms() ([]string, error) {
+	return expandAlgorithms("PublicKeyAlgorithms", c.PublicKeyAlgorithms, DefaultServerPublicKeyAlgorithms, SupportedServerPublicKeyAlgorithms)
+}
+
+func (c *TransportConfig) hostKeyAlgorithms() ([]string, error) {
+	return expandAlgorithms("HostKeyAlgorithms", c.HostKeyAlgorithms, kex.DefaultHostKeyAlgos, kex.SupportedHostKeyAlgos)
+}
+
+func (c *TransportConfig) proposal(hostKeyAlgos []string, isClient bool) (*kex.Proposal, error) {
+	kx, err := expandAlgorithms("KexAlgorithms", c.KexAlgorithms, kex.DefaultKexAlgos, kex.SupportedKexAlgos)
+	if err != nil {
+		return nil, err
+	}
+	ciphers, err := expandAlgorithms("Ciphers", c.Ciphers, cipher.DefaultCiphers, cipher.SupportedCiphers)
+	if err != nil {
+		return nil, err
+	}
+	macs, err := expandAlgorithms("MACs", c.MACs, cipher.DefaultMACs, cipher.SupportedMACs)
+	if err != nil {
+		return nil, err
+	}
+	return &kex.Proposal{
+		Kex:         kx,
+		HostKey:     hostKeyAlgos,
+		Ciphers:     ciphers,
+		MACs:        macs,
+		Compression: orDefault(c.Compression, []string{CompressionNone}),
+	}, nil
 }

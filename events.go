@@ -2,9 +2,11 @@ package sshtap
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"sshtap/cipher"
+	"sshtap/kex"
 )
 
 // Kind is a set of event kinds, used to choose what a Subscription receives.
@@ -199,6 +201,22 @@ type Algorithms struct {
 	ServerToClient DirectionAlgorithms
 }
 
+// Legacy lists the negotiated algorithms that are legacy (kex.IsLegacy,
+// cipher.IsLegacy: SHA-1 key exchange and ssh-rsa, CBC ciphers, hmac-md5,
+// hmac-sha1-96), which are negotiated only when configured: the kex
+// method, the host key algorithm, then each direction's cipher and MAC,
+// each name once. Nil when there is none.
+func (a Algorithms) Legacy() []string {
+	var out []string
+	for _, n := range []string{a.Kex, a.HostKey, a.ClientToServer.Cipher, a.ClientToServer.MAC,
+		a.ServerToClient.Cipher, a.ServerToClient.MAC} {
+		if (kex.IsLegacy(n) || cipher.IsLegacy(n)) && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // DirectionAlgorithms are the algorithms protecting one direction.
 type DirectionAlgorithms struct {
 	Cipher      string
@@ -223,6 +241,9 @@ type KexEvent struct {
 	Algorithms Algorithms
 	Duration   time.Duration // from the first KEXINIT to the peer's NEWKEYS
 	HostKey    []byte        // the server's host key blob (K_S)
+	// Legacy names the negotiated algorithms that are legacy
+	// (Algorithms.Legacy); nil when there is none.
+	Legacy []string
 }
 
 // BannerLineEvent reports a line the server sent before its identification

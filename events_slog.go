@@ -75,7 +75,8 @@ func (e *KexEvent) LogValue() slog.Value {
 		slog.String("kex", e.Algorithms.Kex), slog.String("host_key_algorithm", e.Algorithms.HostKey),
 		slog.Any("client_to_server", directionValue(e.Algorithms.ClientToServer)),
 		slog.Any("server_to_client", directionValue(e.Algorithms.ServerToClient)),
-		slog.Duration("duration", e.Duration), slog.String("host_key", fingerprint(e.HostKey)))
+		slog.Duration("duration", e.Duration), slog.String("host_key", fingerprint(e.HostKey)),
+		slog.Any("legacy", e.Legacy))
 }
 
 func (e *BannerLineEvent) LogValue() slog.Value {

@@ -32,7 +32,7 @@ func slogSamples() map[Kind]struct {
 		KindDisconnect:    {&DisconnectEvent{Header: h, Reason: DisconnectByApplication, Message: "bye", Remote: true}, "reason_name", DisconnectByApplication.String()},
 		KindMACMismatch:   {&MACMismatchEvent{Header: h, MACMismatch: MACMismatch{Seq: 7, Length: 32, Cipher: "aes128-gcm@openssh.com", Mode: cipher.ModeAEAD}, Verdict: MACDiscard}, "verdict", "discard"},
 		KindKexStart:      {&KexStartEvent{Header: h, Initial: true}, "initial", true},
-		KindKex:           {&KexEvent{Header: h, Algorithms: Algorithms{Kex: "curve25519-sha256"}, HostKey: []byte("blob"), Duration: time.Millisecond}, "kex", "curve25519-sha256"},
+		KindKex:           {&KexEvent{Header: h, Algorithms: Algorithms{Kex: "diffie-hellman-group1-sha1"}, HostKey: []byte("blob"), Duration: time.Millisecond, Legacy: []string{"diffie-hellman-group1-sha1"}}, "legacy", []any{"diffie-hellman-group1-sha1"}},
 		KindBannerLine:    {&BannerLineEvent{Header: h, Line: "hello"}, "line", "hello"},
 		KindUnimplemented: {&UnimplementedEvent{Header: h, Seq: 3, Type: 200}, "type", 200.0},
 		KindExtInfo:       {&ExtInfoEvent{Header: h, Extensions: []Extension{{Name: "server-sig-algs", Value: []byte("ssh-ed25519")}}}, "extensions", map[string]any{"server-sig-algs": "ssh-ed25519"}},

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"sshtap/cipher"
 	"sshtap/internal/wire"
+	"sshtap/kex"
 )
 
 // Events sent by one side arrive as typed events at the other, both ways.
@@ -390,5 +393,22 @@ func TestKindString(t *testing.T) {
 		if got := k.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", uint64(k), got, want)
 		}
+	}
+}
+
+// TestAlgorithmsLegacy: Legacy names exactly the legacy algorithms of a
+// negotiation, in order, each once.
+func TestAlgorithmsLegacy(t *testing.T) {
+	a := Algorithms{Kex: kex.Curve25519SHA256, HostKey: kex.HostKeyED25519,
+		ClientToServer: DirectionAlgorithms{Cipher: cipher.Chacha20Poly1305},
+		ServerToClient: DirectionAlgorithms{Cipher: cipher.AES128CTR, MAC: cipher.HMACSHA1}}
+	if l := a.Legacy(); l != nil {
+		t.Fatalf("modern algorithms: Legacy = %v", l)
+	}
+	a = Algorithms{Kex: kex.DHGexSHA1, HostKey: kex.HostKeyRSA,
+		ClientToServer: DirectionAlgorithms{Cipher: cipher.AES128CBC, MAC: cipher.HMACSHA196},
+		ServerToClient: DirectionAlgorithms{Cipher: cipher.AES128CBC, MAC: cipher.HMACSHA256}}
+	if l := a.Legacy(); !slices.Equal(l, []string{kex.DHGexSHA1, kex.HostKeyRSA, cipher.AES128CBC, cipher.HMACSHA196}) {
+		t.Fatalf("Legacy = %v", l)
 	}
 }

@@ -34,9 +34,15 @@ func (c *Conn) beginKexLocked(initial, remote bool) (*kexRound, error) {
 		return nil, ErrRekeyBeforeAuth
 	}
 	role := kex.Server
-	hostKeyAlgos := c.clientHostKeyAlgos()
-	if !c.isClient {
-		hostKeyAlgos = c.serverHostKeyAlgos()
+	var hostKeyAlgos []string
+	var err error
+	if c.isClient {
+		hostKeyAlgos, err = c.cfg.hostKeyAlgorithms()
+	} else if _, err = c.scfg.publicKeyAlgorithms(); err == nil {
+		hostKeyAlgos, err = c.serverHostKeyAlgos()
+	}
+	if err != nil {
+		return nil, err
 	}
 	if len(hostKeyAlgos) == 0 {
 		return nil, errors.New("sshtap: no usable host key algorithm (ServerConfig.HostKeys is empty?)")
@@ -44,7 +50,11 @@ func (c *Conn) beginKexLocked(initial, remote bool) (*kexRound, error) {
 	if c.isClient {
 		role = kex.Client
 	}
-	msg, err := c.cfg.proposal(hostKeyAlgos, c.isClient).KexInit(role, initial, c.cfg.rand())
+	prop, err := c.cfg.proposal(hostKeyAlgos, c.isClient)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := prop.KexInit(role, initial, c.cfg.rand())
 	if err != nil {
 		return nil, err
 	}
@@ -74,22 +84,21 @@ func (c *Conn) releaseHeldLocked() {
 	c.held, c.heldBytes = nil, 0
 }
 
-func (c *Conn) clientHostKeyAlgos() []string {
-	return orDefault(c.cfg.HostKeyAlgorithms, kex.DefaultHostKeyAlgos)
-}
-
 // serverHostKeyAlgos lists, in the configured (or default) order, the host
 // key algorithms the server's keys can serve.
-func (c *Conn) serverHostKeyAlgos() []string {
-	have := map[string]bool{}
-	for _, s := range c.scfg.HostKeys {
-		for _, a := range kex.HostKeyAlgorithms(s, c.scfg.AllowSHA1RSA) {
-			have[a] = true
+func (c *Conn) serverHostKeyAlgos() ([]string, error) {
+	pref := kex.SupportedHostKeyAlgos
+	if len(c.cfg.HostKeyAlgorithms) > 0 {
+		var err error
+		if pref, err = c.cfg.hostKeyAlgorithms(); err != nil {
+			return nil, err
 		}
 	}
-	pref := c.cfg.HostKeyAlgorithms
-	if len(pref) == 0 {
-		pref = kex.SupportedHostKeyAlgos
+	have := map[string]bool{}
+	for _, s := range c.scfg.HostKeys {
+		for _, a := range kex.HostKeyAlgorithms(s, c.serverAllowsSHA1RSA()) {
+			have[a] = true
+		}
 	}
 	var out []string
 	for _, a := range pref {
@@ -97,12 +106,26 @@ func (c *Conn) serverHostKeyAlgos() []string {
 			out = append(out, a)
 		}
 	}
-	return out
+	return out, nil
+}
+
+// serverAllowsSHA1RSA reports whether the server signs with ssh-rsa
+// (SHA-1): when ServerConfig.AllowSHA1RSA says so, or when the configured
+// HostKeyAlgorithms name ssh-rsa or its certificate form.
+func (c *Conn) serverAllowsSHA1RSA() bool {
+	if c.scfg.AllowSHA1RSA {
+		return true
+	}
+	if len(c.cfg.HostKeyAlgorithms) == 0 {
+		return false
+	}
+	l, err := c.cfg.hostKeyAlgorithms()
+	return err == nil && (kex.Has(l, kex.HostKeyRSA) || kex.Has(l, kex.HostKeyRSACert))
 }
 
 func (c *Conn) serverSigner(algo string) ssh.Signer {
 	for _, s := range c.scfg.HostKeys {
-		for _, a := range kex.HostKeyAlgorithms(s, c.scfg.AllowSHA1RSA) {
+		for _, a := range kex.HostKeyAlgorithms(s, c.serverAllowsSHA1RSA()) {
 			if a == algo {
 				return s
 			}
@@ -340,6 +363,7 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 			Algorithms: pub,
 			Duration:   time.Since(r.start),
 			HostKey:    append([]byte(nil), res.HostKeyBlob...),
+			Legacy:     pub.Legacy(),
 		})
 	}
 	r.finish(nil)
@@ -353,16 +377,17 @@ func (c *Conn) runKex(payload []byte, seq uint32) error {
 	return nil
 }
 
-// serverSigAlgs are the public key algorithms we accept for user
-// authentication, announced in server-sig-algs (RFC 8308 §3.1).
-var serverSigAlgs = []string{
-	ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
-	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
-}
-
+// serverExtInfo announces, among others, the public key algorithms we
+// accept for user authentication in server-sig-algs (RFC 8308 §3.1).
 func (c *Conn) serverExtInfo() []byte {
+	sigAlgs, err := c.scfg.publicKeyAlgorithms()
+	if err != nil {
+		// Refused at the first key exchange (checkServerConfig); the
+		// defaults keep a later call harmless.
+		sigAlgs = DefaultServerPublicKeyAlgorithms
+	}
 	m := wire.ExtInfo{Extensions: []wire.Extension{
-		{Name: "server-sig-algs", Value: []byte(joinNames(serverSigAlgs))},
+		{Name: "server-sig-algs", Value: []byte(joinNames(sigAlgs))},
 		{Name: "ping@openssh.com", Value: []byte("0")},
 		// OpenSSH PROTOCOL §3.1: the server accepts the
 		// publickey-hostbound-v00@openssh.com method.

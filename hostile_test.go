@@ -32,7 +32,11 @@ func hostileHeavy() bool { return os.Getenv("SSHTAP_HOSTILE_HEAVY") == "1" }
 // clientKexInit is an honest client's first KEXINIT packet.
 func clientKexInit(t testing.TB) []byte {
 	t.Helper()
-	m, err := (&TransportConfig{}).proposal(nil, true).KexInit(kex.Client, true, rand.Reader)
+	prop, err := (&TransportConfig{}).proposal(nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := prop.KexInit(kex.Client, true, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +92,7 @@ func TestHostileStalledLogins(t *testing.T) {
 	const grace = time.Second
 	perStage := 29 // 7 stages, 203 sockets
 	if hostileHeavy() {
-		perStage = 172 // 1,204 sockets
+		perStage = 172                     // 1,204 sockets
 		need := uint64(7*perStage*2 + 256) // both ends of every socket
 		if limit, ok := raiseNoFile(need); !ok {
 			t.Skipf("the heavy variant needs %d file descriptors; the limit is %d", need, limit)

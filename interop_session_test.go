@@ -334,12 +334,17 @@ func TestInteropSessionDropbear(t *testing.T) {
 // authentication on 127.0.0.1 until the test ends.
 func ioSessionServer(t *testing.T) string {
 	t.Helper()
+	testKeys(t)
+	return ioSessionServerWith(t, &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, NoClientAuth: true, SessionHandler: testSessionHandler})
+}
+
+// ioSessionServerWith is ioSessionServer with cfg.
+func ioSessionServerWith(t *testing.T, cfg *ServerConfig) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	testKeys(t)
-	cfg := &ServerConfig{HostKeys: []ssh.Signer{testEd25519}, NoClientAuth: true, SessionHandler: testSessionHandler}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -322,16 +322,17 @@ func ioAcceptedRekey(t testing.TB, ctx context.Context, conn *Conn, n uint64) {
 // --- our client against OpenSSH sshd ---------------------------------------
 
 // ioStartSSHD starts sshd with a host key of every type and nothing
-// restricted. The two SHA-1 algorithms sshtap supports but sshd 9.2 leaves
-// out by default are added ("+"), so that the whole intersection is
-// reachable.
+// restricted. The legacy algorithms sshtap supports but sshd 9.2 leaves out
+// by default are added ("+"), so that the whole intersection is reachable.
 func ioStartSSHD(t testing.TB) *testpeer.SSHD {
 	t.Helper()
 	return testpeer.StartSSHD(t, testpeer.SSHDOptions{
 		AuthorizedKeys: []*testpeer.Key{},
 		Config: []string{
-			"KexAlgorithms +" + kex.DHGroup14SHA1,
+			"KexAlgorithms +" + kex.DHGroup14SHA1 + "," + kex.DHGroup1SHA1 + "," + kex.DHGexSHA1,
 			"HostKeyAlgorithms +" + kex.HostKeyRSA,
+			"Ciphers +" + strings.Join([]string{cipher.AES128CBC, cipher.AES192CBC, cipher.AES256CBC, cipher.TripleDESCBC}, ","),
+			"MACs +" + cipher.HMACSHA196 + "," + cipher.HMACMD5,
 		},
 	})
 }
@@ -809,13 +810,14 @@ func ioCheckServed(t testing.TB, r *ioServed, c ioCase) {
 	}
 }
 
-// ioServerConfig offers everything sshtap supports (hmac-sha1,
-// diffie-hellman-group14-sha1 and ssh-rsa included) with a host key of every
-// type; the client's restriction decides.
+// ioServerConfig offers everything sshtap supports (hmac-sha1 and the
+// legacy algorithms included) with a host key of every type; the client's
+// restriction decides.
 func ioServerConfig(t testing.TB) *ServerConfig {
 	return &ServerConfig{
 		TransportConfig: TransportConfig{
 			KexAlgorithms: kex.SupportedKexAlgos,
+			Ciphers:       cipher.SupportedCiphers,
 			MACs:          cipher.SupportedMACs,
 			RekeyInterval: -1,
 		},

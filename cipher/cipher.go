@@ -3,7 +3,9 @@
 // aes256-gcm@openssh.com, and aes128/192/256-ctr combined with
 // umac-64@openssh.com, umac-128@openssh.com (UMAC, RFC 4418), hmac-sha2-256,
 // hmac-sha2-512 or hmac-sha1, in classic Encrypt-and-MAC order or in their
-// -etm@openssh.com (Encrypt-then-MAC) forms.
+// -etm@openssh.com (Encrypt-then-MAC) forms. For old peers it also has the
+// legacy aes128/192/256-cbc and 3des-cbc ciphers and the hmac-sha1-96 and
+// hmac-md5 MACs (IsLegacy), which are never offered unless configured.
 //
 // The package is pure byte-in/byte-out: it starts no goroutines and does no
 // I/O. A Sealer protects outbound packets, an Opener authenticates and
@@ -57,6 +59,10 @@
 //     decryption of what arrived.
 //   - etm: the MAC is over the ciphertext as received; the body is its CTR
 //     decryption.
+//   - CBC (classic or etm): the body is the CBC decryption of what arrived,
+//     and the chain goes on from the last ciphertext block as received
+//     (RFC 4253 §6.3), so a corrupted last block also garbles the first
+//     block of the next packet (in classic mode its length).
 //   - aead: the tag covers the (encrypted or clear) length and the
 //     ciphertext; for chacha20-poly1305 the length was decrypted with its
 //     own key, for AES-GCM it was sent in clear. The body is the keystream
@@ -64,6 +70,7 @@
 package cipher
 
 import (
+	stdcipher "crypto/cipher"
 	"fmt"
 	"slices"
 )
@@ -104,6 +111,13 @@ const (
 	AES192CTR        = "aes192-ctr"
 	AES256CTR        = "aes256-ctr"
 
+	// Legacy CBC ciphers (RFC 4253 §6.3), supported but never offered
+	// unless configured; see IsLegacy.
+	AES128CBC    = "aes128-cbc"
+	AES192CBC    = "aes192-cbc"
+	AES256CBC    = "aes256-cbc"
+	TripleDESCBC = "3des-cbc"
+
 	HMACSHA256    = "hmac-sha2-256"
 	HMACSHA512    = "hmac-sha2-512"
 	HMACSHA1      = "hmac-sha1"
@@ -114,6 +128,11 @@ const (
 	UMAC128       = "umac-128@openssh.com"
 	UMAC64ETM     = "umac-64-etm@openssh.com"
 	UMAC128ETM    = "umac-128-etm@openssh.com"
+
+	// Legacy MACs (RFC 4253 §6.4, RFC 2104), supported but never offered
+	// unless configured; see IsLegacy.
+	HMACSHA196 = "hmac-sha1-96"
+	HMACMD5    = "hmac-md5"
 )
 
 // DefaultCiphers is the cipher preference list sshtap offers by default.
@@ -124,11 +143,29 @@ var DefaultCiphers = []string{Chacha20Poly1305, AES128GCM, AES256GCM, AES128CTR,
 // are supported but not offered unless configured.
 var DefaultMACs = []string{UMAC64ETM, UMAC128ETM, HMACSHA256ETM, HMACSHA512ETM, UMAC64, UMAC128, HMACSHA256, HMACSHA512}
 
-// SupportedCiphers lists every cipher NewSealer and NewOpener accept.
-var SupportedCiphers = slices.Clone(DefaultCiphers)
+// SupportedCiphers lists every cipher NewSealer and NewOpener accept: the
+// defaults, then the legacy CBC ciphers.
+var SupportedCiphers = append(slices.Clone(DefaultCiphers), legacyCiphers...)
 
-// SupportedMACs lists every MAC NewSealer and NewOpener accept.
-var SupportedMACs = append(slices.Clone(DefaultMACs), HMACSHA1ETM, HMACSHA1)
+// SupportedMACs lists every MAC NewSealer and NewOpener accept: the
+// defaults, hmac-sha1 in both orders, then the legacy MACs.
+var SupportedMACs = append(append(slices.Clone(DefaultMACs), HMACSHA1ETM, HMACSHA1), legacyMACs...)
+
+// legacyCiphers and legacyMACs are the names IsLegacy reports: algorithms
+// kept for old peers (CBC mode's padding-oracle history, 64-bit 3DES
+// blocks, MD5 and 96-bit truncated SHA-1 tags) that must be named in a
+// configuration to be offered.
+var (
+	legacyCiphers = []string{AES128CBC, AES192CBC, AES256CBC, TripleDESCBC}
+	legacyMACs    = []string{HMACSHA196, HMACMD5}
+)
+
+// IsLegacy reports whether name is a legacy cipher or MAC: supported for
+// old peers, never in DefaultCiphers or DefaultMACs. It is the one list of
+// such names in this package.
+func IsLegacy(name string) bool {
+	return slices.Contains(legacyCiphers, name) || slices.Contains(legacyMACs, name)
+}
 
 // cipherInfo describes one cipher name.
 type cipherInfo struct {
@@ -136,6 +173,8 @@ type cipherInfo struct {
 	aead          bool
 	chacha        bool // chacha20-poly1305@openssh.com; otherwise AES
 	gcm           bool
+	// newBlock is set for the CBC ciphers (RFC 4253 §6.3).
+	newBlock func(key []byte) (stdcipher.Block, error)
 }
 
 var ciphers = map[string]cipherInfo{
@@ -150,6 +189,13 @@ var ciphers = map[string]cipherInfo{
 	AES128CTR: {keyLen: 16, ivLen: 16},
 	AES192CTR: {keyLen: 24, ivLen: 16},
 	AES256CTR: {keyLen: 32, ivLen: 16},
+	// RFC 4253 §6.3: AES in CBC mode with 128, 192 or 256-bit keys and the
+	// 128-bit block as IV; "3des-cbc" with a 168-bit key (24 bytes with
+	// the DES parity bits) and a 64-bit block.
+	AES128CBC:    {keyLen: 16, ivLen: 16, newBlock: newAESBlock},
+	AES192CBC:    {keyLen: 24, ivLen: 16, newBlock: newAESBlock},
+	AES256CBC:    {keyLen: 32, ivLen: 16, newBlock: newAESBlock},
+	TripleDESCBC: {keyLen: 24, ivLen: 8, newBlock: new3DESBlock},
 }
 
 // IsAEAD reports whether cipherName is an AEAD cipher, for which the
@@ -267,6 +313,8 @@ func NewSealer(cipherName, macName string, key, iv, macKey []byte) (Sealer, erro
 			return nil, err
 		}
 		return (*gcmSealer)(g), nil
+	case ci.newBlock != nil:
+		return newCBCSealer(ci, key, iv, mi, macKey)
 	default:
 		return newCTRSealer(key, iv, mi, macKey)
 	}
@@ -288,6 +336,8 @@ func NewOpener(cipherName, macName string, key, iv, macKey []byte) (Opener, erro
 			return nil, err
 		}
 		return (*gcmOpener)(g), nil
+	case ci.newBlock != nil:
+		return newCBCOpener(ci, key, iv, mi, macKey)
 	default:
 		return newCTROpener(key, iv, mi, macKey)
 	}

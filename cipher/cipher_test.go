@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -178,14 +179,16 @@ func TestSizes(t *testing.T) {
 	cipherSz := map[string]sz{
 		Chacha20Poly1305: {64, 0, 0}, AES128GCM: {16, 12, 0}, AES256GCM: {32, 12, 0},
 		AES128CTR: {16, 16, 0}, AES192CTR: {24, 16, 0}, AES256CTR: {32, 16, 0},
+		AES128CBC: {16, 16, 0}, AES192CBC: {24, 16, 0}, AES256CBC: {32, 16, 0}, TripleDESCBC: {24, 8, 0},
 	}
 	macSz := map[string]int{
 		HMACSHA256: 32, HMACSHA512: 64, HMACSHA1: 20,
 		HMACSHA256ETM: 32, HMACSHA512ETM: 64, HMACSHA1ETM: 20,
 		// OpenSSH mac.c: "umac-64@openssh.com ... 128 (key bits), 64 (tag bits)".
 		UMAC64: 16, UMAC128: 16, UMAC64ETM: 16, UMAC128ETM: 16,
+		HMACSHA196: 20, HMACMD5: 16,
 	}
-	macsPlusJunk := append(append([]string{}, SupportedMACs...), "hmac-md5", "")
+	macsPlusJunk := append(append([]string{}, SupportedMACs...), "hmac-ripemd160", "")
 	for _, c := range SupportedCiphers {
 		for _, m := range macsPlusJunk {
 			k, iv, mk, err := Sizes(c, m)
@@ -220,16 +223,16 @@ func TestUnsupported(t *testing.T) {
 		}
 	}
 	k16 := make([]byte, 16)
-	_, _, _, err := Sizes("3des-cbc", HMACSHA256)
-	check(err, "cipher", "3des-cbc")
-	_, err = NewSealer("aes128-cbc", HMACSHA256, k16, k16, make([]byte, 32))
-	check(err, "cipher", "aes128-cbc")
+	_, _, _, err := Sizes("blowfish-cbc", HMACSHA256)
+	check(err, "cipher", "blowfish-cbc")
+	_, err = NewSealer("arcfour", HMACSHA256, k16, k16, make([]byte, 32))
+	check(err, "cipher", "arcfour")
 	_, err = NewOpener("none", HMACSHA256, nil, nil, nil)
 	check(err, "cipher", "none")
 	_, err = NewSealer(AES128CTR, "umac-32@openssh.com", k16, k16, nil)
 	check(err, "mac", "umac-32@openssh.com")
-	_, err = NewOpener(AES128CTR, "hmac-md5", k16, k16, nil)
-	check(err, "mac", "hmac-md5")
+	_, err = NewOpener(AES128CTR, "hmac-ripemd160", k16, k16, nil)
+	check(err, "mac", "hmac-ripemd160")
 
 	// The MAC is ignored for AEAD ciphers, whatever its name.
 	if _, err := NewSealer(AES128GCM, "hmac-md5", k16, make([]byte, 12), nil); err != nil {
@@ -284,7 +287,7 @@ func TestShape(t *testing.T) {
 			wantMode = ModeETM
 		}
 		wantBS := 16
-		if c.cipher == Chacha20Poly1305 {
+		if c.cipher == Chacha20Poly1305 || c.cipher == TripleDESCBC {
 			wantBS = 8
 		}
 		wantTag := 16
@@ -410,16 +413,36 @@ func TestTamper(t *testing.T) {
 				if !bytes.Equal(w, orig) {
 					t.Fatal("Open modified pkt")
 				}
-				// The unauthenticated decryption: all three ciphers are
-				// stream ciphers over the body, so a flipped ciphertext
-				// byte flips exactly that plaintext byte; a flipped length
-				// or tag leaves the body intact.
+				// The unauthenticated decryption: the CTR and AEAD
+				// ciphers are stream ciphers over the body, so a flipped
+				// ciphertext byte flips exactly that plaintext byte; a
+				// flipped length or tag leaves the body intact. CBC
+				// garbles the flipped block and flips the byte one block
+				// later: its expected body is the reference decryption.
 				want := bytes.Clone(plain[1][4:])
-				if at >= 4 && at < n {
+				if slices.Contains(legacyCiphers, c.cipher) {
+					want = cbcReferenceOpen(t, c, wires[0], w, s.Mode())
+				} else if at >= 4 && at < n {
 					want[at-4] ^= flip
 				}
 				if !bytes.Equal(body, want) {
 					t.Fatalf("unauthenticated body differs from expected decryption")
+				}
+				if slices.Contains(legacyCiphers, c.cipher) {
+					// RFC 4253 §6.3: the next packet's IV is the last
+					// ciphertext block as received, so a flip there
+					// garbles the next packet's first block (its length
+					// in classic mode, which then fails the MAC over the
+					// plaintext); elsewhere the chain is intact.
+					_, body, ok := openPacket(t, o, 102, wires[2], nil)
+					inLast := at >= n-s.BlockSize() && at < n
+					if want := cbcReferenceOpen(t, c, w, wires[2], s.Mode()); !bytes.Equal(body, want) {
+						t.Fatal("packet after the tampered one: body differs from the CBC chain")
+					}
+					if wantOK := !inLast || s.Mode() != ModeClassic; ok != wantOK {
+						t.Fatalf("packet after the tampered one: ok = %v, want %v", ok, wantOK)
+					}
+					return
 				}
 				if _, body, ok := openPacket(t, o, 102, wires[2], nil); !ok || !bytes.Equal(body, plain[2][4:]) {
 					t.Fatal("packet after the tampered one did not open: stream out of sync")

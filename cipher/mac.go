@@ -2,6 +2,7 @@ package cipher
 
 import (
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -38,6 +39,11 @@ var macs = map[string]macInfo{
 	UMAC128:    {name: UMAC128, umac: true, keyLen: 16, size: 16},
 	UMAC64ETM:  {name: UMAC64ETM, umac: true, keyLen: 16, size: 8, etm: true},
 	UMAC128ETM: {name: UMAC128ETM, umac: true, keyLen: 16, size: 16, etm: true},
+	// Legacy. RFC 4253 §6.4: "hmac-sha1-96 ... first 96 bits of HMAC-SHA1
+	// (digest length = 12, key length = 20)" and "hmac-md5 ... HMAC-MD5
+	// (digest length = key length = 16)".
+	HMACSHA196: {name: HMACSHA196, newH: sha1.New, keyLen: 20, size: 12},
+	HMACMD5:    {name: HMACMD5, newH: md5.New, keyLen: 16, size: 16},
 }
 
 // packetMAC is one direction's MAC state, reused for every packet. A packet's
@@ -67,13 +73,14 @@ func newPacketMAC(mi macInfo, key []byte) (packetMAC, error) {
 // with one HMAC instance created once and Reset per packet, so computing a tag
 // allocates nothing.
 type hmacMAC struct {
-	h   hash.Hash
-	seq [4]byte
-	sum [64]byte // largest tag (hmac-sha2-512)
+	h    hash.Hash
+	size int // tag length; below the digest length for hmac-sha1-96
+	seq  [4]byte
+	sum  [64]byte // largest tag (hmac-sha2-512)
 }
 
 func newHMACMAC(mi macInfo, key []byte) *hmacMAC {
-	m := &hmacMAC{h: hmac.New(mi.newH, key)}
+	m := &hmacMAC{h: hmac.New(mi.newH, key), size: mi.size}
 	// crypto/hmac saves the keyed inner and outer hash states on the first
 	// Reset; doing it here keeps that one-time allocation out of the first
 	// packet.
@@ -91,9 +98,17 @@ func (m *hmacMAC) begin(seq uint32) {
 
 func (m *hmacMAC) write(p []byte) { m.h.Write(p) }
 
-func (m *hmacMAC) appendSum(b []byte) []byte { return m.h.Sum(b) }
+// appendSum appends the tag to b, which must have the tag size in spare
+// capacity to avoid allocating. A truncated MAC (hmac-sha1-96) appends the
+// first size bytes of the digest.
+func (m *hmacMAC) appendSum(b []byte) []byte {
+	if m.size == m.h.Size() {
+		return m.h.Sum(b)
+	}
+	return append(b, m.h.Sum(m.sum[:0])[:m.size]...)
+}
 
 func (m *hmacMAC) verify(tag []byte) bool {
-	sum := m.h.Sum(m.sum[:0])
+	sum := m.h.Sum(m.sum[:0])[:m.size]
 	return subtle.ConstantTimeCompare(sum, tag) == 1
 }

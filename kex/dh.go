@@ -31,8 +31,9 @@ func hexGroup(pHex string) *dhGroup {
 	return newDHGroup(p, big.NewInt(2))
 }
 
-// Fixed groups (RFC 8268 §3, RFC 4253 §8.2), generator 2.
+// Fixed groups (RFC 8268 §3, RFC 4253 §8.1 and §8.2), generator 2.
 var (
+	group1  = hexGroup(rfc2409Prime1024)
 	group14 = hexGroup(rfc3526Prime2048)
 	group15 = hexGroup(rfc3526Prime3072)
 	group16 = hexGroup(rfc3526Prime4096)

@@ -19,5 +19,9 @@
 // Supported methods: mlkem768x25519-sha256, curve25519-sha256 (and the
 // @libssh.org alias), ecdh-sha2-nistp256/384/521, diffie-hellman-group-exchange-sha256,
 // diffie-hellman-group14-sha256, diffie-hellman-group16-sha512,
-// diffie-hellman-group18-sha512 and (not by default) diffie-hellman-group14-sha1.
+// diffie-hellman-group18-sha512, and the legacy SHA-1 methods
+// diffie-hellman-group14-sha1, diffie-hellman-group1-sha1 and
+// diffie-hellman-group-exchange-sha1, which are in SupportedKexAlgos but
+// never in DefaultKexAlgos (IsLegacy). ExpandAlgorithms resolves configured
+// algorithm lists with OpenSSH's "+", "-" and "^" modifiers.
 package kex

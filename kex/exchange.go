@@ -3,7 +3,7 @@ package kex
 import (
 	"crypto"
 	"crypto/rand"
-	_ "crypto/sha1" // registers crypto.SHA1 for diffie-hellman-group14-sha1
+	_ "crypto/sha1" // registers crypto.SHA1 for the legacy SHA-1 methods
 	_ "crypto/sha256"
 	_ "crypto/sha512"
 	"errors"
@@ -98,11 +98,13 @@ var methods = map[string]*method{
 	ECDHP384:               {ECDHP384, crypto.SHA384, kindKEM, newP384KEM, nil},
 	ECDHP521:               {ECDHP521, crypto.SHA512, kindKEM, newP521KEM, nil},
 	MLKEM768X25519:         {MLKEM768X25519, crypto.SHA256, kindKEM, newMLKEMKEM, nil},
+	DHGroup1SHA1:           {DHGroup1SHA1, crypto.SHA1, kindDH, nil, group1},
 	DHGroup14SHA1:          {DHGroup14SHA1, crypto.SHA1, kindDH, nil, group14},
 	DHGroup14SHA256:        {DHGroup14SHA256, crypto.SHA256, kindDH, nil, group14},
 	DHGroup16SHA512:        {DHGroup16SHA512, crypto.SHA512, kindDH, nil, group16},
 	DHGroup18SHA512:        {DHGroup18SHA512, crypto.SHA512, kindDH, nil, group18},
 	DHGexSHA256:            {DHGexSHA256, crypto.SHA256, kindGEX, nil, nil},
+	DHGexSHA1:              {DHGexSHA1, crypto.SHA1, kindGEX, nil, nil},
 }
 
 // MethodHash returns the HASH of a supported kex method.

@@ -44,8 +44,10 @@ const (
 	gexWantReply                   // client
 )
 
-// gexExchange runs diffie-hellman-group-exchange-sha256 (RFC 4419 §3, with
-// RFC 8270's sizes):
+// gexExchange runs diffie-hellman-group-exchange-sha256 and the legacy
+// diffie-hellman-group-exchange-sha1 (RFC 4419 §3 and §4.1, which differ
+// only in HASH; both with RFC 8270's sizes, as OpenSSH applies them to
+// both):
 //
 //	client -> SSH_MSG_KEY_DH_GEX_REQUEST (uint32 min, n, max)   [or REQUEST_OLD: uint32 n]
 //	server -> SSH_MSG_KEX_DH_GEX_GROUP   (mpint p, mpint g)

@@ -135,6 +135,7 @@ func TestRFC3526Primes(t *testing.T) {
 		k    int64
 		name string
 	}{
+		{rfc2409Prime1024, 1024, 129093, "group1 (RFC 2409 §6.2)"},
 		{rfc3526Prime2048, 2048, 124476, "group14"},
 		{rfc3526Prime3072, 3072, 1690314, "group15"},
 		{rfc3526Prime4096, 4096, 240904, "group16"},
@@ -151,12 +152,14 @@ func TestRFC3526Primes(t *testing.T) {
 			t.Errorf("%s does not match the RFC 3526 formula", tc.name)
 		}
 	}
-	// Safe-prime check on the smallest group (the others are too slow here).
+	// Safe-prime check on the smallest groups (the others are too slow here).
 	if !testing.Short() {
-		p := group14.p
-		q := new(big.Int).Rsh(p, 1)
-		if !p.ProbablyPrime(4) || !q.ProbablyPrime(4) {
-			t.Error("group14 is not a safe prime")
+		for _, g := range []*dhGroup{group1, group14} {
+			p := g.p
+			q := new(big.Int).Rsh(p, 1)
+			if !p.ProbablyPrime(4) || !q.ProbablyPrime(4) {
+				t.Errorf("the %d-bit group is not a safe prime", p.BitLen())
+			}
 		}
 	}
 }

@@ -9,11 +9,13 @@ const (
 	ECDHP256               = "ecdh-sha2-nistp256"           // RFC 5656
 	ECDHP384               = "ecdh-sha2-nistp384"           // RFC 5656
 	ECDHP521               = "ecdh-sha2-nistp521"           // RFC 5656
-	DHGroup14SHA1          = "diffie-hellman-group14-sha1"  // RFC 4253 §8.2 (supported, not default)
+	DHGroup1SHA1           = "diffie-hellman-group1-sha1"   // RFC 4253 §8.1 (legacy, opt-in only)
+	DHGroup14SHA1          = "diffie-hellman-group14-sha1"  // RFC 4253 §8.2 (legacy, opt-in only)
 	DHGroup14SHA256        = "diffie-hellman-group14-sha256"
 	DHGroup16SHA512        = "diffie-hellman-group16-sha512"
 	DHGroup18SHA512        = "diffie-hellman-group18-sha512"
 	DHGexSHA256            = "diffie-hellman-group-exchange-sha256" // RFC 4419, RFC 8270
+	DHGexSHA1              = "diffie-hellman-group-exchange-sha1"   // RFC 4419 (legacy, opt-in only)
 	MLKEM768X25519         = "mlkem768x25519-sha256"                // draft-ietf-sshm-mlkem-hybrid-kex
 )
 
@@ -56,8 +58,26 @@ var DefaultKexAlgos = []string{
 	DHGroup16SHA512, DHGroup18SHA512, DHGroup14SHA256,
 }
 
-// SupportedKexAlgos lists every method NewExchange accepts.
-var SupportedKexAlgos = append(slices.Clone(DefaultKexAlgos), DHGroup14SHA1)
+// SupportedKexAlgos lists every method NewExchange accepts: the defaults,
+// then the legacy SHA-1 methods.
+var SupportedKexAlgos = append(slices.Clone(DefaultKexAlgos), legacyKexAlgos...)
+
+// legacyKexAlgos and legacyHostKeyAlgos are the names IsLegacy reports:
+// methods and signature algorithms built on SHA-1 (and, for group1, a
+// 1024-bit group), kept for old peers and offered only when named in a
+// configuration.
+var (
+	legacyKexAlgos     = []string{DHGroup14SHA1, DHGexSHA1, DHGroup1SHA1}
+	legacyHostKeyAlgos = []string{HostKeyRSACert, HostKeyRSA}
+)
+
+// IsLegacy reports whether name is a legacy kex method or host key (or
+// public key) signature algorithm: supported for old peers, never in
+// DefaultKexAlgos or DefaultHostKeyAlgos. It is the one list of such
+// names in this package; cipher.IsLegacy has the ciphers and MACs.
+func IsLegacy(name string) bool {
+	return Has(legacyKexAlgos, name) || Has(legacyHostKeyAlgos, name)
+}
 
 // DefaultHostKeyAlgos is the default server_host_key_algorithms preference
 // order: certificates first, as OpenSSH orders them.
@@ -72,7 +92,7 @@ var DefaultHostKeyAlgos = []string{
 
 // SupportedHostKeyAlgos adds the SHA-1 RSA algorithms, which must be enabled
 // explicitly.
-var SupportedHostKeyAlgos = append(slices.Clone(DefaultHostKeyAlgos), HostKeyRSACert, HostKeyRSA)
+var SupportedHostKeyAlgos = append(slices.Clone(DefaultHostKeyAlgos), legacyHostKeyAlgos...)
 
 // aeadCiphers are the cipher names whose MAC negotiation is skipped
 // (OpenSSH PROTOCOL.chacha20poly1305, PROTOCOL §1.6 for AES-GCM). kex and

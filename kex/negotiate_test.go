@@ -2,6 +2,7 @@ package kex
 
 import (
 	"bytes"
+	"crypto"
 	"errors"
 	"slices"
 	"strings"
@@ -221,6 +222,36 @@ func TestHasAndPseudo(t *testing.T) {
 	}
 	if DefaultKexAlgos[0] != MLKEM768X25519 || DefaultKexAlgos[len(DefaultKexAlgos)-1] != DHGroup14SHA256 {
 		t.Fatal("default kex order")
+	}
+}
+
+// TestLegacyNames: every legacy name is supported, none is a default, and
+// IsLegacy reports exactly them.
+func TestLegacyNames(t *testing.T) {
+	legacy := []string{DHGroup1SHA1, DHGroup14SHA1, DHGexSHA1, HostKeyRSA, HostKeyRSACert}
+	for _, n := range legacy {
+		if !IsLegacy(n) {
+			t.Errorf("IsLegacy(%s) = false", n)
+		}
+		if Has(DefaultKexAlgos, n) || Has(DefaultHostKeyAlgos, n) {
+			t.Errorf("%s is in a default list", n)
+		}
+		if !Has(SupportedKexAlgos, n) && !Has(SupportedHostKeyAlgos, n) {
+			t.Errorf("%s is not supported", n)
+		}
+	}
+	for _, n := range append(slices.Clone(DefaultKexAlgos), DefaultHostKeyAlgos...) {
+		if IsLegacy(n) {
+			t.Errorf("default %s reported legacy", n)
+		}
+	}
+	for _, m := range []string{DHGroup1SHA1, DHGexSHA1} {
+		if h, ok := MethodHash(m); !ok || h != crypto.SHA1 {
+			t.Errorf("MethodHash(%s) = %v, %v; want SHA-1", m, h, ok)
+		}
+	}
+	if group1.p.BitLen() != 1024 {
+		t.Errorf("group1 is %d bits, want 1024 (RFC 4253 §8.1)", group1.p.BitLen())
 	}
 }
 

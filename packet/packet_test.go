@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 
 	"sshtap/cipher"
@@ -325,7 +326,15 @@ func TestCorruption(t *testing.T) {
 				if p != nil {
 					t.Fatalf("payload returned with err %v", err)
 				}
-				switch c.want {
+				want := c.want
+				cbc := slices.Contains([]string{cipher.AES128CBC, cipher.AES192CBC, cipher.AES256CBC, cipher.TripleDESCBC}, s.cipher)
+				if cbc && w.mode == cipher.ModeClassic && c.offset(plen, w.tag) < w.align {
+					// RFC 4253 §6.3 CBC: a flipped bit anywhere in the
+					// first cipher block garbles the whole decrypted
+					// block, packet_length included.
+					want = "length"
+				}
+				switch want {
 				case "length":
 					var le *LengthError
 					if !errors.As(err, &le) || n != 0 {
@@ -359,8 +368,17 @@ func TestCorruption(t *testing.T) {
 					if r.Seq() != 1 {
 						t.Fatalf("seq %d after AuthError", r.Seq())
 					}
-					// The stream is still in sync.
 					p, n, err = r.Next(buf[n:])
+					if cbc && c.name == "last-body" {
+						// CBC chains packets (RFC 4253 §6.3): the flipped
+						// last block is the next packet's IV, so the flip
+						// reaches its first block.
+						if err == nil && bytes.Equal(p, p2) {
+							t.Fatal("the next packet survived a flip in its IV")
+						}
+						return
+					}
+					// The stream is still in sync.
 					if err != nil || n != len(buf)-plen || !bytes.Equal(p, p2) {
 						t.Fatalf("next packet: n=%d err=%v", n, err)
 					}

@@ -136,10 +136,11 @@ func (c *client) run(ctx context.Context) (err error) {
 			MACPolicy: s.macPolicy, RekeyBytes: s.rekeyBytes, RekeyInterval: s.rekeyInterval,
 			Version: "sshtap_" + version,
 		},
-		User:            s.user,
-		Auth:            plan.methods(),
-		HostKeyCallback: func(_ string, remote net.Addr, key ssh.PublicKey) error { return hk.check(hostport, remote, key) },
-		KeepAlive:       sshtap.KeepAlive{Interval: s.keepAlive, CountMax: s.keepAliveMax},
+		User:                s.user,
+		Auth:                plan.methods(),
+		PublicKeyAlgorithms: s.pubkeyAlgs,
+		HostKeyCallback:     func(_ string, remote net.Addr, key ssh.PublicKey) error { return hk.check(hostport, remote, key) },
+		KeepAlive:           sshtap.KeepAlive{Interval: s.keepAlive, CountMax: s.keepAliveMax},
 	}
 	if s.compression {
 		// As OpenSSH's client with Compression yes.

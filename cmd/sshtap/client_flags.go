@@ -2,14 +2,12 @@ package main
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"sshtap"
 	"sshtap/cipher"
-	"sshtap/internal/sshconfig"
 	"sshtap/kex"
 )
 
@@ -69,7 +67,9 @@ func (f *clientFlags) opts() []opt {
 		stringOpt(0, "mac-policy", &f.macPolicy),
 		stringOpt(0, "kex", &f.kex),
 		stringOpt(0, "ciphers", &f.ciphers),
+		stringOpt('c', "", &f.ciphers),
 		stringOpt(0, "macs", &f.macs),
+		stringOpt('m', "", &f.macs),
 		stringOpt(0, "hostkey-algos", &f.hkAlgs),
 	}
 	return append(o, f.events.opts()...)
@@ -179,55 +179,16 @@ func parseMACPolicy(s string) (func(sshtap.MACMismatch) sshtap.MACVerdict, error
 	return func(sshtap.MACMismatch) sshtap.MACVerdict { return v }, nil
 }
 
-// algorithmList applies an OpenSSH-style algorithm list to defaults: a
-// plain list replaces them, "+a,b" appends, "-a,b" removes (wildcards * and
-// ? allowed) and "^a,b" puts them first. Every resulting name must be in
-// supported.
+// algorithmList resolves an algorithm list option with OpenSSH's modifiers
+// (kex.ExpandAlgorithms, the library's parser): a plain list replaces the
+// defaults, "+a,b" appends, "-a,b" removes (wildcards * and ? allowed) and
+// "^a,b" puts them first; every name must be supported. An empty spec
+// gives nil, which leaves the library its defaults.
 func algorithmList(spec string, defaults, supported []string) ([]string, error) {
 	if spec == "" {
 		return nil, nil
 	}
-	var out []string
-	switch spec[0] {
-	case '+', '-', '^':
-		names := splitList(spec[1:])
-		switch spec[0] {
-		case '+':
-			out = append(slices.Clone(defaults), names...)
-		case '^':
-			out = append(names, defaults...)
-		case '-':
-			for _, d := range defaults {
-				removed := false
-				for _, pat := range names {
-					if sshconfig.MatchPattern(d, pat) {
-						removed = true
-					}
-				}
-				if !removed {
-					out = append(out, d)
-				}
-			}
-			return out, nil
-		}
-	default:
-		out = splitList(spec)
-	}
-	seen := map[string]bool{}
-	var dedup []string
-	for _, n := range out {
-		if !slices.Contains(supported, n) {
-			return nil, fmt.Errorf("unsupported algorithm %q (supported: %s)", n, strings.Join(supported, ","))
-		}
-		if !seen[n] {
-			seen[n] = true
-			dedup = append(dedup, n)
-		}
-	}
-	if len(dedup) == 0 {
-		return nil, fmt.Errorf("empty algorithm list %q", spec)
-	}
-	return dedup, nil
+	return kex.ExpandAlgorithms([]string{spec}, defaults, supported)
 }
 
 func splitList(s string) []string {

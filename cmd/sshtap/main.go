@@ -138,7 +138,11 @@ Connection (as ssh): -p port, -l user, -i identity (repeatable), -F config,
 Events: --json, --events FILE, --only KINDS, --except KINDS, --color auto|always|never,
   --no-summary
 Transport: --rekey-every BYTES|DURATION, --keepalive DURATION, --mac-policy disconnect|discard|accept,
-  --kex LIST, --ciphers LIST, --macs LIST, --hostkey-algos LIST
+  --kex LIST, --ciphers LIST (-c), --macs LIST (-m), --hostkey-algos LIST;
+  a LIST (and -o KexAlgorithms=, Ciphers=, MACs=, HostKeyAlgorithms=,
+  PubkeyAcceptedAlgorithms=) may start with + (add to the defaults), - (remove)
+  or ^ (put first), as in ssh_config: legacy algorithms such as aes128-cbc or
+  diffie-hellman-group1-sha1 are offered only when named (-c +aes128-cbc)
 
 Exit status: the remote command's, or 255 when sshtap fails (usage, connection,
 host key, authentication). See cmd/sshtap/README.md.

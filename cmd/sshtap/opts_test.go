@@ -4,8 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"sshtap/cipher"
+	"sshtap/kex"
 )
 
 // TestParseClientArgs: getopt bundling and attached values, options after
@@ -111,6 +115,54 @@ func TestAlgorithmList(t *testing.T) {
 	for _, bad := range []string{"d-1", "+d-1", ","} {
 		if _, err := algorithmList(bad, def, sup); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestResolveLegacyAlgorithms: -o, -c/-m, the flags and the config file
+// take OpenSSH's "+list" to add legacy algorithms to the defaults; an
+// unknown name is an error naming it; the config file loses to -o.
+func TestResolveLegacyAlgorithms(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	os.WriteFile(cfg, []byte("Host h\n  KexAlgorithms +diffie-hellman-group1-sha1\n  Ciphers +3des-cbc\n"), 0o600)
+	env := map[string]string{"HOME": dir, "USER": "me"}
+	run := func(args ...string) (*settings, error) {
+		t.Helper()
+		f, rest, err := parseClientArgs(append(append([]string{"-F", cfg}, args...), "h"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resolve(f, rest, func(k string) string { return env[k] })
+	}
+	s, err := run("-o", "Ciphers=+aes128-cbc", "-m", "^hmac-md5", "-o", "HostKeyAlgorithms=+ssh-rsa",
+		"-o", "PubkeyAcceptedAlgorithms=+ssh-rsa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(slices.Clone(cipher.DefaultCiphers), cipher.AES128CBC); !slices.Equal(s.ciphers, want) {
+		t.Errorf("Ciphers = %q, want %q", s.ciphers, want)
+	}
+	if want := append([]string{cipher.HMACMD5}, cipher.DefaultMACs...); !slices.Equal(s.macs, want) {
+		t.Errorf("MACs = %q, want %q", s.macs, want)
+	}
+	if want := append(slices.Clone(kex.DefaultKexAlgos), kex.DHGroup1SHA1); !slices.Equal(s.kex, want) {
+		t.Errorf("KexAlgorithms from the config file = %q, want %q", s.kex, want)
+	}
+	if s.hkAlgs[len(s.hkAlgs)-1] != kex.HostKeyRSA || !slices.Contains(s.pubkeyAlgs, "ssh-rsa") {
+		t.Errorf("HostKeyAlgorithms %q, PubkeyAcceptedAlgorithms %q", s.hkAlgs, s.pubkeyAlgs)
+	}
+	if s, err = run("-c", "aes256-cbc", "--kex", "diffie-hellman-group-exchange-sha1"); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.ciphers, []string{cipher.AES256CBC}) || !slices.Equal(s.kex, []string{kex.DHGexSHA1}) {
+		t.Errorf("-c/--kex: ciphers %q kex %q", s.ciphers, s.kex)
+	}
+	for _, args := range [][]string{{"-c", "+blowfish-cbc"}, {"-o", "MACs=hmac-ripemd160"}, {"-o", "PubkeyAcceptedAlgorithms=+ssh-dss"}} {
+		_, err := run(args...)
+		name := strings.TrimPrefix(strings.SplitN(args[1], "=", 2)[len(strings.SplitN(args[1], "=", 2))-1], "+")
+		if err == nil || !strings.Contains(err.Error(), `"`+name+`"`) {
+			t.Errorf("%q: err = %v, want one naming %q", args, err, name)
 		}
 	}
 }

@@ -41,6 +41,7 @@ type settings struct {
 	connectTimeout time.Duration
 	kex, ciphers   []string
 	macs, hkAlgs   []string
+	pubkeyAlgs     []string
 	locals         []forwardSpec
 	remotes        []forwardSpec
 	batch          bool
@@ -394,6 +395,11 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		}
 		if *a.dst, err = algorithmList(spec, a.def, a.supported); err != nil {
 			return nil, bad("%s: %v", a.kw, err)
+		}
+	}
+	if v, ok := l.get("pubkeyacceptedalgorithms"); ok {
+		if s.pubkeyAlgs, err = algorithmList(v, sshtap.DefaultPublicKeyAlgorithms, sshtap.SupportedPublicKeyAlgorithms); err != nil {
+			return nil, bad("pubkeyacceptedalgorithms: %v", err)
 		}
 	}
 

@@ -62,10 +62,14 @@ package main
 //     tcpip-forward and their streamlocal forms); it is refused otherwise.
 //   - Transport: --rekey-every BYTES|DURATION (e.g. 1M, 512K, 1G, 30s, 10m),
 //     --mac-policy disconnect|discard|accept, --kex/--ciphers/--macs/
-//     --hostkey-algos LIST (comma-separated, checked against what sshtap
-//     supports). The MACs offered by default are sshd's: the library's
-//     default list plus hmac-sha1-etm@openssh.com and hmac-sha1 after their
-//     SHA-2 counterparts.
+//     --hostkey-algos/--pubkey-algos LIST (comma-separated, checked against
+//     what sshtap supports; "+a,b" adds to the defaults, "-a,b" removes,
+//     "^a,b" puts first, as in sshd_config: --ciphers +aes128-cbc). Legacy
+//     algorithms (SHA-1 kex, ssh-rsa, CBC, hmac-md5, hmac-sha1-96) are
+//     only offered when named.
+//     The MACs offered by default are sshd's: the library's default list
+//     plus hmac-sha1-etm@openssh.com and hmac-sha1 after their SHA-2
+//     counterparts.
 //   - Events: --json, --events FILE, --only, --except, --color,
 //     --no-summary, as for the client. Each connection's events are labelled
 //     "#N HOST:PORT" (N counts connections from 1); a note marks when a
@@ -129,7 +133,7 @@ import (
 	"sshtap/kex"
 )
 
-const serveUsage = `sshtap serve --host-key FILE [--host-key FILE]... [--host-cert FILE]... [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--sftp-root DIR | --no-sftp] [--metrics ADDR] [--no-compression] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
+const serveUsage = `sshtap serve --host-key FILE [--host-key FILE]... [--host-cert FILE]... [--listen ADDR] (--authorized-keys FILE | --password PASS | --password-env VAR | --no-auth) [--user NAME] [--once] [--max-conns N] [--max-startups START:RATE:FULL|N] [--max-sessions N] [--login-grace-time DURATION] [--sftp-root DIR | --no-sftp] [--metrics ADDR] [--no-compression] [--allow-forwarding] [--rekey-every BYTES|DURATION] [--mac-policy disconnect|discard|accept] [--kex LIST] [--ciphers LIST] [--macs LIST] [--hostkey-algos LIST] [--pubkey-algos LIST] [--json] [--events FILE] [--only KINDS] [--except KINDS] [--color auto|always|never] [--no-summary]`
 
 const serveDefaultListen = "127.0.0.1:2222"
 
@@ -160,6 +164,7 @@ type serveFlags struct {
 	ciphers         string
 	macs            string
 	hostKeyAlgos    string
+	pubkeyAlgos     string
 	help            bool
 }
 
@@ -189,6 +194,7 @@ func (f *serveFlags) opts() []opt {
 		stringOpt(0, "ciphers", &f.ciphers),
 		stringOpt(0, "macs", &f.macs),
 		stringOpt(0, "hostkey-algos", &f.hostKeyAlgos),
+		stringOpt(0, "pubkey-algos", &f.pubkeyAlgos),
 		flagOpt('h', "help", &f.help),
 	}
 }
@@ -437,6 +443,7 @@ func (a *app) serveConfig(f *serveFlags) (*sshtap.ServerConfig, serveLimits, err
 		{"ciphers", f.ciphers, cipher.DefaultCiphers, cipher.SupportedCiphers, &tc.Ciphers},
 		{"macs", f.macs, serveDefaultMACs, cipher.SupportedMACs, &tc.MACs},
 		{"hostkey-algos", f.hostKeyAlgos, kex.DefaultHostKeyAlgos, kex.SupportedHostKeyAlgos, &tc.HostKeyAlgorithms},
+		{"pubkey-algos", f.pubkeyAlgos, sshtap.DefaultServerPublicKeyAlgorithms, sshtap.SupportedServerPublicKeyAlgorithms, &cfg.PublicKeyAlgorithms},
 	}
 	for _, l := range lists {
 		if l.val == "" {

@@ -105,6 +105,12 @@ func (w *Writer) Event(conn string, ev sshtap.Event) error {
 		w.humanPrefix(t.Sub(start), conn, ev.Kind().String(), kindColor(ev))
 		w.buf.WriteString(humanDetails(ev))
 		w.buf.WriteByte('\n')
+		if kx, ok := ev.(*sshtap.KexEvent); ok && len(kx.Legacy) > 0 {
+			// A second line, so that the weak algorithms stand out.
+			w.humanPrefix(t.Sub(start), conn, "warning", colYellow)
+			w.paint(colYellow, "legacy algorithm negotiated (weak, enabled by configuration): "+tokens(kx.Legacy))
+			w.buf.WriteByte('\n')
+		}
 	}
 	return w.flushLocked()
 }

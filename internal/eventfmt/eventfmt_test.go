@@ -1053,3 +1053,32 @@ func TestRoutineEventsNotRed(t *testing.T) {
 		}
 	}
 }
+
+// TestKexLegacy: a kex that negotiated legacy algorithms gets a warning
+// line after its kex line in the human view and a "legacy" list in NDJSON;
+// without them there is neither.
+func TestKexLegacy(t *testing.T) {
+	ev := &sshtap.KexEvent{Header: hdr(), Initial: true, Algorithms: sshtap.Algorithms{
+		Kex: "diffie-hellman-group1-sha1", HostKey: "ssh-rsa",
+		ClientToServer: sshtap.DirectionAlgorithms{Cipher: "3des-cbc", MAC: "hmac-md5", Compression: "none"},
+		ServerToClient: sshtap.DirectionAlgorithms{Cipher: "3des-cbc", MAC: "hmac-md5", Compression: "none"},
+	}, Legacy: []string{"diffie-hellman-group1-sha1", "ssh-rsa", "3des-cbc", "hmac-md5"}}
+	out := render(t, Options{}, "", ev)
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], " kex ") ||
+		!strings.HasSuffix(lines[1], "legacy algorithm negotiated (weak, enabled by configuration): diffie-hellman-group1-sha1,ssh-rsa,3des-cbc,hmac-md5") ||
+		!strings.Contains(lines[1], "warning") {
+		t.Fatalf("human output:\n%s", out)
+	}
+	m := decode(t, render(t, Options{JSON: true}, "", ev))
+	if got := fmt.Sprint(m["legacy"]); got != "[diffie-hellman-group1-sha1 ssh-rsa 3des-cbc hmac-md5]" {
+		t.Errorf("NDJSON legacy = %v", m["legacy"])
+	}
+	ev.Legacy = nil
+	if out := render(t, Options{}, "", ev); strings.Count(out, "\n") != 1 || strings.Contains(out, "legacy") {
+		t.Errorf("no legacy algorithm, yet:\n%s", out)
+	}
+	if _, ok := decode(t, render(t, Options{JSON: true}, "", ev))["legacy"]; ok {
+		t.Error("NDJSON has legacy without a legacy algorithm")
+	}
+}

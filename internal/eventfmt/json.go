@@ -103,6 +103,8 @@ type kexJSON struct {
 	DurationMS         float64 `json:"duration_ms"`
 	HostKeyType        string  `json:"host_key_type,omitempty"`
 	HostKeyFingerprint string  `json:"host_key_fingerprint,omitempty"`
+	// Legacy is omitted when no legacy algorithm was negotiated.
+	Legacy []string `json:"legacy,omitempty"`
 }
 
 type bannerLineJSON struct {
@@ -244,6 +246,7 @@ func jsonEvent(c commonJSON, ev sshtap.Event) any {
 			S2CCipher: a.ServerToClient.Cipher, S2CMAC: a.ServerToClient.MAC, S2CCompression: a.ServerToClient.Compression,
 			DurationMS:  millis(ev.Duration),
 			HostKeyType: ki.Type, HostKeyFingerprint: ki.Fingerprint,
+			Legacy: ev.Legacy,
 		}
 	case *sshtap.BannerLineEvent:
 		return &bannerLineJSON{c, ev.Line}
