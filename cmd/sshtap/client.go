@@ -83,9 +83,13 @@ type client struct {
 	agent  agent.ExtendedAgent
 	wg     sync.WaitGroup // forwarding and X11 goroutines
 
-	fwdMu   sync.Mutex
-	fwdOpen map[io.Closer]struct{} // forwarded connections' ends
-	fwdDone bool                   // the SSH connection ended: close new ones at once
+	fwdMu        sync.Mutex
+	fwdOpen      map[io.Closer]struct{} // listeners and forwarded connections' ends
+	fwdDone      bool                   // the SSH connection ended: close new ones at once
+	fwds         []*forward             // forwards set up, in order
+	fwdConns     map[*fwdConn]struct{}  // open forwarded connections, for ~#
+	connSeq      int                    // numbers fwdConns
+	noForwarding bool                   // the host key changed: no forwarding (as ssh)
 }
 
 // note shows a line about what sshtap itself does: on the event stream
@@ -214,7 +218,8 @@ func (c *client) run(ctx context.Context) (err error) {
 	go c.closeForwards()
 	if hk.changed.Load() {
 		// As ssh with a changed key under StrictHostKeyChecking=no.
-		s.locals, s.remotes, s.forwardAgent, s.forwardX11 = nil, nil, false, false
+		s.locals, s.remotes, s.dynamics, s.forwardAgent, s.forwardX11 = nil, nil, nil, false, false
+		c.noForwarding = true
 	}
 	if err := c.startForwards(ctx); err != nil {
 		return err

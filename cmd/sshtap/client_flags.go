@@ -11,7 +11,7 @@ import (
 	"sshtap/kex"
 )
 
-const clientUsage = "sshtap [-AaCNqTtXY] [-p port] [-l user] [-i identity] [-F config] [-o option] [-L spec] [-R spec] [--json] [--events file] [--only kinds] [--except kinds] [user@]host [command...]"
+const clientUsage = "sshtap [-AaCNqTtXY] [-p port] [-l user] [-i identity] [-F config] [-o option] [-L spec] [-R spec] [-D [bind:]port] [-e char] [--json] [--events file] [--only kinds] [--except kinds] [user@]host [command...]"
 
 // clientFlags is the command line of `sshtap [flags] [user@]host [command]`.
 type clientFlags struct {
@@ -23,6 +23,8 @@ type clientFlags struct {
 	noX11                  bool     // -x
 	compress               bool     // -C
 	locals, remotes        []string // -L, -R
+	dynamics               []string // -D
+	escapeChar             string   // -e
 	tty                    int      // -t count
 	noTTY                  bool     // -T
 	noCommand              bool     // -N
@@ -55,6 +57,8 @@ func (f *clientFlags) opts() []opt {
 		flagOpt('C', "", &f.compress),
 		listOpt('L', "", &f.locals),
 		listOpt('R', "", &f.remotes),
+		listOpt('D', "", &f.dynamics),
+		stringOpt('e', "", &f.escapeChar),
 		{short: 't', set: func(string) error { f.tty++; return nil }},
 		flagOpt('T', "", &f.noTTY),
 		flagOpt('N', "", &f.noCommand),

@@ -5,53 +5,220 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
+	"strings"
 	"sync"
+
+	"sshtap"
+	"sshtap/internal/eventfmt"
 )
 
-// startForwards opens every -L listener and asks the server for every -R
-// one. A listener that cannot open is an error, as with
+// startForwards opens every -L and -D listener and asks the server for
+// every -R one. A listener that cannot open is an error, as with
 // ExitOnForwardFailure: a forward the user asked for that silently does not
 // exist is worse than failing.
 func (c *client) startForwards(ctx context.Context) error {
-	var listeners []net.Listener
-	for _, f := range c.s.locals {
-		l, err := net.Listen(f.listenNet, f.listenAddr)
-		if err != nil {
-			closeAll(listeners)
-			return fmt.Errorf("-L %s: %w", f.spec, err)
+	for _, list := range []struct {
+		flag  string
+		specs []forwardSpec
+	}{{"-L", c.s.locals}, {"-R", c.s.remotes}, {"-D", c.s.dynamics}} {
+		for _, f := range list.specs {
+			fw, err := c.addForward(ctx, list.flag, f)
+			if err != nil {
+				return err
+			}
+			if allocated := fw.allocatedPort(); allocated != "" && !c.s.quiet {
+				// As ssh: tell the user which port the server chose.
+				fmt.Fprintf(c.app.stderr, "Allocated port %s for remote forward to %s\n", allocated, f.dialAddr)
+			}
 		}
-		listeners = append(listeners, l)
-		c.note(fmt.Sprintf("local forward %s -> %s (via the server)", l.Addr(), f.dialAddr))
-		c.serveForward(l, func() (net.Conn, error) { return c.conn.Dial(ctx, f.dialNet, f.dialAddr) })
-	}
-	for _, f := range c.s.remotes {
-		l, err := c.conn.Listen(ctx, f.listenNet, f.listenAddr)
-		if err != nil {
-			closeAll(listeners)
-			return fmt.Errorf("-R %s: remote port forwarding failed: %w", f.spec, err)
-		}
-		listeners = append(listeners, l)
-		if f.listenNet == "tcp" && portOf(f.listenAddr) == "0" && !c.s.quiet {
-			// As ssh: tell the user which port the server chose.
-			fmt.Fprintf(c.app.stderr, "Allocated port %s for remote forward to %s\n", portOf(l.Addr().String()), f.dialAddr)
-		}
-		c.note(fmt.Sprintf("remote forward %s (on the server) -> %s", l.Addr(), f.dialAddr))
-		var d net.Dialer
-		c.serveForward(l, func() (net.Conn, error) { return d.DialContext(ctx, f.dialNet, f.dialAddr) })
-	}
-	// Listeners close with the SSH connection (closeForwards).
-	if !c.track(closers(listeners)...) {
-		closeAll(listeners)
 	}
 	return nil
 }
 
-func closers(ls []net.Listener) []io.Closer {
-	out := make([]io.Closer, len(ls))
-	for i, l := range ls {
-		out[i] = l
+// forward is one forward set up from the command line, the config or a
+// ~C command line: a listener here (-L, -D) or on the server (-R). The
+// listener closes with the SSH connection, or when ~C -K cancels it.
+type forward struct {
+	flag  string // "-L", "-R" or "-D"
+	spec  forwardSpec
+	l     net.Listener
+	bound string // l's address
+}
+
+// allocatedPort is the port the server chose for -R with port 0, else "".
+func (f *forward) allocatedPort() string {
+	if f.flag == "-R" && f.spec.listenNet == "tcp" && portOf(f.spec.listenAddr) == "0" {
+		return portOf(f.bound)
 	}
-	return out
+	return ""
+}
+
+// describe is the forward as ~# shows it.
+func (f *forward) describe() string {
+	switch f.flag {
+	case "-D":
+		return fmt.Sprintf("-D %s (SOCKS 4, 4a, 5)", f.bound)
+	case "-R":
+		return fmt.Sprintf("-R %s (on the server) -> %s", f.bound, f.spec.dialAddr)
+	}
+	return fmt.Sprintf("-L %s -> %s (via the server)", f.bound, f.spec.dialAddr)
+}
+
+// addForward opens the listener of one forward and serves it. It may run
+// on any goroutine while the connection is up (~C adds forwards from the
+// one reading the terminal).
+func (c *client) addForward(ctx context.Context, flag string, f forwardSpec) (*forward, error) {
+	if c.noForwarding {
+		return nil, fmt.Errorf("%s %s: port forwarding is disabled (the host key changed)", flag, f.spec)
+	}
+	var (
+		l    net.Listener
+		err  error
+		dial func(in net.Conn) (net.Conn, string, error)
+	)
+	switch flag {
+	case "-L":
+		l, err = net.Listen(f.listenNet, f.listenAddr)
+		dial = func(net.Conn) (net.Conn, string, error) {
+			out, err := c.conn.Dial(ctx, f.dialNet, f.dialAddr)
+			return out, f.dialAddr, err
+		}
+	case "-D":
+		l, err = net.Listen(f.listenNet, f.listenAddr)
+		dial = func(in net.Conn) (net.Conn, string, error) { return c.socksConnect(ctx, in) }
+	case "-R":
+		l, err = c.conn.Listen(ctx, f.listenNet, f.listenAddr)
+		if err != nil {
+			err = fmt.Errorf("remote port forwarding failed: %w", err)
+		}
+		var d net.Dialer
+		dial = func(net.Conn) (net.Conn, string, error) {
+			out, err := d.DialContext(ctx, f.dialNet, f.dialAddr)
+			return out, f.dialAddr, err
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", flag, f.spec, err)
+	}
+	fw := &forward{flag: flag, spec: f, l: l, bound: l.Addr().String()}
+	c.fwdMu.Lock()
+	if c.fwdDone {
+		c.fwdMu.Unlock()
+		l.Close()
+		return nil, fmt.Errorf("%s %s: the connection is closed", flag, f.spec)
+	}
+	c.fwds = append(c.fwds, fw)
+	c.trackLocked(l)
+	// Added under fwdMu while the connection is up: closeForwards, which
+	// c.wg also counts, has not finished, so c.wg.Wait has not returned.
+	c.wg.Add(1)
+	c.fwdMu.Unlock()
+	switch flag {
+	case "-L":
+		c.note(fmt.Sprintf("local forward %s -> %s (via the server)", fw.bound, f.dialAddr))
+	case "-D":
+		c.note(fmt.Sprintf("dynamic forward %s (SOCKS 4, 4a, 5)", fw.bound))
+	case "-R":
+		c.note(fmt.Sprintf("remote forward %s (on the server) -> %s", fw.bound, f.dialAddr))
+	}
+	go c.serveForward(fw, dial)
+	return fw, nil
+}
+
+// cancelForward closes the forwards of kind flag ("-L", "-R", "-D") that
+// listen on spec, [bind_address:]port or a socket path; connections
+// already forwarded stay open, as with ssh's ~C -K. It returns how many it
+// closed.
+func (c *client) cancelForward(ctx context.Context, flag, spec string) (int, error) {
+	if !strings.Contains(spec, "/") {
+		if _, _, _, err := parseListenSpec(spec); err != nil {
+			return 0, err
+		}
+	}
+	c.fwdMu.Lock()
+	var closing []*forward
+	kept := c.fwds[:0]
+	for _, fw := range c.fwds {
+		if fw.flag == flag && fw.matches(spec) {
+			closing = append(closing, fw)
+			delete(c.fwdOpen, fw.l)
+		} else {
+			kept = append(kept, fw)
+		}
+	}
+	clear(c.fwds[len(kept):])
+	c.fwds = kept
+	c.fwdMu.Unlock()
+	for _, fw := range closing {
+		if rl, ok := fw.l.(*sshtap.RemoteListener); ok {
+			// cancel-tcpip-forward (RFC 4254 §7.1), answered by the server.
+			if err := rl.CloseContext(ctx); err != nil {
+				return len(closing), fmt.Errorf("-K%s %s: %w", flag[1:], spec, err)
+			}
+			continue
+		}
+		fw.l.Close()
+	}
+	return len(closing), nil
+}
+
+// matches reports whether the forward listens on spec: the same socket
+// path, or the port (as given, or as bound for port 0) and, when spec
+// names one, the bind address ("*" for every address).
+func (f *forward) matches(spec string) bool {
+	if f.spec.listenNet != "tcp" {
+		return spec == f.spec.listenAddr
+	}
+	bind, port, hasBind, err := parseListenSpec(spec)
+	if err != nil {
+		return false
+	}
+	host, p, _ := net.SplitHostPort(f.spec.listenAddr)
+	if port != p && port != portOf(f.bound) {
+		return false
+	}
+	if bind == "*" {
+		bind = ""
+	}
+	return !hasBind || strings.EqualFold(bind, host)
+}
+
+// forwardList is what ~# shows: the forwards and the connections they
+// carry, each line ending in CR LF (the terminal is raw).
+func (c *client) forwardList() string {
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	var b strings.Builder
+	if len(c.fwds) == 0 {
+		b.WriteString("No forwards.\r\n")
+	} else {
+		b.WriteString("Forwards:\r\n")
+		for _, fw := range c.fwds {
+			fmt.Fprintf(&b, "  %s\r\n", fw.describe())
+		}
+	}
+	if len(c.fwdConns) == 0 {
+		b.WriteString("No forwarded connections are open.\r\n")
+		return b.String()
+	}
+	b.WriteString("The following connections are open:\r\n")
+	conns := make([]*fwdConn, 0, len(c.fwdConns))
+	for fc := range c.fwdConns {
+		conns = append(conns, fc)
+	}
+	sort.Slice(conns, func(i, j int) bool { return conns[i].id < conns[j].id })
+	for _, fc := range conns {
+		fmt.Fprintf(&b, "  #%d %s %s: %s -> %s\r\n", fc.id, fc.flag, fc.bound, fc.from, eventfmt.Clean(fc.to))
+	}
+	return b.String()
+}
+
+// fwdConn is one open forwarded connection, for ~#.
+type fwdConn struct {
+	id             int
+	flag, bound    string
+	from, to       string
 }
 
 // closeForwards waits for the SSH connection to end, then closes the
@@ -77,13 +244,17 @@ func (c *client) track(conns ...io.Closer) bool {
 	if c.fwdDone {
 		return false
 	}
+	c.trackLocked(conns...)
+	return true
+}
+
+func (c *client) trackLocked(conns ...io.Closer) {
 	if c.fwdOpen == nil {
 		c.fwdOpen = map[io.Closer]struct{}{}
 	}
 	for _, conn := range conns {
 		c.fwdOpen[conn] = struct{}{}
 	}
-	return true
 }
 
 func (c *client) untrack(conns ...io.Closer) {
@@ -99,44 +270,67 @@ func portOf(addr string) string {
 	return p
 }
 
-func closeAll(ls []net.Listener) {
-	for _, l := range ls {
-		l.Close()
+// serveForward accepts on fw's listener until it closes and joins each
+// connection with the one dial makes for it (dial also names the
+// destination, for ~#). It runs on its own goroutine, counted in c.wg.
+func (c *client) serveForward(fw *forward, dial func(in net.Conn) (out net.Conn, to string, err error)) {
+	defer c.wg.Done()
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	for {
+		in, err := fw.l.Accept()
+		if err != nil {
+			return
+		}
+		if !c.track(in) {
+			in.Close()
+			return
+		}
+		conns.Add(1)
+		go func() {
+			defer conns.Done()
+			out, to, err := dial(in)
+			if err != nil {
+				c.note(fmt.Sprintf("warning: %s %s: connection from %s: %v", fw.flag, fw.bound, in.RemoteAddr(), err))
+				in.Close()
+				c.untrack(in)
+				return
+			}
+			fc := &fwdConn{flag: fw.flag, bound: fw.bound, from: in.RemoteAddr().String(), to: to}
+			if !c.trackConn(fc, out) {
+				in.Close()
+				out.Close()
+				return
+			}
+			join(in, out)
+			c.untrack(in, out)
+			c.untrackConn(fc)
+		}()
 	}
 }
 
-// serveForward accepts on l until it closes and joins each connection with
-// one from dial.
-func (c *client) serveForward(l net.Listener, dial func() (net.Conn, error)) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		var conns sync.WaitGroup
-		defer conns.Wait()
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			go func() {
-				defer conns.Done()
-				out, err := dial()
-				if err != nil {
-					c.note(fmt.Sprintf("warning: forward from %s: %v", in.RemoteAddr(), err))
-					in.Close()
-					return
-				}
-				if !c.track(in, out) {
-					in.Close()
-					out.Close()
-					return
-				}
-				join(in, out)
-				c.untrack(in, out)
-			}()
-		}
-	}()
+// trackConn registers out and fc (numbering it); false means the SSH
+// connection already ended.
+func (c *client) trackConn(fc *fwdConn, out io.Closer) bool {
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	if c.fwdDone {
+		return false
+	}
+	c.trackLocked(out)
+	c.connSeq++
+	fc.id = c.connSeq
+	if c.fwdConns == nil {
+		c.fwdConns = map[*fwdConn]struct{}{}
+	}
+	c.fwdConns[fc] = struct{}{}
+	return true
+}
+
+func (c *client) untrackConn(fc *fwdConn) {
+	c.fwdMu.Lock()
+	defer c.fwdMu.Unlock()
+	delete(c.fwdConns, fc)
 }
 
 // join copies both ways, passing each EOF on with CloseWrite, and closes

@@ -44,6 +44,9 @@ type settings struct {
 	pubkeyAlgs     []string
 	locals         []forwardSpec
 	remotes        []forwardSpec
+	dynamics       []forwardSpec // -D, DynamicForward: listen fields only
+	escapeChar     int           // EscapeChar, -e: a byte or noEscape
+	escapeCmdLine  bool          // EnableEscapeCommandline: ~C available
 	batch          bool
 	pubkey         bool
 	password       bool
@@ -325,6 +328,40 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 			}
 			*fw.dst = append(*fw.dst, fs)
 		}
+	}
+
+	for _, spec := range f.dynamics {
+		fs, err := parseDynamicForward(spec)
+		if err != nil {
+			return nil, bad("-D %s: %v", spec, err)
+		}
+		s.dynamics = append(s.dynamics, fs)
+	}
+	for _, v := range l.all("dynamicforward") {
+		fs, err := parseDynamicForward(v)
+		if err != nil {
+			return nil, fmt.Errorf("config: DynamicForward %s: %v", v, err)
+		}
+		s.dynamics = append(s.dynamics, fs)
+	}
+
+	// Escape sequences (ssh(1) ESCAPE CHARACTERS): -e wins over
+	// EscapeChar. The ~C command line is on unless EnableEscapeCommandline
+	// says no (OpenSSH 9.2 turned it off by default for its sandbox,
+	// which sshtap does not have).
+	s.escapeChar = '~'
+	if v, ok := l.get("escapechar"); ok {
+		if s.escapeChar, err = parseEscapeChar(v); err != nil {
+			return nil, bad("EscapeChar: %v", err)
+		}
+	}
+	if f.escapeChar != "" {
+		if s.escapeChar, err = parseEscapeChar(f.escapeChar); err != nil {
+			return nil, bad("-e: %v", err)
+		}
+	}
+	if s.escapeCmdLine, err = l.yes("enableescapecommandline", true); err != nil {
+		return nil, bad("%v", err)
 	}
 
 	// Liveness and timing.

@@ -53,6 +53,8 @@ func (c *client) session(ctx context.Context) error {
 	case "auto":
 		wantPty = s.command == "" && stdinTTY
 	}
+	rt := &rawTerm{out: c.out, sess: sess}
+	var esc *escapeFilter
 	if wantPty {
 		w, h := 80, 24
 		if stdinTTY {
@@ -69,16 +71,16 @@ func (c *client) session(ctx context.Context) error {
 			return fmt.Errorf("pty request failed: %w", err)
 		}
 		if stdinTTY {
-			old, err := term.MakeRaw(int(stdinFile.Fd()))
-			if err == nil {
-				c.out.setRaw(true)
-				defer func() {
-					term.Restore(int(stdinFile.Fd()), old)
-					c.out.setRaw(false)
-				}()
-			}
+			rt.tty = stdinFile
+			rt.enter()
+			defer rt.leave()
 			stop := c.watchWindow(sess, stdinFile)
 			defer stop()
+		}
+		if s.escapeChar != noEscape {
+			// ssh(1): escapes work "when a pseudo-terminal has been
+			// requested".
+			esc = newEscapeFilter(byte(s.escapeChar), s.escapeCmdLine)
 		}
 	}
 	for _, kv := range []string{"LANG", "LC_ALL", "LC_CTYPE"} {
@@ -103,17 +105,30 @@ func (c *client) session(ctx context.Context) error {
 	}
 	// stdin is copied on its own goroutine, which may stay blocked reading
 	// a terminal after the command ends; the process exits anyway.
+	escDisconnect := make(chan struct{})
 	go func() {
-		// Large reads (a file or a pipe with data waiting) go out as
-		// several packets in one write; struct{ io.Reader } hides
-		// os.File's WriterTo, which would copy 32 KiB at a time.
-		io.CopyBuffer(stdin, struct{ io.Reader }{c.app.stdin}, make([]byte, 256<<10))
+		if esc != nil {
+			if c.copyEscaped(ctx, stdin, c.app.stdin, esc, rt) {
+				close(escDisconnect)
+				return
+			}
+		} else {
+			// Large reads (a file or a pipe with data waiting) go out as
+			// several packets in one write; struct{ io.Reader } hides
+			// os.File's WriterTo, which would copy 32 KiB at a time.
+			io.CopyBuffer(stdin, struct{ io.Reader }{c.app.stdin}, make([]byte, 256<<10))
+		}
 		stdin.Close()
 	}()
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- sess.Wait() }()
 	select {
 	case err = <-waitErr:
+	case <-escDisconnect:
+		// ~. : as ssh, the connection ends and sshtap exits 255.
+		c.conn.Disconnect(sshtap.DisconnectByApplication, "disconnected by user")
+		<-waitErr
+		return fmt.Errorf("connection to %s closed (~.)", c.s.host)
 	case <-ctx.Done():
 		c.conn.Disconnect(sshtap.DisconnectByApplication, "interrupted")
 		<-waitErr
