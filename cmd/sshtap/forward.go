@@ -216,9 +216,9 @@ func (c *client) forwardList() string {
 
 // fwdConn is one open forwarded connection, for ~#.
 type fwdConn struct {
-	id             int
-	flag, bound    string
-	from, to       string
+	id          int
+	flag, bound string
+	from, to    string
 }
 
 // closeForwards waits for the SSH connection to end, then closes the
