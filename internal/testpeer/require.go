@@ -30,6 +30,7 @@ var debianPackage = map[string]string{
 	"dropbearkey":     "dropbear-bin",
 	"dropbearconvert": "dropbear-bin",
 	"xauth":           "xauth",
+	"curl":            "curl",
 	"nc":              "netcat-openbsd",
 	"useradd":         "passwd",
 	"usermod":         "passwd",
