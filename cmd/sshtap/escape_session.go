@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -60,17 +62,46 @@ func (r *rawTerm) leave() {
 // suspend stops sshtap as ~^Z asks: the terminal restored, SIGTSTP to
 // itself (its default action stops the process: sshtap does not catch it),
 // and once continued (SIGCONT, fg) the terminal raw again and its size,
-// which may have changed meanwhile, sent to the server.
-func (r *rawTerm) suspend() {
+// which may have changed meanwhile, sent to the server. It reports false
+// when sshtap was not stopped.
+//
+// kill(2) may return before the stop takes hold (another thread takes
+// the signal), so suspend waits for SIGCONT. The kernel discards a stop
+// signal sent to an orphaned process group (no job-control shell above
+// sshtap): then no SIGCONT comes, and suspend gives up after
+// suspendGrace. (While stopped, the timer does not run out early: it
+// is only looked at once sshtap runs again, with SIGCONT waiting.)
+func (r *rawTerm) suspend() (stopped bool) {
+	cont := make(chan os.Signal, 1)
+	signal.Notify(cont, syscall.SIGCONT)
+	defer signal.Stop(cont)
 	r.leave()
 	syscall.Kill(os.Getpid(), syscall.SIGTSTP)
+	grace := time.NewTimer(suspendGrace)
+	select {
+	case <-cont:
+		stopped = true
+	case <-grace.C:
+		// Resumed after a long stop, SIGCONT may still be on its way.
+		select {
+		case <-cont:
+			stopped = true
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	grace.Stop()
 	r.enter()
 	if r.tty != nil {
 		if w, h, err := term.GetSize(int(r.tty.Fd())); err == nil {
 			r.sess.WindowChange(h, w)
 		}
 	}
+	return stopped
 }
+
+// suspendGrace is how long suspend waits for a stop that may have been
+// discarded.
+const suspendGrace = 2 * time.Second
 
 // copyEscaped copies the local terminal to the session's stdin through
 // the escape filter until stdin ends or ~. is typed; it then returns true
@@ -91,7 +122,9 @@ func (c *client) copyEscaped(ctx context.Context, stdin io.Writer, in io.Reader,
 			case escDisconnect:
 				return true
 			case escSuspend:
-				rt.suspend()
+				if !rt.suspend() {
+					io.WriteString(c.app.stderr, "sshtap was not suspended: no job control (its process group is orphaned)\r\n")
+				}
 			case escList:
 				io.WriteString(c.app.stderr, c.forwardList())
 			case escCommand:
