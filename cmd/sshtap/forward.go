@@ -291,7 +291,7 @@ func (c *client) serveForward(fw *forward, dial func(in net.Conn) (out net.Conn,
 			defer conns.Done()
 			out, to, err := dial(in)
 			if err != nil {
-				c.note(fmt.Sprintf("warning: %s %s: connection from %s: %v", fw.flag, fw.bound, in.RemoteAddr(), err))
+				c.note(fmt.Sprintf("warning: %s %s: connection from %s: %s", fw.flag, fw.bound, in.RemoteAddr(), errorText(err)))
 				in.Close()
 				c.untrack(in)
 				return
