@@ -38,6 +38,13 @@ func freeze3(x int32) int8 {
 	return int8(r)
 }
 
+// freeze3Small is freeze3 for x in [-2, 2], without the multiplication.
+func freeze3Small(x int32) int8 {
+	x += 3 & ((x + 1) >> 31) // -2 -> 1
+	x -= 3 & ((1 - x) >> 31) // 2 -> -1
+	return int8(x)
+}
+
 // recipQ returns 1/a mod q as a^(q-2) (Fermat), for a != 0 mod q. The
 // exponent is public, so square-and-multiply over its bits is constant time.
 func recipQ(a int16) int16 {
@@ -135,10 +142,10 @@ func recip3(out *[p]int8, a *[p]int8) int32 {
 		// f(0) is ±1, its own inverse: g - (g0/f0) f = g - g0 f0 f.
 		c := -int32(g[0]) * int32(f[0])
 		for i := range g {
-			g[i] = freeze3(int32(g[i]) + c*int32(f[i]))
+			g[i] = freeze3Small(int32(g[i]) + c*int32(f[i]))
 		}
 		for i := range n {
-			r[i] = freeze3(int32(r[i]) + c*int32(v[i]))
+			r[i] = freeze3Small(int32(r[i]) + c*int32(v[i]))
 		}
 		copy(g[:p], g[1:])
 		g[p] = 0

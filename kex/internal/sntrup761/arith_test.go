@@ -28,6 +28,11 @@ func TestFreeze(t *testing.T) {
 	for x := int32(-1 << 20); x <= 1<<20; x++ {
 		check(x)
 	}
+	for x := int32(-2); x <= 2; x++ {
+		if got, want := int64(freeze3Small(x)), centred(int64(x), 3); got != want {
+			t.Fatalf("freeze3Small(%d) = %d, want %d", x, got, want)
+		}
+	}
 	for _, x := range []int32{math.MinInt32, math.MinInt32 + 1, math.MaxInt32, math.MaxInt32 - 1} {
 		check(x)
 	}
