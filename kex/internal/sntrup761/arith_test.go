@@ -28,17 +28,36 @@ func TestFreeze(t *testing.T) {
 	for x := int32(-1 << 20); x <= 1<<20; x++ {
 		check(x)
 	}
-	for x := int32(-2); x <= 2; x++ {
-		if got, want := int64(freeze3Small(x)), centred(int64(x), 3); got != want {
-			t.Fatalf("freeze3Small(%d) = %d, want %d", x, got, want)
-		}
-	}
 	for _, x := range []int32{math.MinInt32, math.MinInt32 + 1, math.MaxInt32, math.MaxInt32 - 1} {
 		check(x)
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 1 << 20 {
 		check(int32(r.Uint32()))
+	}
+	narrow := func(x int32) {
+		if got, want := int64(freezeQNarrow(x)), centred(int64(x), q); got != want {
+			t.Fatalf("freezeQNarrow(%d) = %d, want %d", x, got, want)
+		}
+	}
+	for x := int32(-1 << 22); x <= 1<<22; x++ {
+		narrow(x)
+	}
+	for _, x := range []int32{1<<30 - 1, -(1<<30 - 1)} {
+		narrow(x)
+	}
+	for range 1 << 20 {
+		narrow(int32(r.Uint32()) >> 2)
+	}
+	// Around every multiple of q/2 near the top of the range, where a
+	// rounding error would show first.
+	for k := int32(1<<30/q*2 - 50); k <= 1<<30/q*2; k++ {
+		for d := int32(-2); d <= 2; d++ {
+			if x := k*q/2 + d; x < 1<<30 {
+				narrow(x)
+				narrow(-x)
+			}
+		}
 	}
 }
 
