@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,25 +10,12 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-func newTestPublicKey(t *testing.T) ssh.PublicKey {
-	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // TestStaleHostKeys: which recorded keys UpdateHostKeys removes, and the
 // records it refuses to touch (OpenSSH clientloop.c's rules).
 func TestStaleHostKeys(t *testing.T) {
 	const hostport = "server.example:2222"
 	name := knownhosts.Normalize(hostport)
-	current, old, other := newTestPublicKey(t), newTestPublicKey(t), newTestPublicKey(t)
+	current, old, other := newEd25519Signer(t).PublicKey(), newEd25519Signer(t).PublicKey(), newEd25519Signer(t).PublicKey()
 	announced := [][]byte{current.Marshal()}
 	line := func(host string, k ssh.PublicKey) string { return knownhosts.Line([]string{host}, k) }
 	for _, tc := range []struct {

@@ -69,26 +69,16 @@ func negativeMask(x int32) int32 { return x >> 31 }
 func nonzeroMask(x int32) int32 { return (x | -x) >> 31 }
 
 // mulQSmall sets h = f*g in R/q, g small.
-func mulQSmall(h *[p]int16, f *[p]int16, g *[p]int8) {
-	// |f_i g_j| <= q12, so a coefficient of the product is below p*q12 in
-	// magnitude and at most three of them are summed by the reduction:
-	// well inside int32.
-	var prod [2*p - 1]int32
-	for i := range p {
-		fi := int32(f[i])
-		row := prod[i : i+p]
-		for j, gj := range g {
-			row[j] += fi * int32(gj)
-		}
-	}
-	reduce(&prod)
-	for i := range h {
-		h[i] = freezeQNarrow(prod[i])
-	}
-}
+func mulQSmall(h *[p]int16, f *[p]int16, g *[p]int8) { mulSmall(h, f, g, freezeQNarrow) }
 
 // mul3 sets h = f*g in R/3.
-func mul3(h *[p]int8, f *[p]int8, g *[p]int8) {
+func mul3(h *[p]int8, f *[p]int8, g *[p]int8) { mulSmall(h, f, g, freeze3) }
+
+// mulSmall sets h = f*g reduced by freeze, g small. |f_i g_j| <= q12, so a
+// coefficient of the product is below p*q12 in magnitude and at most three
+// of them are summed by the reduction: well inside int32 (and inside
+// freezeQNarrow's range).
+func mulSmall[T int8 | int16](h *[p]T, f *[p]T, g *[p]int8, freeze func(int32) T) {
 	var prod [2*p - 1]int32
 	for i := range p {
 		fi := int32(f[i])
@@ -99,7 +89,7 @@ func mul3(h *[p]int8, f *[p]int8, g *[p]int8) {
 	}
 	reduce(&prod)
 	for i := range h {
-		h[i] = freeze3(prod[i])
+		h[i] = freeze(prod[i])
 	}
 }
 
