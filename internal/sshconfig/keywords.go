@@ -154,3 +154,8 @@ func canonical(kw string) string {
 	}
 	return kw
 }
+
+// Accumulates reports whether every applicable value of keyword counts
+// (IdentityFile, CertificateFile, LocalForward, RemoteForward,
+// DynamicForward, SendEnv) rather than only the first.
+func Accumulates(keyword string) bool { return accumulating[canonical(keyword)] }
