@@ -100,6 +100,9 @@ func (c *client) note(msg string) {
 
 func (c *client) run(ctx context.Context) (err error) {
 	s := c.s
+	for _, n := range s.configNotes {
+		c.note(n)
+	}
 	c.prompt = newPrompter(c.app.getenv, s.batch)
 	c.prompt.interrupt = ctx.Done()
 	c.prompt.onAsk = c.out.holdForPrompt
