@@ -152,3 +152,16 @@ func (o *cbcOpener) Open(seq uint32, dst, pkt []byte) ([]byte, bool) {
 	o.mac.write(body)
 	return body, o.mac.verify(pkt[n:]) && aligned
 }
+
+// LengthOracle reports whether o decrypts packet_length with CBC in classic
+// (Encrypt-and-MAC) mode. There a peer can splice a block of an earlier
+// packet into a new packet's first block, and how the receiver reacts to
+// the length it decrypts (at once for a length out of bounds, or after the
+// length's worth of bytes for a MAC failure) reveals bits of that earlier
+// plaintext (Albrecht, Paterson and Watson, CVE-2008-5161). A receiver of
+// such packets must treat a bad length and a bad MAC alike, as OpenSSH's
+// packet.c does: keep reading up to the largest packet before it gives up.
+func LengthOracle(o Opener) bool {
+	c, ok := o.(*cbcOpener)
+	return ok && !c.etm
+}
