@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -119,6 +120,9 @@ type hostKeyChecker struct {
 	// verified is set when the host key was found in a known_hosts file:
 	// only then are the keys the server announces learned (UpdateHostKeys).
 	verified atomic.Bool
+	// announced is set by the first host key announcement, the only one
+	// UpdateHostKeys acts on.
+	announced atomic.Bool
 }
 
 func newHostKeyChecker(mode string, user, global []string, hash bool, ask func(string) (string, error), note func(string)) (*hostKeyChecker, error) {
@@ -410,8 +414,21 @@ func (h *hostKeyChecker) updateHostKeys(ctx context.Context, conn *sshtap.Conn, 
 	if mode == "no" || !h.verified.Load() || h.changed.Load() {
 		return
 	}
-	keys := h.unknownKeys(hostport, blobs)
-	stale, ok := h.staleHostKeys(hostport, blobs)
+	// OpenSSH acts on the first announcement only.
+	if !h.announced.CompareAndSwap(false, true) {
+		return
+	}
+	announced, ok := announcedKeys(blobs)
+	if !ok {
+		return
+	}
+	var keys []ssh.PublicKey
+	for _, k := range h.unknownKeys(hostport, blobs) {
+		if slices.ContainsFunc(announced, func(a ssh.PublicKey) bool { return bytes.Equal(a.Marshal(), k.Marshal()) }) {
+			keys = append(keys, k)
+		}
+	}
+	stale, ok := h.staleHostKeys(hostport, conn.HostKey(), announced)
 	if !ok || (len(keys) == 0 && len(stale) == 0) {
 		return
 	}
@@ -445,7 +462,7 @@ func (h *hostKeyChecker) updateHostKeys(ctx context.Context, conn *sshtap.Conn, 
 	}
 	if len(stale) > 0 {
 		if err := removeKnownLines(h.user[0], stale); err != nil {
-			h.note(fmt.Sprintf("warning: could not remove deprecated host keys: %v", err))
+			h.note(fmt.Sprintf("warning: could not remove deprecated host keys from %s: %v", h.user[0], err))
 			return
 		}
 		for _, l := range stale {
