@@ -43,7 +43,10 @@ type TransportConfig struct {
 	// until it returns: it should return quickly. It may call Close,
 	// Disconnect and the Conn's getters; a call that waits for the peer
 	// (Ping, Rekey, a request with a reply) cannot complete before the
-	// policy returns. Nil means always MACDisconnect.
+	// policy returns. Nil means always MACDisconnect. With a legacy CBC
+	// cipher and a classic (non-ETM) MAC, the verdict is always
+	// MACDisconnect, reported only once the largest packet's worth of bytes
+	// has arrived, as for a bad packet length (cipher.LengthOracle).
 	MACPolicy func(MACMismatch) MACVerdict
 
 	// RekeyBytes starts a new key exchange after this many bytes in either

@@ -34,6 +34,7 @@ const (
 	KindHostKeys                       // *HostKeysEvent
 	KindGlobalRequest                  // *GlobalRequestEvent
 	KindAgentRequest                   // *AgentRequestEvent (published by agent proxies)
+	KindHostKeyProof                   // *HostKeyProofEvent
 
 	// KindAll selects every kind.
 	KindAll Kind = 1<<iota - 1
@@ -43,6 +44,7 @@ var kindNames = []string{
 	"ignore", "debug", "disconnect", "mac-mismatch", "kex-start", "kex", "banner-line",
 	"unimplemented", "ext-info", "ping", "x11-open", "lagged", "closed",
 	"auth-banner", "user-auth", "host-keys", "global-request", "agent-request",
+	"host-key-proof",
 }
 
 // String names a single kind ("debug") or lists a set ("debug|kex").
@@ -346,6 +348,17 @@ type HostKeysEvent struct {
 	Keys [][]byte // key blobs, as sent
 }
 
+// HostKeyProofEvent reports the outcome of Conn.ProveHostKeys
+// (hostkeys-prove-00@openssh.com): the keys the client asked the server to
+// prove and whether every signature checked out. Err says why not; only
+// proven keys may be trusted.
+type HostKeyProofEvent struct {
+	Header
+	Keys   [][]byte // key blobs asked about, in the request's order
+	Proven bool
+	Err    string
+}
+
 // GlobalRequestEvent reports a global request from the peer (RFC 4254 §4)
 // and whether it was handled.
 type GlobalRequestEvent struct {
@@ -386,6 +399,7 @@ func (*AgentRequestEvent) Kind() Kind  { return KindAgentRequest }
 func (*AuthBannerEvent) Kind() Kind    { return KindAuthBanner }
 func (*UserAuthEvent) Kind() Kind      { return KindUserAuth }
 func (*HostKeysEvent) Kind() Kind      { return KindHostKeys }
+func (*HostKeyProofEvent) Kind() Kind  { return KindHostKeyProof }
 func (*GlobalRequestEvent) Kind() Kind { return KindGlobalRequest }
 func (*IgnoreEvent) Kind() Kind        { return KindIgnore }
 func (*DebugEvent) Kind() Kind         { return KindDebug }

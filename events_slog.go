@@ -136,6 +136,14 @@ func (e *HostKeysEvent) LogValue() slog.Value {
 	return eventValue(KindHostKeys, slog.Any("keys", fps))
 }
 
+func (e *HostKeyProofEvent) LogValue() slog.Value {
+	fps := make([]string, len(e.Keys))
+	for i, k := range e.Keys {
+		fps[i] = fingerprint(k)
+	}
+	return eventValue(KindHostKeyProof, slog.Any("keys", fps), slog.Bool("proven", e.Proven), slog.String("err", e.Err))
+}
+
 func (e *GlobalRequestEvent) LogValue() slog.Value {
 	return eventValue(KindGlobalRequest, textAttr("name", e.Name), slog.Bool("want_reply", e.WantReply), slog.Bool("handled", e.Handled))
 }

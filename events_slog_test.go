@@ -43,6 +43,7 @@ func slogSamples() map[Kind]struct {
 		KindAuthBanner:    {&AuthBannerEvent{Header: h, Message: "welcome\n"}, "message", "welcome\n"},
 		KindUserAuth:      {&UserAuthEvent{Header: h, User: "u", Method: "password", Result: AuthFailure, Remaining: []string{"publickey"}}, "result", "failure"},
 		KindHostKeys:      {&HostKeysEvent{Header: h, Keys: [][]byte{[]byte("blob")}}, "keys", []any{fingerprint([]byte("blob"))}},
+		KindHostKeyProof:  {&HostKeyProofEvent{Header: h, Keys: [][]byte{[]byte("blob")}, Proven: true}, "proven", true},
 		KindGlobalRequest: {&GlobalRequestEvent{Header: h, Name: "keepalive@openssh.com", WantReply: true}, "name", "keepalive@openssh.com"},
 		KindAgentRequest:  {&AgentRequestEvent{Header: h, Request: "sign", Allowed: true}, "request", "sign"},
 	}

@@ -140,7 +140,8 @@ func (e *HostKeyProofError) Unwrap() error { return e.Err }
 // signature against this connection's session identifier. It returns nil
 // when every key is proven, and a *HostKeyProofError otherwise: only
 // proven keys may be trusted (OpenSSH's UpdateHostKeys records nothing
-// else). Client only; it waits for the reply, bounded by ctx.
+// else). Either way it publishes a *HostKeyProofEvent with the outcome.
+// Client only; it waits for the reply, bounded by ctx.
 func (c *Conn) ProveHostKeys(ctx context.Context, keys []ssh.PublicKey) error {
 	if !c.isClient {
 		return errors.New("sshtap: ProveHostKeys is for clients")
@@ -149,6 +150,19 @@ func (c *Conn) ProveHostKeys(ctx context.Context, keys []ssh.PublicKey) error {
 	for i, k := range keys {
 		blobs[i] = k.Marshal()
 	}
+	err := c.checkHostKeyProofs(ctx, keys, blobs)
+	if c.hub.wants(KindHostKeyProof) {
+		ev := &HostKeyProofEvent{Header: now(), Keys: blobs, Proven: err == nil}
+		if err != nil {
+			ev.Err = err.Error()
+		}
+		c.hub.publish(ev)
+	}
+	return err
+}
+
+// checkHostKeyProofs sends the request and checks each signature.
+func (c *Conn) checkHostKeyProofs(ctx context.Context, keys []ssh.PublicKey, blobs [][]byte) error {
 	ok, reply, err := c.SendGlobalRequest(ctx, wire.RequestHostKeysProve, true, (&wire.HostKeys{Keys: blobs}).Append(nil))
 	if err != nil {
 		return err

@@ -63,12 +63,13 @@ func grepLines(s, sub string) string {
 
 // The client's side against sshd with several host keys: the keys sshd
 // announces after authentication arrive as a *HostKeysEvent, and
-// ProveHostKeys has sshd prove them; a key it does not hold fails.
+// ProveHostKeys has sshd prove them; a key it does not hold fails. Each
+// call publishes a *HostKeyProofEvent with its outcome.
 func TestInteropProveHostKeys(t *testing.T) {
 	d := testpeer.StartSSHD(t, testpeer.SSHDOptions{HostKeys: []*testpeer.Key{
 		testpeer.NewKey(t, testpeer.KeyEd25519), testpeer.NewKey(t, testpeer.KeyECDSA256), testpeer.NewKey(t, testpeer.KeyRSA3072),
 	}})
-	c, sub := ioSessionDial(t, d.Addr, d.User, d.ClientKey(), KindHostKeys)
+	c, sub := ioSessionDial(t, d.Addr, d.User, d.ClientKey(), KindHostKeys|KindHostKeyProof)
 	evs := collect(t, sub, 10*time.Second, func(e Event) bool { return e.Kind() == KindHostKeys })
 	ev := evs[len(evs)-1].(*HostKeysEvent)
 	var keys []ssh.PublicKey
@@ -90,5 +91,18 @@ func TestInteropProveHostKeys(t *testing.T) {
 	var pe *HostKeyProofError
 	if err := c.ProveHostKeys(ctx, []ssh.PublicKey{testEd25519.PublicKey()}); !errors.As(err, &pe) {
 		t.Fatalf("a key sshd does not hold: %v", err)
+	}
+	var proofs []*HostKeyProofEvent
+	collect(t, sub, 10*time.Second, func(e Event) bool {
+		if p, ok := e.(*HostKeyProofEvent); ok {
+			proofs = append(proofs, p)
+		}
+		return len(proofs) == 2
+	})
+	if p := proofs[0]; !p.Proven || p.Err != "" || len(p.Keys) != 3 || !bytes.Equal(p.Keys[2], keys[2].Marshal()) {
+		t.Errorf("first proof event %+v, want the 3 keys proven", p)
+	}
+	if p := proofs[1]; p.Proven || !strings.Contains(p.Err, "hostkeys-prove") || len(p.Keys) != 1 {
+		t.Errorf("second proof event %+v, want one key unproven with the error", p)
 	}
 }

@@ -446,9 +446,10 @@ func TestInteropClientSSHDInetd(t *testing.T) {
 		t.Fatalf("NewClientConn over sshd -i: %v", err)
 	}
 	defer conn.Close()
-	// Our defaults against sshd 9.2's: mlkem768x25519 is not in 9.2, the
-	// host has no certificates, chacha20-poly1305 is first on both sides.
-	want := ioCase{kex.Curve25519SHA256, kex.HostKeyED25519, cipher.Chacha20Poly1305, ""}
+	// Our defaults against sshd 9.2's: mlkem768x25519 is not in 9.2, so
+	// sntrup761x25519 is the first method in common; the host has no
+	// certificates, chacha20-poly1305 is first on both sides.
+	want := ioCase{kex.Sntrup761X25519, kex.HostKeyED25519, cipher.Chacha20Poly1305, ""}
 	ioCheckConn(t, conn, want.want(), "SSH-2.0-OpenSSH_9.2")
 	if seen == nil || !slices.Equal(seen.Marshal(), conn.HostKey()) {
 		t.Errorf("HostKeyCallback saw %v", seen)
@@ -469,12 +470,13 @@ func TestInteropClientSSHDInetd(t *testing.T) {
 }
 
 // TestInteropClientSSHDNegotiationError: sshd offers only a kex method we
-// do not implement; Dial fails with a *NegotiationError naming both lists.
+// do not offer by default (a legacy one); Dial fails with a
+// *NegotiationError naming both lists.
 func TestInteropClientSSHDNegotiationError(t *testing.T) {
 	t.Parallel()
-	const only = "sntrup761x25519-sha512@openssh.com"
-	if slices.Contains(kex.SupportedKexAlgos, only) {
-		t.Fatalf("%s is supported now; pick another kex for this test", only)
+	const only = kex.DHGroup1SHA1
+	if slices.Contains(kex.DefaultKexAlgos, only) {
+		t.Fatalf("%s is offered by default now; pick another kex for this test", only)
 	}
 	s := testpeer.StartSSHD(t, testpeer.SSHDOptions{
 		HostKeys:       testpeer.HostKeys(t, testpeer.KeyEd25519),
@@ -883,6 +885,14 @@ func TestInteropSSHClient(t *testing.T) {
 			}
 		})
 	}
+	// ssh's own defaults: OpenSSH 9.x puts sntrup761x25519-sha512 first,
+	// and a plain ssh to sshtap negotiates it.
+	t.Run("defaults", func(t *testing.T) {
+		res, _ := ioRunSSH(t, srv)
+		if got := res.SSHLog().FirstKex().Kex; got != kex.Sntrup761X25519 && got != kex.Sntrup761X25519OpenSSH {
+			t.Errorf("plain ssh negotiated kex %q, want sntrup761x25519-sha512\n%s", got, res)
+		}
+	})
 }
 
 // TestInteropSSHClientServerRekey makes our server start a rekey right

@@ -176,9 +176,12 @@ func (c *Conn) macFailure(err error) ([]byte, error) {
 		if policy := c.cfg.MACPolicy; policy != nil {
 			c.callback(func() { v = policy(mm) })
 		}
-		if v > MACAccept || c.rz != nil {
+		if v > MACAccept || c.rz != nil || c.pr.LengthOracle() {
 			// With compression on, a packet dropped or corrupt is a hole
-			// in the zlib stream that spoils every later packet.
+			// in the zlib stream that spoils every later packet. With CBC
+			// in classic mode, carrying on after a bad MAC but not after
+			// a bad length would tell a splicing peer which it was
+			// (cipher.LengthOracle).
 			v = MACDisconnect
 		}
 		c.macVerdicts[v].Add(1)

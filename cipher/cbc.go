@@ -31,64 +31,21 @@ func new3DESBlock(key []byte) (stdcipher.Block, error) { return des.NewTripleDES
 // maxCBCBlock is the largest block size of the CBC ciphers (AES).
 const maxCBCBlock = aesBlock
 
-// cbcSealer is a CBC cipher with an HMAC in classic or ETM order.
-type cbcSealer struct {
-	enc     stdcipher.BlockMode
-	mac     packetMAC
-	tagSize int
-	etm     bool
-}
-
-func newCBCSealer(ci cipherInfo, key, iv []byte, mi macInfo, macKey []byte) (*cbcSealer, error) {
+// newCBCSealer encrypts with a CBC encrypter, whose chain crypto/cipher
+// carries from one CryptBlocks call to the next. The packet layer aligns
+// packets to the block size (RFC 4253 §6); a misaligned one, which only a
+// bug of the local packet layer can produce, panics in crypto/cipher rather
+// than go out half-encrypted.
+func newCBCSealer(ci cipherInfo, key, iv []byte, mi macInfo, macKey []byte) (*macSealer, error) {
 	b, err := ci.newBlock(key)
 	if err != nil {
 		return nil, err
 	}
-	mac, err := newPacketMAC(mi, macKey)
-	if err != nil {
-		return nil, err
-	}
-	return &cbcSealer{enc: stdcipher.NewCBCEncrypter(b, iv), mac: mac, tagSize: mi.size, etm: mi.etm}, nil
+	enc := stdcipher.NewCBCEncrypter(b, iv)
+	return newMACSealer(enc.CryptBlocks, enc.BlockSize(), mi, macKey)
 }
 
-func (s *cbcSealer) Mode() Mode {
-	if s.etm {
-		return ModeETM
-	}
-	return ModeClassic
-}
-func (s *cbcSealer) BlockSize() int { return s.enc.BlockSize() }
-func (s *cbcSealer) TagSize() int   { return s.tagSize }
-
-// Seal encrypts whole blocks only: the packet layer aligns pkt to the block
-// size (RFC 4253 §6), and a misaligned pkt, which only a bug of the local
-// packet layer can produce, panics in crypto/cipher rather than go out
-// half-encrypted.
-func (s *cbcSealer) Seal(seq uint32, pkt []byte) []byte {
-	n := len(pkt)
-	pkt = grow(pkt, s.tagSize)
-	if s.etm {
-		// PROTOCOL §1.5: packet_length in clear, the rest encrypted, then
-		// "mac = MAC(key, sequence_number || packet_length ||
-		// encrypted_packet)".
-		if n > 4 {
-			s.enc.CryptBlocks(pkt[4:n], pkt[4:n])
-		}
-		s.mac.begin(seq)
-		s.mac.write(pkt[:n])
-		return s.mac.appendSum(pkt[:n])
-	}
-	// RFC 4253 §6.4: "mac = MAC(key, sequence_number ||
-	// unencrypted_packet)", then §6.3: every field of the packet is
-	// encrypted.
-	s.mac.begin(seq)
-	s.mac.write(pkt[:n])
-	pkt = s.mac.appendSum(pkt[:n])
-	s.enc.CryptBlocks(pkt[:n], pkt[:n])
-	return pkt
-}
-
-// cbcOpener is the receiving side of cbcSealer.
+// cbcOpener is the receiving side of a CBC macSealer.
 type cbcOpener struct {
 	dec     stdcipher.BlockMode
 	bs      int
@@ -194,4 +151,17 @@ func (o *cbcOpener) Open(seq uint32, dst, pkt []byte) ([]byte, bool) {
 	o.mac.write(o.first[:4])
 	o.mac.write(body)
 	return body, o.mac.verify(pkt[n:]) && aligned
+}
+
+// LengthOracle reports whether o decrypts packet_length with CBC in classic
+// (Encrypt-and-MAC) mode. There a peer can splice a block of an earlier
+// packet into a new packet's first block, and how the receiver reacts to
+// the length it decrypts (at once for a length out of bounds, or after the
+// length's worth of bytes for a MAC failure) reveals bits of that earlier
+// plaintext (Albrecht, Paterson and Watson, CVE-2008-5161). A receiver of
+// such packets must treat a bad length and a bad MAC alike, as OpenSSH's
+// packet.c does: keep reading up to the largest packet before it gives up.
+func LengthOracle(o Opener) bool {
+	c, ok := o.(*cbcOpener)
+	return ok && !c.etm
 }

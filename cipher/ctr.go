@@ -22,60 +22,15 @@ func newCTRStream(key, iv []byte) (stdcipher.Stream, error) {
 	return stdcipher.NewCTR(b, iv), nil
 }
 
-// ctrSealer is aes*-ctr with an HMAC or UMAC in classic or ETM order.
-type ctrSealer struct {
-	stream  stdcipher.Stream
-	mac     packetMAC
-	tagSize int
-	etm     bool
-}
-
-func newCTRSealer(key, iv []byte, mi macInfo, macKey []byte) (*ctrSealer, error) {
+func newCTRSealer(key, iv []byte, mi macInfo, macKey []byte) (*macSealer, error) {
 	st, err := newCTRStream(key, iv)
 	if err != nil {
 		return nil, err
 	}
-	mac, err := newPacketMAC(mi, macKey)
-	if err != nil {
-		return nil, err
-	}
-	return &ctrSealer{stream: st, mac: mac, tagSize: mi.size, etm: mi.etm}, nil
+	return newMACSealer(st.XORKeyStream, aesBlock, mi, macKey)
 }
 
-func (s *ctrSealer) Mode() Mode {
-	if s.etm {
-		return ModeETM
-	}
-	return ModeClassic
-}
-func (s *ctrSealer) BlockSize() int { return aesBlock }
-func (s *ctrSealer) TagSize() int   { return s.tagSize }
-
-func (s *ctrSealer) Seal(seq uint32, pkt []byte) []byte {
-	n := len(pkt)
-	pkt = grow(pkt, s.tagSize)
-	if s.etm {
-		// PROTOCOL §1.5: "the packet length is not encrypted"; the rest is
-		// encrypted and then "mac = MAC(key, sequence_number ||
-		// packet_length || encrypted_packet)".
-		if n > 4 {
-			s.stream.XORKeyStream(pkt[4:n], pkt[4:n])
-		}
-		s.mac.begin(seq)
-		s.mac.write(pkt[:n])
-		return s.mac.appendSum(pkt[:n])
-	}
-	// RFC 4253 §6.4: "mac = MAC(key, sequence_number || unencrypted_packet)"
-	// and §6.3: "the packet length, padding length, payload, and padding
-	// fields of each packet MUST be encrypted".
-	s.mac.begin(seq)
-	s.mac.write(pkt[:n])
-	pkt = s.mac.appendSum(pkt[:n])
-	s.stream.XORKeyStream(pkt[:n], pkt[:n])
-	return pkt
-}
-
-// ctrOpener is the receiving side of ctrSealer.
+// ctrOpener is the receiving side of an aes*-ctr macSealer.
 type ctrOpener struct {
 	stream  stdcipher.Stream
 	mac     packetMAC

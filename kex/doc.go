@@ -16,8 +16,9 @@
 // packet buffers may be reused right away; messages passed to Handle are not
 // retained.
 //
-// Supported methods: mlkem768x25519-sha256, curve25519-sha256 (and the
-// @libssh.org alias), ecdh-sha2-nistp256/384/521, diffie-hellman-group-exchange-sha256,
+// Supported methods: mlkem768x25519-sha256, sntrup761x25519-sha512 (and the
+// @openssh.com alias; Streamlined NTRU Prime in kex/internal/sntrup761),
+// curve25519-sha256 (and the @libssh.org alias), ecdh-sha2-nistp256/384/521, diffie-hellman-group-exchange-sha256,
 // diffie-hellman-group14-sha256, diffie-hellman-group16-sha512,
 // diffie-hellman-group18-sha512, and the legacy SHA-1 methods
 // diffie-hellman-group14-sha1, diffie-hellman-group1-sha1 and

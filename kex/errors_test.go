@@ -47,7 +47,7 @@ func flipLast(typ byte) func([]byte) []byte {
 }
 
 func TestTamperedSignature(t *testing.T) {
-	for _, method := range []string{Curve25519SHA256, ECDHP384, DHGroup14SHA256, DHGexSHA256, MLKEM768X25519} {
+	for _, method := range []string{Curve25519SHA256, ECDHP384, DHGroup14SHA256, DHGexSHA256, MLKEM768X25519, Sntrup761X25519OpenSSH} {
 		for _, hk := range fixtures() {
 			t.Run(method+"/"+hk.name, func(t *testing.T) {
 				t.Parallel()
@@ -258,6 +258,50 @@ func TestMLKEMBadMessages(t *testing.T) {
 	}
 	// Right length, all-zero X25519 part.
 	wantProtoErr(t, clientWith(t, MLKEM768X25519, ecdhReply(make([]byte, 1120))), "all zero")
+}
+
+func TestSntrupBadMessages(t *testing.T) {
+	x, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	for _, tc := range []struct {
+		name   string
+		msg    []byte
+		reason string
+	}{
+		{"C_INIT 1189", make([]byte, 1189), "not 1190 bytes"},
+		{"C_INIT 1191", make([]byte, 1191), "not 1190 bytes"},
+		{"C_INIT empty", nil, "not 1190 bytes"},
+		{"C_INIT x25519 only", x.PublicKey().Bytes(), "not 1190 bytes"},
+		{"C_INIT all-zero X25519", make([]byte, 1190), "all zero"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantProtoErr(t, serverWith(t, Sntrup761X25519, ecdhInit(tc.msg)), tc.reason)
+		})
+	}
+	for _, n := range []int{0, 32, 1039, 1070, 1072} {
+		wantProtoErr(t, clientWith(t, Sntrup761X25519, ecdhReply(make([]byte, n))), "not 1071 bytes")
+	}
+	wantProtoErr(t, clientWith(t, Sntrup761X25519, ecdhReply(make([]byte, 1071))), "all zero")
+}
+
+// A forged sntrup761 ciphertext is not an error by itself (implicit
+// rejection gives the client an unrelated key), so the client's K differs
+// from the server's and the host key signature on H fails.
+func TestSntrupForgedCiphertext(t *testing.T) {
+	cp, sp := testParams(t, Sntrup761X25519OpenSSH, fixture(t, "ed25519"))
+	c, s := newPair(t, cp, sp)
+	_, _, cerr, serr := pump(c, s, hooks{toClient: func(m []byte) []byte {
+		var r wire.KexECDHReply
+		if err := r.Unmarshal(m); err != nil {
+			panic(err)
+		}
+		r.ServerPub = bytes.Clone(r.ServerPub)
+		r.ServerPub[100] ^= 0x20
+		return r.Marshal(nil)
+	}})
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	wantSigErr(t, cerr, "invalid signature")
 }
 
 func TestDHOutOfRange(t *testing.T) {

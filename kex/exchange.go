@@ -98,6 +98,8 @@ var methods = map[string]*method{
 	ECDHP384:               {ECDHP384, crypto.SHA384, kindKEM, newP384KEM, nil},
 	ECDHP521:               {ECDHP521, crypto.SHA512, kindKEM, newP521KEM, nil},
 	MLKEM768X25519:         {MLKEM768X25519, crypto.SHA256, kindKEM, newMLKEMKEM, nil},
+	Sntrup761X25519:        {Sntrup761X25519, crypto.SHA512, kindKEM, newSntrupKEM, nil},
+	Sntrup761X25519OpenSSH: {Sntrup761X25519OpenSSH, crypto.SHA512, kindKEM, newSntrupKEM, nil},
 	DHGroup1SHA1:           {DHGroup1SHA1, crypto.SHA1, kindDH, nil, group1},
 	DHGroup14SHA1:          {DHGroup14SHA1, crypto.SHA1, kindDH, nil, group14},
 	DHGroup14SHA256:        {DHGroup14SHA256, crypto.SHA256, kindDH, nil, group14},

@@ -165,11 +165,16 @@ func TestExchangeAllMethodsAllHostKeys(t *testing.T) {
 						t.Fatalf("client HostKey is %T, want *ssh.Certificate", cr.HostKey)
 					}
 				}
-				if method == MLKEM768X25519 {
+				switch method {
+				case MLKEM768X25519:
 					if len(cr.K) != 36 || !bytes.Equal(cr.K[:4], []byte{0, 0, 0, 32}) {
 						t.Fatalf("mlkem K %x is not a 32-byte string", cr.K)
 					}
-				} else {
+				case Sntrup761X25519, Sntrup761X25519OpenSSH:
+					if len(cr.K) != 68 || !bytes.Equal(cr.K[:4], []byte{0, 0, 0, 64}) {
+						t.Fatalf("sntrup K %x is not a 64-byte string", cr.K)
+					}
+				default:
 					checkMpintK(t, cr.K)
 				}
 			})

@@ -17,6 +17,10 @@ const (
 	DHGexSHA256            = "diffie-hellman-group-exchange-sha256" // RFC 4419, RFC 8270
 	DHGexSHA1              = "diffie-hellman-group-exchange-sha1"   // RFC 4419 (legacy, opt-in only)
 	MLKEM768X25519         = "mlkem768x25519-sha256"                // draft-ietf-sshm-mlkem-hybrid-kex
+	// Sntrup761X25519 and its older alias are the Streamlined NTRU Prime
+	// hybrid (draft-josefsson-ntruprime-ssh; OpenSSH 9.0's default).
+	Sntrup761X25519        = "sntrup761x25519-sha512"
+	Sntrup761X25519OpenSSH = "sntrup761x25519-sha512@openssh.com"
 )
 
 // Pseudo-algorithms that may appear in kex_algorithms of the first KEXINIT.
@@ -52,6 +56,7 @@ const (
 // DefaultKexAlgos is the default kex_algorithms preference order.
 var DefaultKexAlgos = []string{
 	MLKEM768X25519,
+	Sntrup761X25519, Sntrup761X25519OpenSSH,
 	Curve25519SHA256, Curve25519SHA256LibSSH,
 	ECDHP256, ECDHP384, ECDHP521,
 	DHGexSHA256,

@@ -34,6 +34,12 @@ type Reader struct {
 	seq    uint32
 	stats  Stats
 
+	// oracle is set for an Opener that is a length oracle
+	// (cipher.LengthOracle): a bad length or MAC is then reported only once
+	// the largest possible packet has arrived (discardErr waits for it).
+	oracle     bool
+	discardErr error
+
 	haveLen bool             // packet_length of the packet in progress is known
 	length  uint32           // its packet_length
 	need    int              // bytes of buf the packet in progress needs
@@ -57,9 +63,29 @@ func (r *Reader) SetOpener(o cipher.Opener) {
 			panic("sshtap: packet: Opener.HeadSize below 4")
 		}
 	}
+	r.oracle = o != nil && cipher.LengthOracle(o)
 	r.stats = Stats{}
 	r.haveLen = false
 	r.need = r.head
+}
+
+// LengthOracle reports whether the current Opener is a length oracle
+// (cipher.LengthOracle): a MAC failure then always ends the connection.
+func (r *Reader) LengthOracle() bool { return r.oracle }
+
+// discard reports err only once the largest packet the peer could have
+// sent has arrived (4 + MaxPacket + tag bytes from the start of the packet),
+// so that a bad length and a bad MAC look the same from the wire: both end
+// the connection after that many bytes (OpenSSH packet.c,
+// ssh_packet_start_discard). Until then Next asks for more.
+func (r *Reader) discard(err error, have int) error {
+	r.discardErr = err
+	r.need = lenSize + r.maxPacket() + r.tag
+	if have >= r.need {
+		r.err, r.discardErr = err, nil
+		return err
+	}
+	return nil
 }
 
 // ResetSeq sets the sequence number of the next packet to 0. Strict key
@@ -119,6 +145,12 @@ func (r *Reader) maxPacket() int {
 // with n == 0. Framing is then lost; the error is fatal, and Next returns
 // it again on every later call.
 //
+// With an Opener that is a length oracle (cipher.LengthOracle: CBC in
+// classic mode), a bad packet_length and a MAC mismatch are both fatal and
+// both reported the same way: with n == 0, once 4 + MaxPacket + tag bytes
+// have arrived from the start of the packet (Need says so), as OpenSSH
+// does, so that when the connection ends does not tell which it was.
+//
 // In steady state (packets no larger than ones seen before) Next does not
 // allocate.
 func (r *Reader) Next(buf []byte) (payload []byte, n int, err error) {
@@ -127,6 +159,9 @@ func (r *Reader) Next(buf []byte) (payload []byte, n int, err error) {
 	}
 	if r.align == 0 {
 		r.SetOpener(nil)
+	}
+	if r.discardErr != nil {
+		return nil, 0, r.discard(r.discardErr, len(buf))
 	}
 	if !r.haveLen {
 		if len(buf) < r.head {
@@ -142,6 +177,9 @@ func (r *Reader) Next(buf []byte) (payload []byte, n int, err error) {
 			length = r.opener.DecryptLength(r.seq, buf[:r.head])
 		}
 		if err := r.checkLength(length, buf[:r.head]); err != nil {
+			if r.oracle {
+				return nil, 0, r.discard(err, len(buf))
+			}
 			r.err = err
 			return nil, 0, err
 		}
@@ -173,13 +211,19 @@ func (r *Reader) Next(buf []byte) (payload []byte, n int, err error) {
 	if !ok {
 		// The tag did not verify, so padding_length cannot be trusted:
 		// clamp it so that the payload stays inside the body.
-		r.advance(len(pkt), int(length))
-		return nil, len(pkt), &AuthError{
+		ae := &AuthError{
 			Seq:     seq,
 			Length:  length,
 			Mode:    r.mode,
 			Payload: lenientPayload(body),
 		}
+		if r.oracle {
+			// Fatal, and reported no sooner than a bad length would be.
+			ae.Payload = nil
+			return nil, 0, r.discard(ae, len(buf))
+		}
+		r.advance(len(pkt), int(length))
+		return nil, len(pkt), ae
 	}
 
 	// RFC 4253 §6: "padding_length: Length of 'random padding' (bytes)."

@@ -95,7 +95,8 @@ type client struct {
 // note shows a line about what sshtap itself does: on the event stream
 // (kind "note") with -v, and always for warnings unless -q.
 func (c *client) note(msg string) {
-	shown := strings.HasPrefix(msg, "warning") || strings.HasPrefix(msg, "Permanently added") || strings.HasPrefix(msg, "Learned new hostkey")
+	shown := strings.HasPrefix(msg, "warning") || strings.HasPrefix(msg, "Permanently added") || strings.HasPrefix(msg, "Learned new hostkey") ||
+		strings.HasPrefix(msg, "Deprecated hostkey removed")
 	if c.s.verbose || shown && !c.s.quiet {
 		c.out.w.Note("", msg)
 	}
@@ -103,6 +104,9 @@ func (c *client) note(msg string) {
 
 func (c *client) run(ctx context.Context) (err error) {
 	s := c.s
+	for _, n := range s.configNotes {
+		c.note(n)
+	}
 	c.prompt = newPrompter(c.app.getenv, s.batch)
 	c.prompt.interrupt = ctx.Done()
 	c.prompt.onAsk = c.out.holdForPrompt

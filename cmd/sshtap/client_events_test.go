@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sshtap/internal/testpeer"
+	"sshtap/kex"
 )
 
 // TestClientSSHConfig: a -F file's Host block supplies HostName, Port, User
@@ -104,6 +105,35 @@ func TestClientEventOutput(t *testing.T) {
 					t.Errorf("summary counts %v: want the hidden kinds counted", counts)
 				}
 			}
+		}
+	})
+	t.Run("sntrup761", func(t *testing.T) {
+		t.Parallel()
+		// sshd 9.2 lacks mlkem768x25519-sha256, so by default the first
+		// method both offer is sntrup761x25519-sha512; -o names the
+		// @openssh.com alias.
+		for _, tc := range []struct{ opt, want string }{
+			{"", kex.Sntrup761X25519},
+			{"KexAlgorithms=" + kex.Sntrup761X25519OpenSSH, kex.Sntrup761X25519OpenSSH},
+		} {
+			args := []string{"--json", "--only", "kex", "root@127.0.0.1", "true"}
+			if tc.opt != "" {
+				args = append([]string{"-o", tc.opt}, args...)
+			}
+			r := run(t, args...)
+			var got []any
+			for _, e := range ndjson(t, r.stderr) {
+				if e["kind"] == "kex" {
+					got = append(got, e["kex"])
+				}
+			}
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("-o %q: kex events name %v, want [%s]", tc.opt, got, tc.want)
+			}
+		}
+		r := run(t, "-o", "KexAlgorithms="+kex.Sntrup761X25519OpenSSH, "--only", "kex", "--no-summary", "root@127.0.0.1", "true")
+		if !strings.Contains(r.stderr, kex.Sntrup761X25519OpenSSH) {
+			t.Errorf("human view does not name the method:\n%s", r.stderr)
 		}
 	})
 	t.Run("except", func(t *testing.T) {

@@ -72,7 +72,7 @@ func startChild(t *testing.T, env []string, setup func(*exec.Cmd), cleanup func(
 	c := &child{t: t, cmd: exec.Command(sshtapBin(t), args...), exited: make(chan struct{})}
 	// The binary is built with -race, whose runtime sleeps a second at
 	// exit by default; races found are reported (exit code 66) anyway.
-	c.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0"}, env...)
+	c.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0", hermeticEnv}, env...)
 	setup(c.cmd)
 	if err := c.cmd.Start(); err != nil {
 		t.Fatalf("start sshtap: %v", err)

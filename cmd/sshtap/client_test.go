@@ -163,14 +163,16 @@ func TestClientCompression(t *testing.T) {
 }
 
 // UpdateHostKeys (default yes): sshtap against sshd with three host keys,
-// knowing one, learns the other two once sshd proved them.
+// knowing one and a retired one, learns the other two once sshd proved them
+// (a host-key-proof event says so) and removes the retired key.
 func TestClientUpdateHostKeys(t *testing.T) {
 	d := testpeer.StartSSHD(t, testpeer.SSHDOptions{HostKeys: []*testpeer.Key{
 		testpeer.NewKey(t, testpeer.KeyEd25519), testpeer.NewKey(t, testpeer.KeyECDSA256), testpeer.NewKey(t, testpeer.KeyRSA3072),
 	}})
 	home := peerHome(t, d, false)
 	kh := filepath.Join(home, ".ssh", "known_hosts")
-	if err := os.WriteFile(kh, []byte(d.HostKeys[0].KnownHostsLine(d.Addr)+"\n"), 0o600); err != nil {
+	retired := testpeer.NewKey(t, testpeer.KeyEd25519)
+	if err := os.WriteFile(kh, []byte(d.HostKeys[0].KnownHostsLine(d.Addr)+"\n"+retired.KnownHostsLine(d.Addr)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := []string{"HOME=" + home, "USER=root"}
@@ -190,6 +192,12 @@ func TestClientUpdateHostKeys(t *testing.T) {
 	}
 	if n := strings.Count(r.stderr, "Learned new hostkey"); n != 2 {
 		t.Errorf("%d keys learned, want 2:\n%s", n, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "host-key-proof") || !strings.Contains(r.stderr, "proven n=2") {
+		t.Errorf("no host-key-proof event for the two keys:\n%s", r.stderr)
+	}
+	if strings.Contains(string(data), strings.Fields(retired.AuthorizedKey)[1]) || !strings.Contains(r.stderr, "Deprecated hostkey removed") {
+		t.Errorf("the retired key was not removed:\n%s\nstderr:\n%s", data, r.stderr)
 	}
 	// Next time: nothing new.
 	r = runBin(t, 60*time.Second, env, "", "-p", strconv.Itoa(d.Port), "root@127.0.0.1", "sleep 0.3")

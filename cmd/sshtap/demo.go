@@ -291,7 +291,7 @@ func (d *demo) script(ctx context.Context) error {
 		fn         func(context.Context) error
 	}{
 		{"handshake", "connecting: banner lines, key exchange, EXT_INFO, user auth banner, a wrong password then the right one", d.stepHandshake},
-		{"host keys", "server announces its host keys (hostkeys-00@openssh.com)", d.stepHostKeys},
+		{"host keys", "server announces its host keys (hostkeys-00@openssh.com); the client has it prove them (hostkeys-prove-00@openssh.com)", d.stepHostKeys},
 		{"keepalive", "server probes the client with a keepalive@openssh.com global request", d.stepKeepalive},
 		{"debug and ignore", "server sends SSH_MSG_DEBUG and SSH_MSG_IGNORE", d.stepDebugIgnore},
 		{"unimplemented", "client sends local-extension message 200; the server answers SSH_MSG_UNIMPLEMENTED", d.stepUnimplemented},
@@ -348,7 +348,12 @@ func (d *demo) stepHostKeys(ctx context.Context) error {
 	if len(ev.Keys) != 1 || !bytes.Equal(ev.Keys[0], blob) {
 		return fmt.Errorf("client got %d host keys, want the server's one", len(ev.Keys))
 	}
-	return nil
+	from = d.rec.mark()
+	if err := d.client.ProveHostKeys(ctx, []ssh.PublicKey{d.hostKey.PublicKey()}); err != nil {
+		return err
+	}
+	_, err = waitEvent(ctx, d.rec, from, "the host key proof", func(e *sshtap.HostKeyProofEvent) bool { return e.Proven })
+	return err
 }
 
 func (d *demo) stepKeepalive(ctx context.Context) error {

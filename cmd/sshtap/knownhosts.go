@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -119,6 +120,9 @@ type hostKeyChecker struct {
 	// verified is set when the host key was found in a known_hosts file:
 	// only then are the keys the server announces learned (UpdateHostKeys).
 	verified atomic.Bool
+	// announced is set by the first host key announcement, the only one
+	// UpdateHostKeys acts on.
+	announced atomic.Bool
 }
 
 func newHostKeyChecker(mode string, user, global []string, hash bool, ask func(string) (string, error), note func(string)) (*hostKeyChecker, error) {
@@ -399,37 +403,71 @@ func (h *hostKeyChecker) unknownKeys(hostport string, blobs [][]byte) []ssh.Publ
 	return out
 }
 
-// updateHostKeys learns the host keys a server announced after
+// updateHostKeys follows the host keys a server announced after
 // authentication (hostkeys-00@openssh.com), as ssh's UpdateHostKeys: only
-// for a host verified through known_hosts, only keys the server proved
-// (hostkeys-prove-00@openssh.com), after asking in "ask" mode. Keys on
-// record that the server no longer announces are left alone.
+// for a host verified through known_hosts, it records the new keys the
+// server proved (hostkeys-prove-00@openssh.com) and removes the keys on
+// record for this host that the server no longer announces
+// (staleHostKeys), after asking in "ask" mode. Nothing changes unless the
+// whole update can be made.
 func (h *hostKeyChecker) updateHostKeys(ctx context.Context, conn *sshtap.Conn, hostport, mode string, blobs [][]byte) {
 	if mode == "no" || !h.verified.Load() || h.changed.Load() {
 		return
 	}
-	keys := h.unknownKeys(hostport, blobs)
-	if len(keys) == 0 {
+	// OpenSSH acts on the first announcement only.
+	if !h.announced.CompareAndSwap(false, true) {
 		return
 	}
-	if err := conn.ProveHostKeys(ctx, keys); err != nil {
-		if conn.Err() == nil { // not just the connection ending first
-			h.note(fmt.Sprintf("warning: the server did not prove its new host keys; none learned: %v", err))
-		}
+	announced, ok := announcedKeys(blobs)
+	if !ok {
 		return
+	}
+	var keys []ssh.PublicKey
+	for _, k := range h.unknownKeys(hostport, blobs) {
+		if slices.ContainsFunc(announced, func(a ssh.PublicKey) bool { return bytes.Equal(a.Marshal(), k.Marshal()) }) {
+			keys = append(keys, k)
+		}
+	}
+	stale, ok := h.staleHostKeys(hostport, conn.HostKey(), announced)
+	if !ok || (len(keys) == 0 && len(stale) == 0) {
+		return
+	}
+	// Removing keys needs no proof (the server just stopped announcing
+	// them); new keys do.
+	if len(keys) > 0 {
+		if err := conn.ProveHostKeys(ctx, keys); err != nil {
+			if conn.Err() == nil { // not just the connection ending first
+				h.note(fmt.Sprintf("warning: the server did not prove its new host keys; none learned: %v", err))
+			}
+			return
+		}
 	}
 	name := knownhosts.Normalize(hostport)
 	if mode == "ask" {
 		if h.ask == nil {
 			return
 		}
-		var fps []string
+		var lines []string
 		for _, k := range keys {
-			fps = append(fps, "  "+k.Type()+" "+ssh.FingerprintSHA256(k))
+			lines = append(lines, "  new: "+k.Type()+" "+ssh.FingerprintSHA256(k))
 		}
-		ans, err := h.ask(fmt.Sprintf("The server %s has new host keys:\n%s\nAccept updated hostkeys? (yes/no): ", name, strings.Join(fps, "\n")))
+		for _, l := range stale {
+			k, _ := ssh.ParsePublicKey(l.blob)
+			lines = append(lines, "  removed: "+k.Type()+" "+ssh.FingerprintSHA256(k))
+		}
+		ans, err := h.ask(fmt.Sprintf("The server %s has updated its host keys:\n%s\nAccept updated hostkeys? (yes/no): ", name, strings.Join(lines, "\n")))
 		if err != nil || !strings.EqualFold(strings.TrimSpace(ans), "yes") {
 			return
+		}
+	}
+	if len(stale) > 0 {
+		if err := removeKnownLines(h.user[0], stale); err != nil {
+			h.note(fmt.Sprintf("warning: could not remove deprecated host keys from %s: %v", h.user[0], err))
+			return
+		}
+		for _, l := range stale {
+			k, _ := ssh.ParsePublicKey(l.blob)
+			h.note(fmt.Sprintf("Deprecated hostkey removed: %s %s (for %s from %s)", k.Type(), ssh.FingerprintSHA256(k), name, h.user[0]))
 		}
 	}
 	for _, k := range keys {

@@ -65,6 +65,10 @@ type result struct {
 	code           int
 }
 
+// hermeticEnv keeps the machine's /etc/ssh/ssh_config out of the tests:
+// every run starts from it, and a test's env may override it.
+const hermeticEnv = "SSHTAP_SYSTEM_CONFIG=none"
+
 // runBin runs the built command with args and env (added to a minimal
 // environment with HOME set to home, when not empty), feeding stdin, bounded
 // by d. It fails the test when the process cannot run or times out.
@@ -73,7 +77,7 @@ func runBin(t testing.TB, d time.Duration, env []string, stdin string, args ...s
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, sshtapBin(t), args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), hermeticEnv}, env...)
 	cmd.Stdin = bytes.NewBufferString(stdin)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,44 +62,55 @@ type settings struct {
 	noCommand      bool
 	quiet, verbose bool
 	home           string
+	sendEnv        []string    // SendEnv patterns, "-pattern" removals applied
+	setEnv         [][2]string // SetEnv name, value pairs
+	xauth          string      // XAuthLocation: the xauth program
+	configNotes    []string    // ignored keywords, shown under -v
 }
 
-// lookup finds a keyword's value: -o options first, then the config file.
-// opts is always set (from no options at all, an empty configuration);
-// file is nil without a config file.
+// lookup finds a keyword's value: -o options first, then the config file,
+// then the system-wide file (ssh's order). opts is always set (from no
+// options at all, an empty configuration); file and system are nil when
+// not read.
 type lookup struct {
-	opts, file *sshconfig.Host
+	opts, file, system *sshconfig.Host
+}
+
+// hosts returns the sources that were read, in precedence order.
+func (l lookup) hosts() []*sshconfig.Host {
+	var out []*sshconfig.Host
+	for _, h := range []*sshconfig.Host{l.opts, l.file, l.system} {
+		if h != nil {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func (l lookup) get(kw string) (string, bool) {
-	if v, ok := l.opts.Get(kw); ok {
-		return v, true
-	}
-	if l.file != nil {
-		return l.file.Get(kw)
+	for _, h := range l.hosts() {
+		if v, ok := h.Get(kw); ok {
+			return v, true
+		}
 	}
 	return "", false
 }
 
 // first returns a keyword's arguments from the first place that sets it.
 func (l lookup) first(kw string) []string {
-	for _, h := range []*sshconfig.Host{l.opts, l.file} {
-		if h != nil {
-			if _, ok := h.Get(kw); ok {
-				return h.GetAll(kw)
-			}
+	for _, h := range l.hosts() {
+		if _, ok := h.Get(kw); ok {
+			return h.GetAll(kw)
 		}
 	}
 	return nil
 }
 
-// all returns a repeatable keyword's values: -o ones, then the file's.
+// all returns a repeatable keyword's values: -o ones, then the files'.
 func (l lookup) all(kw string) []string {
 	var out []string
-	for _, h := range []*sshconfig.Host{l.opts, l.file} {
-		if h != nil {
-			out = append(out, h.GetAll(kw)...)
-		}
+	for _, h := range l.hosts() {
+		out = append(out, h.GetAll(kw)...)
 	}
 	return out
 }
@@ -166,14 +178,33 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 			return nil, fmt.Errorf("config: %w", err)
 		}
 	}
+	// As ssh, the system-wide file is read unless -F names a file.
+	if sysPath := systemConfigPath(getenv); f.configFile == "" && sysPath != "none" {
+		sysOpts := popts
+		sysOpts.System = true
+		sc, err := sshconfig.ParseFile(sysPath, sysOpts)
+		switch {
+		case err == nil:
+			l.system = sc.Lookup(host)
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	// Every keyword that takes effect is honoured, noted as ignored
+	// (under -v) or refused: none is dropped silently.
+	s.configNotes, err = checkKeywords([]configSource{{host: l.opts}, {host: l.file}, {host: l.system, system: true}})
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := l.get("refuseconnection"); ok && isYes(v) {
+		return nil, fmt.Errorf("connection to %s refused by RefuseConnection in the configuration", host)
+	}
 
 	// Host, port, user.
 	// HostName, %h expanded, from the first place that sets it.
 	s.hostname = host
-	for _, h := range []*sshconfig.Host{l.opts, l.file} {
-		if h == nil {
-			continue
-		}
+	for _, h := range l.hosts() {
 		if _, ok := h.Get("hostname"); ok {
 			s.hostname = h.HostName
 			break
@@ -304,6 +335,13 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		return nil, bad("%v", err)
 	}
 	s.forwardX11 = (s.forwardX11 || f.x11 || f.x11Trusted) && !f.noX11
+	if v, ok := l.get("forwardx11trusted"); ok && s.forwardX11 && !f.x11Trusted && !isYes(v) {
+		return nil, fmt.Errorf("ForwardX11Trusted %s: untrusted X11 forwarding is not supported by sshtap (its X11 forwarding is trusted, as with -Y)", v)
+	}
+	s.xauth = "xauth"
+	if v, ok := l.get("xauthlocation"); ok {
+		s.xauth = tokens(v)
+	}
 	for _, fw := range []struct {
 		flag, keyword string
 		specs         []string
@@ -362,6 +400,10 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	}
 	if s.escapeCmdLine, err = l.yes("enableescapecommandline", true); err != nil {
 		return nil, bad("%v", err)
+	}
+	if v, ok := l.get("clearallforwardings"); ok && isYes(v) {
+		// As ssh: the command line's forwards go too.
+		s.locals, s.remotes, s.dynamics = nil, nil, nil
 	}
 
 	// Liveness and timing.
@@ -463,6 +505,29 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	if v, ok := l.get("requesttty"); ok {
 		s.requestTTY = strings.ToLower(v)
 	}
+	if v, ok := l.get("sessiontype"); ok && !s.noCommand {
+		switch strings.ToLower(v) {
+		case "none":
+			s.noCommand = true
+		case "default":
+		default:
+			return nil, bad("SessionType %s is not supported (default or none)", v)
+		}
+	}
+	if s.sendEnv, err = sendEnvPatterns(l.all("sendenv")); err != nil {
+		return nil, bad("%v", err)
+	}
+	seen := map[string]bool{}
+	for _, kv := range l.first("setenv") {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			return nil, bad("SetEnv %q: want NAME=value", kv)
+		}
+		if !seen[name] {
+			seen[name] = true
+			s.setEnv = append(s.setEnv, [2]string{name, value})
+		}
+	}
 	switch {
 	case f.noTTY:
 		s.requestTTY = "no"
@@ -472,6 +537,43 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		s.requestTTY = "yes"
 	}
 	return s, nil
+}
+
+// systemConfigPath is the system-wide ssh_config: SSHTAP_SYSTEM_CONFIG
+// when set ("none" for none), else ssh's /etc/ssh/ssh_config.
+func systemConfigPath(getenv func(string) string) string {
+	if p := getenv("SSHTAP_SYSTEM_CONFIG"); p != "" {
+		return p
+	}
+	return "/etc/ssh/ssh_config"
+}
+
+func isYes(v string) bool {
+	switch strings.ToLower(v) {
+	case "yes", "true":
+		return true
+	}
+	return false
+}
+
+// sendEnvPatterns collects SendEnv patterns in order (each line's values
+// separated by spaces); "-pattern" removes the patterns collected so far
+// that it matches, as in ssh_config(5).
+func sendEnvPatterns(lines []string) ([]string, error) {
+	var out []string
+	for _, line := range lines {
+		for _, p := range strings.Fields(line) {
+			if strings.Contains(p, "=") {
+				return nil, fmt.Errorf("SendEnv %q: invalid environment name", p)
+			}
+			if rm, ok := strings.CutPrefix(p, "-"); ok {
+				out = slices.DeleteFunc(out, func(q string) bool { return sshconfig.MatchPattern(q, rm) })
+				continue
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 func withoutNone(files []string) []string {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"golang.org/x/term"
@@ -14,6 +15,7 @@ import (
 	"sshtap"
 	"sshtap/agentproxy"
 	"sshtap/internal/eventfmt"
+	"sshtap/internal/sshconfig"
 )
 
 // session runs the command, or an interactive shell, and returns its exit
@@ -83,10 +85,9 @@ func (c *client) session(ctx context.Context) error {
 			esc = newEscapeFilter(byte(s.escapeChar), s.escapeCmdLine)
 		}
 	}
-	for _, kv := range []string{"LANG", "LC_ALL", "LC_CTYPE"} {
-		if v := c.app.getenv(kv); v != "" {
-			sess.Setenv(kv, v) // as ssh's default SendEnv; servers may refuse
-		}
+	// SendEnv then SetEnv, as ssh sends them; servers may refuse any.
+	for _, kv := range c.envToSend() {
+		sess.Setenv(kv[0], kv[1])
 	}
 
 	stdin, err := sess.StdinPipe()
@@ -186,4 +187,25 @@ func (c *client) watchWindow(sess *sshtap.Session, tty *os.File) (stop func()) {
 		signal.Stop(ch)
 		close(done)
 	}
+}
+
+// envToSend lists the local variables whose names match a SendEnv
+// pattern, then the SetEnv pairs.
+func (c *client) envToSend() [][2]string {
+	var out [][2]string
+	if len(c.s.sendEnv) > 0 && c.app.environ != nil {
+		for _, kv := range c.app.environ() {
+			name, value, ok := strings.Cut(kv, "=")
+			if !ok || name == "" {
+				continue
+			}
+			for _, p := range c.s.sendEnv {
+				if sshconfig.MatchPattern(name, p) {
+					out = append(out, [2]string{name, value})
+					break
+				}
+			}
+		}
+	}
+	return append(out, c.s.setEnv...)
 }

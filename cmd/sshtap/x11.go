@@ -57,10 +57,11 @@ func parseDisplay(d string) (*x11Display, error) {
 }
 
 // xauthCookie asks xauth for the display's MIT-MAGIC-COOKIE-1.
-func xauthCookie(ctx context.Context, display string) ([]byte, error) {
+// xauth is the program to run (XAuthLocation).
+func xauthCookie(ctx context.Context, xauth, display string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "xauth", "list", display).Output()
+	out, err := exec.CommandContext(ctx, xauth, "list", display).Output()
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +87,7 @@ func (c *client) startX11(ctx context.Context, sess *sshtap.Session) error {
 	if err != nil {
 		return err
 	}
-	if x.cookie, err = xauthCookie(ctx, display); err != nil {
+	if x.cookie, err = xauthCookie(ctx, c.s.xauth, display); err != nil {
 		c.note(fmt.Sprintf("x11: no xauth cookie (%v); the display must accept connections without one", err))
 		x.cookie = nil
 	}

@@ -41,6 +41,7 @@ var kindColors = map[sshtap.Kind]string{
 	sshtap.KindKex:           colCyan,
 	sshtap.KindExtInfo:       colCyan,
 	sshtap.KindHostKeys:      colCyan,
+	sshtap.KindHostKeyProof:  colCyan,
 	sshtap.KindUserAuth:      colMagenta,
 	sshtap.KindAgentRequest:  colMagenta,
 	sshtap.KindX11Open:       colMagenta,
@@ -337,18 +338,17 @@ func humanDetails(ev sshtap.Event) string {
 		}
 	case *sshtap.HostKeysEvent:
 		add(fmt.Sprintf("n=%d", len(ev.Keys)))
-		for i, k := range ev.Keys {
-			ki := describeKey(k)
-			s := ki.Fingerprint
-			if ki.Type != "" {
-				s = token(ki.Type) + " " + s
-			} else if s == "" {
-				s = "(empty)"
-			}
-			if i < len(ev.Keys)-1 {
-				s += ","
-			}
-			add(s)
+		addKeys(add, ev.Keys)
+	case *sshtap.HostKeyProofEvent:
+		if ev.Proven {
+			add("proven")
+		} else {
+			add("unproven")
+		}
+		add(fmt.Sprintf("n=%d", len(ev.Keys)))
+		addKeys(add, ev.Keys)
+		if ev.Err != "" {
+			add("error=" + quote(ev.Err))
 		}
 	case *sshtap.GlobalRequestEvent:
 		add(token(ev.Name))
@@ -533,4 +533,21 @@ func ratio(plain, compressed uint64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1fx", float64(plain)/float64(compressed))
+}
+
+// addKeys adds "type fingerprint" for each key blob, comma-separated.
+func addKeys(add func(...string), keys [][]byte) {
+	for i, k := range keys {
+		ki := describeKey(k)
+		s := ki.Fingerprint
+		if ki.Type != "" {
+			s = token(ki.Type) + " " + s
+		} else if s == "" {
+			s = "(empty)"
+		}
+		if i < len(keys)-1 {
+			s += ","
+		}
+		add(s)
+	}
 }

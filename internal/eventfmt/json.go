@@ -173,6 +173,12 @@ type hostKeysJSON struct {
 	KeyTypes     []string `json:"key_types"`
 }
 
+type hostKeyProofJSON struct {
+	hostKeysJSON
+	Proven bool   `json:"proven"`
+	Err    string `json:"error,omitempty"`
+}
+
 type globalRequestJSON struct {
 	commonJSON
 	Name      string `json:"name"`
@@ -285,6 +291,14 @@ func jsonEvent(c commonJSON, ev sshtap.Event) any {
 		return &userAuthJSON{c, ev.User, ev.Method, ev.Algorithm, ev.Result.String(), rem, ev.Err}
 	case *sshtap.HostKeysEvent:
 		j := &hostKeysJSON{commonJSON: c, Fingerprints: []string{}, KeyTypes: []string{}}
+		for _, k := range ev.Keys {
+			ki := describeKey(k)
+			j.Fingerprints = append(j.Fingerprints, ki.Fingerprint)
+			j.KeyTypes = append(j.KeyTypes, ki.Type)
+		}
+		return j
+	case *sshtap.HostKeyProofEvent:
+		j := &hostKeyProofJSON{hostKeysJSON: hostKeysJSON{commonJSON: c, Fingerprints: []string{}, KeyTypes: []string{}}, Proven: ev.Proven, Err: ev.Err}
 		for _, k := range ev.Keys {
 			ki := describeKey(k)
 			j.Fingerprints = append(j.Fingerprints, ki.Fingerprint)

@@ -10,7 +10,7 @@ var knownKeywords = map[string]bool{}
 
 func init() {
 	for _, k := range strings.Fields(`
-add addkeystoagent addressfamily batchmode bindaddress bindinterface
+addkeystoagent addressfamily batchmode bindaddress bindinterface
 canonicaldomains canonicalizefallbacklocal canonicalizehostname
 canonicalizemaxdots canonicalizepermittedcnames casignaturealgorithms
 certificatefile channeltimeout checkhostip ciphers clearallforwardings
@@ -57,6 +57,21 @@ var aliases = map[string]string{
 	"pubkeyacceptedkeytypes":          "pubkeyacceptedalgorithms",
 	"hostbasedkeytypes":               "hostbasedacceptedalgorithms",
 	"identityfile2":                   "identityfile",
+	"keepalive":                       "tcpkeepalive",
+}
+
+// Known reports whether OpenSSH's client knows keyword (any case;
+// deprecated aliases included).
+func Known(keyword string) bool { return knownKeywords[strings.ToLower(keyword)] }
+
+// Keywords returns every keyword Known accepts, lower case, aliases
+// included, in no particular order.
+func Keywords() []string {
+	out := make([]string, 0, len(knownKeywords))
+	for k := range knownKeywords {
+		out = append(out, k)
+	}
+	return out
 }
 
 // accumulating keywords collect every value from every applicable line,
@@ -139,3 +154,8 @@ func canonical(kw string) string {
 	}
 	return kw
 }
+
+// Accumulates reports whether every applicable value of keyword counts
+// (IdentityFile, CertificateFile, LocalForward, RemoteForward,
+// DynamicForward, SendEnv) rather than only the first.
+func Accumulates(keyword string) bool { return accumulating[canonical(keyword)] }

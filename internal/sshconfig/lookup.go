@@ -3,6 +3,7 @@ package sshconfig
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 )
@@ -79,7 +80,15 @@ type Host struct {
 	BatchMode            Flag
 	LogLevel             string // upper case, e.g. "DEBUG2"
 
+	// Undecided lists the Match blocks whose other criteria held for
+	// this host but which use a criterion this package cannot evaluate
+	// (exec, final, localnetwork, tagged), each as "file:line: Match
+	// criterion". They were treated as not matching; ssh might have
+	// applied them.
+	Undecided []string
+
 	home, localUser string
+	settings        []Setting
 	first           map[string]string   // keyword -> first value
 	firstArgs       map[string][]string // keyword -> first line's arguments
 	multi           map[string][]string // accumulating keyword -> values
@@ -112,6 +121,25 @@ func (h *Host) GetAll(keyword string) []string {
 	}
 	return append([]string(nil), h.firstArgs[kw]...)
 }
+
+// Setting is one keyword line that took effect for a host: the first
+// value of a keyword, or one value of an accumulating keyword.
+type Setting struct {
+	Keyword string // canonical, lower case (aliases resolved)
+	Written string // the keyword as written in the file
+	Value   string // arguments joined by one space, or the raw remainder
+	Args    []string
+	File    string
+	Line    int
+	// Known reports whether OpenSSH knows the keyword; Ignored whether an
+	// unknown keyword was covered by an IgnoreUnknown pattern.
+	Known, Ignored bool
+}
+
+// Settings returns the lines that took effect, in the order they were
+// obtained. Host, Match, Include and lines that lost to an earlier
+// value are not included.
+func (h *Host) Settings() []Setting { return append([]Setting(nil), h.settings...) }
 
 type evalState struct {
 	host string // as typed
@@ -199,7 +227,7 @@ func (c *Config) matchMatches(it *item, st *evalState) bool {
 	if it.matchNever {
 		return false
 	}
-	if it.matchAll {
+	if it.matchAll && len(it.undecided) == 0 {
 		return true
 	}
 	for _, cr := range it.criteria {
@@ -226,6 +254,10 @@ func (c *Config) matchMatches(it *item, st *evalState) bool {
 			return false
 		}
 	}
+	if len(it.undecided) > 0 {
+		st.h.Undecided = append(st.h.Undecided, fmt.Sprintf("%s:%d: Match %s", it.file, it.line, strings.Join(it.undecided, " ")))
+		return false
+	}
 	return true
 }
 
@@ -244,6 +276,7 @@ func (h *Host) apply(it *item) {
 			seen[it.value] = true
 		}
 		h.multi[kw] = append(h.multi[kw], it.value)
+		h.record(it)
 		return
 	}
 	if _, ok := h.first[kw]; ok {
@@ -258,6 +291,14 @@ func (h *Host) apply(it *item) {
 	}
 	h.first[kw] = it.value
 	h.firstArgs[kw] = it.args
+	h.record(it)
+}
+
+func (h *Host) record(it *item) {
+	h.settings = append(h.settings, Setting{
+		Keyword: it.keyword, Written: it.written, Value: it.value, Args: it.args,
+		File: it.file, Line: it.line, Known: knownKeywords[it.keyword], Ignored: it.ignored,
+	})
 }
 
 func flagOf(v string, ok bool) Flag {

@@ -133,11 +133,14 @@ type item struct {
 	file    string
 	line    int
 	keyword string   // canonical keyword (kSetting)
+	written string   // the keyword as written (kSetting)
+	ignored bool     // unknown keyword covered by IgnoreUnknown (kSetting)
 	args    []string // arguments (kSetting, kHost patterns)
 	value   string   // joined args, or raw remainder for raw keywords
 	// kMatch
 	matchAll   bool
-	matchNever bool // an unsupported criterion is present
+	matchNever bool     // the block can never match (Match !all, canonical)
+	undecided  []string // criteria this package cannot evaluate (exec, final, ...)
 	criteria   []criterion
 	// kInclude
 	files [][]item
@@ -287,7 +290,7 @@ func (p *parser) parseLine(line, file string, n, depth int) (item, bool, error) 
 	if !ok {
 		return item{}, false, lineErr(file, n, ErrQuote, "invalid quotes")
 	}
-	it := item{file: file, line: n, keyword: kw, args: args}
+	it := item{file: file, line: n, keyword: kw, written: kwRaw, args: args}
 	if rawKeywords[kw] {
 		it.value = rest
 		return it, true, nil
@@ -329,8 +332,10 @@ func (p *parser) parseLine(line, file string, n, depth int) (item, bool, error) 
 		// First value wins, as for other keywords.
 		p.ignored = []string{args[0]}
 	}
-	if !knownKeywords[kw] && !p.isIgnored(kw) {
-		p.warnf(file, n, "unknown keyword %q (kept)", kwRaw)
+	if !knownKeywords[kw] {
+		if it.ignored = p.isIgnored(kw); !it.ignored {
+			p.warnf(file, n, "unknown keyword %q (kept)", kwRaw)
+		}
 	}
 	return it, true, nil
 }
@@ -448,8 +453,11 @@ var knownCriteria = map[string]bool{"all": true, "host": true, "originalhost": t
 
 // parseMatch parses a Match line. Supported criteria: all, host,
 // originalhost, user, localuser, each optionally negated with '!'.
-// Any other criterion makes the block never match and adds a warning;
-// its argument (if it takes one) is skipped.
+// "canonical" makes the block never match (there is no canonicalization
+// pass). Any other criterion (exec, final, localnetwork, tagged, ...) is
+// recorded as undecided: when the supported criteria hold, Lookup treats
+// the block as not matching and reports it in Host.Undecided. Both add a
+// warning; the argument of a criterion that takes one is skipped.
 func (p *parser) parseMatch(it *item) error {
 	args := it.args
 	for i := 0; i < len(args); i++ {
@@ -470,8 +478,12 @@ func (p *parser) parseMatch(it *item) error {
 				it.matchNever = true
 			}
 			continue
-		case "canonical", "final":
+		case "canonical":
 			it.matchNever = true
+			p.warnf(it.file, it.line, "Match %s is not supported; block treated as not matching", name)
+			continue
+		case "final":
+			it.undecided = append(it.undecided, a)
 			p.warnf(it.file, it.line, "Match %s is not supported; block treated as not matching", name)
 			continue
 		}
@@ -481,7 +493,7 @@ func (p *parser) parseMatch(it *item) error {
 		arg := args[i+1]
 		i++
 		if !knownCriteria[name] {
-			it.matchNever = true
+			it.undecided = append(it.undecided, a)
 			p.warnf(it.file, it.line, "Match %s is not supported; block treated as not matching", name)
 			continue
 		}

@@ -2,6 +2,7 @@ package sshconfig
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"reflect"
 	"strings"
@@ -150,6 +151,7 @@ ProxyCommand nc %h %p
 			}
 			want.Name, want.HostName, want.home, want.localUser = got.Name, got.HostName, got.home, got.localUser
 			want.first, want.firstArgs, want.multi, want.seen, want.ServerAliveCountMax = got.first, got.firstArgs, got.multi, got.seen, got.ServerAliveCountMax
+			want.settings = got.settings
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}
@@ -209,12 +211,47 @@ ProxyCommand nc %h %p
 			if h.User != "" || h.Port != 0 {
 				t.Errorf("%q %d", h.User, h.Port)
 			}
+			// canonical never matches (no canonicalization pass); the
+			// others might have, and are reported.
+			want := []string{"cfg:1: Match exec", "cfg:3: Match final", "cfg:7: Match tagged"}
+			if !reflect.DeepEqual(h.Undecided, want) {
+				t.Errorf("Undecided %q, want %q", h.Undecided, want)
+			}
+		}},
+		{"undecided match ruled out by another criterion", "Match host other exec true\n Port 2\nMatch !originalhost h final\n Port 3\n", "h", func(t *testing.T, h *Host) {
+			if h.Port != 0 || len(h.Undecided) != 0 {
+				t.Errorf("port %d, Undecided %q", h.Port, h.Undecided)
+			}
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.check(t, mustParse(t, tc.src).Lookup(tc.host))
 		})
+	}
+}
+
+// TestSettings: the lines that took effect, with their place and the
+// keyword as written; lines that lost to an earlier value are absent.
+func TestSettings(t *testing.T) {
+	c := mustParse(t, "Host h\n ChallengeResponseAuthentication no\n SendEnv A\n IgnoreUnknown Foo*\n FooBar 1\nHost other\n GSSAPIAuthentication yes\nHost *\n KbdInteractiveAuthentication yes\n SendEnv B\n Bogus 2\n")
+	var got []string
+	for _, s := range c.Lookup("h").Settings() {
+		got = append(got, fmt.Sprintf("%s:%d %s(%s)=%q known=%v ignored=%v", s.File, s.Line, s.Keyword, s.Written, s.Value, s.Known, s.Ignored))
+	}
+	want := []string{
+		`cfg:2 kbdinteractiveauthentication(ChallengeResponseAuthentication)="no" known=true ignored=false`,
+		`cfg:3 sendenv(SendEnv)="A" known=true ignored=false`,
+		`cfg:4 ignoreunknown(IgnoreUnknown)="Foo*" known=true ignored=false`,
+		`cfg:5 foobar(FooBar)="1" known=false ignored=true`,
+		`cfg:10 sendenv(SendEnv)="B" known=true ignored=false`,
+		`cfg:11 bogus(Bogus)="2" known=false ignored=false`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Settings:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !Known("KeepAlive") || !Known("pubkeyacceptedkeytypes") || Known("add") || Known("bogus") {
+		t.Error("Known disagrees with OpenSSH's keyword list")
 	}
 }
 

@@ -29,6 +29,17 @@ func freezeQ(x int32) int16 {
 	return int16(r)
 }
 
+// freezeQNarrow is freezeQ for |x| < 2^30, without the corrections: there
+// round(x/q) comes out exact. (The estimate is off by at most
+// |x|/2 * 2^-43 from x/q, less than the distance 1/(2q) from any x/q to the
+// nearest half-integer whenever |x| < 2^43/q, about 2^30.8.) The
+// reciprocal's inner loop, whose values stay below 2 q12^2 in magnitude,
+// uses it.
+func freezeQNarrow(x int32) int16 {
+	t := int32((int64(x)*qMul + 1<<(qShift-1)) >> qShift)
+	return int16(x - t*q)
+}
+
 // freeze3 returns the centred representative of x mod 3, in {-1, 0, 1}.
 func freeze3(x int32) int8 {
 	t := int32((int64(x)*threeMul + 1<<(threeShift-1)) >> threeShift)
@@ -58,26 +69,16 @@ func negativeMask(x int32) int32 { return x >> 31 }
 func nonzeroMask(x int32) int32 { return (x | -x) >> 31 }
 
 // mulQSmall sets h = f*g in R/q, g small.
-func mulQSmall(h *[p]int16, f *[p]int16, g *[p]int8) {
-	// |f_i g_j| <= q12, so a coefficient of the product is below p*q12 in
-	// magnitude and at most three of them are summed by the reduction:
-	// well inside int32.
-	var prod [2*p - 1]int32
-	for i := range p {
-		fi := int32(f[i])
-		row := prod[i : i+p]
-		for j, gj := range g {
-			row[j] += fi * int32(gj)
-		}
-	}
-	reduce(&prod)
-	for i := range h {
-		h[i] = freezeQ(prod[i])
-	}
-}
+func mulQSmall(h *[p]int16, f *[p]int16, g *[p]int8) { mulSmall(h, f, g, freezeQNarrow) }
 
 // mul3 sets h = f*g in R/3.
-func mul3(h *[p]int8, f *[p]int8, g *[p]int8) {
+func mul3(h *[p]int8, f *[p]int8, g *[p]int8) { mulSmall(h, f, g, freeze3) }
+
+// mulSmall sets h = f*g reduced by freeze, g small. |f_i g_j| <= q12, so a
+// coefficient of the product is below p*q12 in magnitude and at most three
+// of them are summed by the reduction: well inside int32 (and inside
+// freezeQNarrow's range).
+func mulSmall[T int8 | int16](h *[p]T, f *[p]T, g *[p]int8, freeze func(int32) T) {
 	var prod [2*p - 1]int32
 	for i := range p {
 		fi := int32(f[i])
@@ -88,7 +89,7 @@ func mul3(h *[p]int8, f *[p]int8, g *[p]int8) {
 	}
 	reduce(&prod)
 	for i := range h {
-		h[i] = freeze3(prod[i])
+		h[i] = freeze(prod[i])
 	}
 }
 
@@ -102,56 +103,20 @@ func reduce(prod *[2*p - 1]int32) {
 	}
 }
 
-// The reciprocals below follow the constant-time polynomial GCD of the NTRU
+// The reciprocals follow the constant-time polynomial GCD of the NTRU
 // Prime specification (Bernstein and Yang's "divsteps"). Polynomials are
-// held reversed, f starts as the reversed modulus x^p - x - 1 and g as the
+// held reversed: f starts as the reversed modulus x^p - x - 1 and g as the
 // reversed input; each of the 2p-1 steps swaps f and g when delta > 0 and
 // g(0) != 0, cancels g's constant term against f's, and divides g by x,
 // while v and r track the Bezout coefficient. The input is invertible
 // exactly when delta ends at 0, and then 1/input is v reversed, scaled by
-// 1/f(0).
-
-// recip3 sets out = 1/a in R/3 and returns 0 if a is invertible, -1 if not.
-func recip3(out *[p]int8, a *[p]int8) int32 {
-	var f, g, v, r [p + 1]int8
-	f[0], f[p-1], f[p] = 1, -1, -1
-	for i := range p {
-		g[p-1-i] = a[i]
-	}
-	r[0] = 1
-	delta := int32(1)
-	for step := range 2*p - 1 {
-		// v and r have no terms above degree step+1 in this step.
-		n := min(step+2, p+1)
-		copy(v[1:n], v[:n-1])
-		v[0] = 0
-
-		swap := negativeMask(-delta) & nonzeroMask(int32(g[0]))
-		delta ^= swap & (delta ^ -delta)
-		delta++
-		condSwap8(f[:], g[:], int8(swap))
-		condSwap8(v[:n], r[:n], int8(swap))
-
-		// f(0) is ±1, its own inverse: g - (g0/f0) f = g - g0 f0 f.
-		c := -int32(g[0]) * int32(f[0])
-		for i := range g {
-			g[i] = freeze3(int32(g[i]) + c*int32(f[i]))
-		}
-		for i := range n {
-			r[i] = freeze3(int32(r[i]) + c*int32(v[i]))
-		}
-		copy(g[:p], g[1:])
-		g[p] = 0
-	}
-	scale := f[0]
-	for i := range p {
-		out[i] = scale * v[p-1-i]
-	}
-	return nonzeroMask(delta)
-}
+// 1/f(0). Each step's swap, update and division by x run as one pass over
+// f and g and one over v and r.
 
 // recipQ3 sets out = 1/(3a) in R/q and returns 0 if 3a is invertible (R/q
-// is a field, so whenever a != 0), -1 if not.
+// is a field, so whenever a != 0), -1 if not. The cancellation is done
+// without a division: g = f0 g - g0 f. (recip3, for R/3, is bitsliced in
+// recip3.go.)
 func recipQ3(out *[p]int16, a *[p]int8) int32 {
 	var f, g, v, r [p + 1]int16
 	f[0], f[p-1], f[p] = 1, -1, -1
@@ -161,51 +126,36 @@ func recipQ3(out *[p]int16, a *[p]int8) int32 {
 	r[0] = recipQ(3)
 	delta := int32(1)
 	for step := range 2*p - 1 {
-		n := min(step+2, p+1)
-		copy(v[1:n], v[:n-1])
-		v[0] = 0
-
 		swap := negativeMask(-delta) & nonzeroMask(int32(g[0]))
 		delta ^= swap & (delta ^ -delta)
 		delta++
-		condSwap16(f[:], g[:], int16(swap))
-		condSwap16(v[:n], r[:n], int16(swap))
-
-		// Cancel g's constant term without dividing: g = f0 g - g0 f.
-		f0, g0 := int32(f[0]), int32(g[0])
-		for i := range g {
-			g[i] = freezeQ(f0*int32(g[i]) - g0*int32(f[i]))
+		m := int16(swap)
+		t := m & (f[0] ^ g[0])
+		f0, g0 := int32(f[0]^t), int32(g[0]^t)
+		f[0] = int16(f0)
+		for i := 1; i <= p; i++ {
+			fi, gi := f[i], g[i]
+			t := m & (fi ^ gi)
+			fi, gi = fi^t, gi^t
+			f[i] = fi
+			g[i-1] = freezeQNarrow(f0*int32(gi) - g0*int32(fi))
 		}
-		for i := range n {
-			r[i] = freezeQ(f0*int32(r[i]) - g0*int32(v[i]))
-		}
-		copy(g[:p], g[1:])
 		g[p] = 0
+		for i := min(step+1, p); i >= 0; i-- {
+			var vi int16
+			if i > 0 {
+				vi = v[i-1]
+			}
+			ri := r[i]
+			t := m & (vi ^ ri)
+			vi, ri = vi^t, ri^t
+			v[i] = vi
+			r[i] = freezeQNarrow(f0*int32(ri) - g0*int32(vi))
+		}
 	}
 	scale := int32(recipQ(f[0]))
 	for i := range p {
 		out[i] = freezeQ(scale * int32(v[p-1-i]))
 	}
 	return nonzeroMask(delta)
-}
-
-// condSwap8 swaps a and b (equal lengths) when mask is -1 and leaves them
-// when it is 0.
-func condSwap8(a, b []int8, mask int8) {
-	b = b[:len(a)]
-	for i := range a {
-		t := mask & (a[i] ^ b[i])
-		a[i] ^= t
-		b[i] ^= t
-	}
-}
-
-// condSwap16 is condSwap8 for int16 coefficients.
-func condSwap16(a, b []int16, mask int16) {
-	b = b[:len(a)]
-	for i := range a {
-		t := mask & (a[i] ^ b[i])
-		a[i] ^= t
-		b[i] ^= t
-	}
 }

@@ -35,6 +35,30 @@ func TestFreeze(t *testing.T) {
 	for range 1 << 20 {
 		check(int32(r.Uint32()))
 	}
+	narrow := func(x int32) {
+		if got, want := int64(freezeQNarrow(x)), centred(int64(x), q); got != want {
+			t.Fatalf("freezeQNarrow(%d) = %d, want %d", x, got, want)
+		}
+	}
+	for x := int32(-1 << 22); x <= 1<<22; x++ {
+		narrow(x)
+	}
+	for _, x := range []int32{1<<30 - 1, -(1<<30 - 1)} {
+		narrow(x)
+	}
+	for range 1 << 20 {
+		narrow(int32(r.Uint32()) >> 2)
+	}
+	// Around every multiple of q/2 near the top of the range, where a
+	// rounding error would show first.
+	for k := int32(1<<30/q*2 - 50); k <= 1<<30/q*2; k++ {
+		for d := int32(-2); d <= 2; d++ {
+			if x := k*q/2 + d; x < 1<<30 {
+				narrow(x)
+				narrow(-x)
+			}
+		}
+	}
 }
 
 func TestRecipQ(t *testing.T) {
