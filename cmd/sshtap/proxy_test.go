@@ -123,3 +123,63 @@ func TestParseJumpHost(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanHops: each hop's settings come from the config under its own
+// name; the first hop's own ProxyJump is followed, later hops' are not;
+// loops are refused.
+func TestPlanHops(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	os.WriteFile(cfg, []byte(`Host outer
+  HostName 10.0.0.9
+  ProxyJump none
+Host bastion
+  HostName 10.0.0.1
+  User ops
+  Port 2201
+  ProxyJump outer
+  IdentityFile ~/bastion_key
+Host inner
+  HostName 10.0.0.2
+  ProxyJump elsewhere
+Host loop
+  ProxyJump loop2
+Host loop2
+  ProxyJump loop
+Host self
+  HostName 10.0.0.3
+  ProxyJump self
+`), 0o600)
+	env := map[string]string{"HOME": dir, "USER": "me"}
+	plan := func(args ...string) ([]*settings, error) {
+		f, rest, err := parseClientArgs(append([]string{"-F", cfg}, args...))
+		if err != nil {
+			return nil, err
+		}
+		s, err := resolve(f, rest, func(k string) string { return env[k] })
+		if err != nil {
+			return nil, err
+		}
+		c := &client{app: &app{getenv: func(k string) string { return env[k] }}, s: s}
+		return c.planHops(s, 0)
+	}
+	chain, err := plan("-J", "bastion,root@inner:2", "-i", "/k", "target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range chain {
+		got = append(got, endpoint(h))
+	}
+	if want := []string{"me@10.0.0.9:22", "ops@10.0.0.1:2201", "root@10.0.0.2:2"}; !slices.Equal(got, want) {
+		t.Errorf("hops %q, want %q", got, want)
+	}
+	if len(chain) == 3 && (!slices.Equal(chain[1].identities, []string{filepath.Join(dir, "bastion_key")}) || len(chain[2].jumps) != 0) {
+		t.Errorf("bastion identities %q (-i is the destination's only), inner's jumps %q", chain[1].identities, chain[2].jumps)
+	}
+	for _, args := range [][]string{{"loop"}, {"self"}, {"-J", "bastion,bastion", "x"}} {
+		if _, err := plan(args...); err == nil || !strings.Contains(err.Error(), "loop") {
+			t.Errorf("%q: %v, want a loop refused", args, err)
+		}
+	}
+}
