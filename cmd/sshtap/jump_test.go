@@ -271,7 +271,7 @@ func TestJumpServe(t *testing.T) {
 	if want := fmt.Sprintf("target 127.0.0.1 port %d", n.target.Port); !strings.Contains(n.hop2.Log(), want) {
 		t.Errorf("hop2 logged no direct-tcpip open with %q", want)
 	}
-	if !strings.Contains(srv.stderr.String(), "[hop") && !strings.Contains(r.stderr, "[hop 1 tapjump]") {
+	if !strings.Contains(r.stderr, "[hop 1 tapjump] kex ") || !strings.Contains(r.stderr, "[hop 2 hop2] kex ") {
 		t.Errorf("no events of the serve hop:\n%s", r.stderr)
 	}
 }
