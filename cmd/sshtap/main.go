@@ -135,7 +135,8 @@ func (a *app) usage(w io.Writer) {
        sshtap serve [flags]        (sshtap serve --help)
 
 Connection (as ssh): -p port, -l user, -i identity (repeatable), -F config,
-  -o Option=value, -A, -X, -Y, -L spec, -R spec, -t, -T, -N, -q
+  -o Option=value, -A, -X, -Y, -L spec, -R spec, -t, -T, -N, -q,
+  -J [user@]host[:port][,...] (jump hosts), -W host:port (stdio forwarding)
 Events: --json, --events FILE, --only KINDS, --except KINDS, --color auto|always|never,
   --no-summary
 Transport: --rekey-every BYTES|DURATION, --keepalive DURATION, --mac-policy disconnect|discard|accept,
