@@ -90,15 +90,20 @@ type client struct {
 	fwdConns     map[*fwdConn]struct{}  // open forwarded connections, for ~#
 	connSeq      int                    // numbers fwdConns
 	noForwarding bool                   // the host key changed: no forwarding (as ssh)
+
+	hops []*hop // the jump hosts' connections, first connected first
 }
 
 // note shows a line about what sshtap itself does: on the event stream
 // (kind "note") with -v, and always for warnings unless -q.
-func (c *client) note(msg string) {
+func (c *client) note(msg string) { c.noteFrom(eventfmt.Source{}, msg) }
+
+// noteFrom is note about the connection src names (a jump host's).
+func (c *client) noteFrom(src eventfmt.Source, msg string) {
 	shown := strings.HasPrefix(msg, "warning") || strings.HasPrefix(msg, "Permanently added") || strings.HasPrefix(msg, "Learned new hostkey") ||
 		strings.HasPrefix(msg, "Deprecated hostkey removed")
 	if c.s.verbose || shown && !c.s.quiet {
-		c.out.w.Note("", msg)
+		c.out.w.NoteFrom(src, msg)
 	}
 }
 
@@ -122,41 +127,11 @@ func (c *client) run(ctx context.Context) (err error) {
 			c.agent = ag
 		}
 	}
-	hk, err := newHostKeyChecker(s.check, s.knownHosts, s.globalKnown, s.hashKnownHosts,
-		func(q string) (string, error) { return c.prompt.ask(q, true) }, c.note)
+	cfg, plan, hk, hostport, err := c.connConfig(s, c.agent, c.note)
 	if err != nil {
 		return err
 	}
-	if !c.prompt.available() {
-		hk.ask = nil
-	}
-	addr := net.JoinHostPort(s.hostname, strconv.Itoa(s.port))
-	hostport := addr
-	plan := &authPlan{
-		user: s.user, host: s.hostname, agent: c.agent, identities: s.identities, explicit: s.explicit,
-		identOnly: s.identitiesOnly, pubkey: s.pubkey, password: s.password, kbdInt: s.kbdInt,
-		passwordTurn: s.passwordTurns, preferred: s.preferred, prompt: c.prompt, note: c.note,
-		unsafe: hk.changed.Load,
-	}
-	cfg := &sshtap.Config{
-		TransportConfig: sshtap.TransportConfig{
-			KexAlgorithms: s.kex, Ciphers: s.ciphers, MACs: s.macs, HostKeyAlgorithms: s.hkAlgs,
-			MACPolicy: s.macPolicy, RekeyBytes: s.rekeyBytes, RekeyInterval: s.rekeyInterval,
-			Version: "sshtap_" + version,
-		},
-		User:                s.user,
-		Auth:                plan.methods(),
-		PublicKeyAlgorithms: s.pubkeyAlgs,
-		HostKeyCallback:     func(_ string, remote net.Addr, key ssh.PublicKey) error { return hk.check(hostport, remote, key) },
-		KeepAlive:           sshtap.KeepAlive{Interval: s.keepAlive, CountMax: s.keepAliveMax},
-	}
-	if s.compression {
-		// As OpenSSH's client with Compression yes.
-		cfg.Compression = []string{sshtap.CompressionZlibSSH, sshtap.CompressionZlib, sshtap.CompressionNone}
-	}
-	if len(s.hkAlgs) == 0 {
-		cfg.HostKeyAlgorithms = preferKnown(hk.knownAlgorithms(hostport), hk.hasAuthority(hostport), kex.DefaultHostKeyAlgos)
-	}
+	addr := hostport
 	if s.forwardAgent {
 		if c.agent == nil {
 			c.note("warning: agent forwarding requested but there is no agent (SSH_AUTH_SOCK)")
@@ -172,27 +147,18 @@ func (c *client) run(ctx context.Context) (err error) {
 		dctx, cancel = context.WithTimeout(ctx, s.connectTimeout)
 		defer cancel()
 	}
-	nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	nc, via, err := c.dialTransport(ctx, dctx, s, addr)
 	if err != nil {
-		return connectError(s.hostname, s.port, err)
+		return err
 	}
+	// Registered before the destination's own end below, so it runs
+	// after it: the jump hosts go last.
+	defer c.closeHops()
 	conn := sshtap.ClientConn(nc, cfg)
 	c.conn = conn
-	c.out.w.Note("", fmt.Sprintf("connected to %s (%s) as %s", addr, nc.RemoteAddr(), s.user))
+	c.out.w.Note("", fmt.Sprintf("connected to %s (%s) as %s", addr, via, s.user))
 	watched := c.out.watch(conn, "", c.sum)
-	if s.updateHostKeys != "no" {
-		// The keys the server announces after authentication.
-		sub := conn.Subscribe(ctx, sshtap.KindHostKeys)
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			for ev := range sub.Events() {
-				if hke, ok := ev.(*sshtap.HostKeysEvent); ok {
-					hk.updateHostKeys(ctx, conn, hostport, s.updateHostKeys, hke.Keys)
-				}
-			}
-		}()
-	}
+	c.learnHostKeys(ctx, &c.wg, conn, hk, hostport, s.updateHostKeys)
 	defer func() {
 		conn.Close()
 		c.wg.Wait()
@@ -216,7 +182,7 @@ func (c *client) run(ctx context.Context) (err error) {
 		defer timer.Stop()
 	}
 	if err := conn.Handshake(hctx); err != nil {
-		return c.handshakeError(plan, err)
+		return c.handshakeError(s, plan, err)
 	}
 	c.wg.Add(1)
 	go c.closeForwards()
@@ -227,6 +193,9 @@ func (c *client) run(ctx context.Context) (err error) {
 	}
 	if err := c.startForwards(ctx); err != nil {
 		return err
+	}
+	if s.stdioForward != "" {
+		return c.stdioForward(ctx)
 	}
 	if s.noCommand {
 		// -N: forwarding only, until interrupted or the server goes.
@@ -243,18 +212,82 @@ func (c *client) run(ctx context.Context) (err error) {
 	return c.session(ctx)
 }
 
+// connConfig makes the configuration of a connection with settings s:
+// host key checking against s's known_hosts files (hostport is the name
+// they are looked up under), authentication with s's methods and ag's keys,
+// s's algorithms. note shows what sshtap does on this connection.
+func (c *client) connConfig(s *settings, ag agent.ExtendedAgent, note func(string)) (cfg *sshtap.Config, plan *authPlan, hk *hostKeyChecker, hostport string, err error) {
+	hk, err = newHostKeyChecker(s.check, s.knownHosts, s.globalKnown, s.hashKnownHosts,
+		func(q string) (string, error) { return c.prompt.ask(q, true) }, note)
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	if !c.prompt.available() {
+		hk.ask = nil
+	}
+	hostport = net.JoinHostPort(s.hostname, strconv.Itoa(s.port))
+	plan = &authPlan{
+		user: s.user, host: s.hostname, agent: ag, identities: s.identities, explicit: s.explicit,
+		identOnly: s.identitiesOnly, pubkey: s.pubkey, password: s.password, kbdInt: s.kbdInt,
+		passwordTurn: s.passwordTurns, preferred: s.preferred, prompt: c.prompt, note: note,
+		unsafe: hk.changed.Load,
+	}
+	cfg = &sshtap.Config{
+		TransportConfig: sshtap.TransportConfig{
+			KexAlgorithms: s.kex, Ciphers: s.ciphers, MACs: s.macs, HostKeyAlgorithms: s.hkAlgs,
+			MACPolicy: s.macPolicy, RekeyBytes: s.rekeyBytes, RekeyInterval: s.rekeyInterval,
+			Version: "sshtap_" + version,
+		},
+		User:                s.user,
+		Auth:                plan.methods(),
+		PublicKeyAlgorithms: s.pubkeyAlgs,
+		HostKeyCallback:     func(_ string, remote net.Addr, key ssh.PublicKey) error { return hk.check(hostport, remote, key) },
+		KeepAlive:           sshtap.KeepAlive{Interval: s.keepAlive, CountMax: s.keepAliveMax},
+	}
+	if s.compression {
+		// As OpenSSH's client with Compression yes.
+		cfg.Compression = []string{sshtap.CompressionZlibSSH, sshtap.CompressionZlib, sshtap.CompressionNone}
+	}
+	if len(s.hkAlgs) == 0 {
+		cfg.HostKeyAlgorithms = preferKnown(hk.knownAlgorithms(hostport), hk.hasAuthority(hostport), kex.DefaultHostKeyAlgos)
+	}
+	return cfg, plan, hk, hostport, nil
+}
+
+// learnHostKeys follows the keys the server announces after
+// authentication (UpdateHostKeys mode: yes, ask; no does nothing).
+// The goroutine doing it is counted in wg and ends with conn.
+func (c *client) learnHostKeys(ctx context.Context, wg *sync.WaitGroup, conn *sshtap.Conn, hk *hostKeyChecker, hostport, mode string) {
+	if mode == "no" {
+		return
+	}
+	sub := conn.Subscribe(ctx, sshtap.KindHostKeys)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ev := range sub.Events() {
+			if hke, ok := ev.(*sshtap.HostKeysEvent); ok {
+				hk.updateHostKeys(ctx, conn, hostport, mode, hke.Keys)
+			}
+		}
+	}()
+}
+
 // agentSocket is IdentityAgent or SSH_AUTH_SOCK ("" = none).
-func (c *client) agentSocket() string {
-	switch c.s.identityAgent {
+func (c *client) agentSocket() string { return c.agentSocketOf(c.s) }
+
+// agentSocketOf is s's IdentityAgent or SSH_AUTH_SOCK ("" = none).
+func (c *client) agentSocketOf(s *settings) string {
+	switch s.identityAgent {
 	case "none":
 		return ""
 	case "", "SSH_AUTH_SOCK":
 		return c.app.getenv("SSH_AUTH_SOCK")
 	}
-	if v, ok := strings.CutPrefix(c.s.identityAgent, "$"); ok {
+	if v, ok := strings.CutPrefix(s.identityAgent, "$"); ok {
 		return c.app.getenv(v)
 	}
-	return c.s.identityAgent
+	return s.identityAgent
 }
 
 // preferKnown orders algos with those of the known keys first (as OpenSSH
@@ -309,7 +342,7 @@ func connectError(host string, port int, err error) error {
 }
 
 // handshakeError explains why the handshake failed.
-func (c *client) handshakeError(plan *authPlan, err error) error {
+func (c *client) handshakeError(s *settings, plan *authPlan, err error) error {
 	var ae *sshtap.AuthError
 	var ne *kex.NegotiationError
 	var hc *hostKeyChangedError
@@ -323,7 +356,7 @@ func (c *client) handshakeError(plan *authPlan, err error) error {
 		return plan.authFailure(ae)
 	case errors.As(err, &ne):
 		return fmt.Errorf("unable to negotiate with %s port %d: no matching %s.\n  sshtap offered: %s\n  server offered: %s",
-			c.s.hostname, c.s.port, ne.What, strings.Join(ne.Client, ","), eventfmt.Clean(strings.Join(ne.Server, ",")))
+			s.hostname, s.port, ne.What, strings.Join(ne.Client, ","), eventfmt.Clean(strings.Join(ne.Server, ",")))
 	}
 	var he *sshtap.HostKeyError
 	if errors.As(err, &he) {

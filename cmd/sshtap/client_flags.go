@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,7 +12,7 @@ import (
 	"sshtap/kex"
 )
 
-const clientUsage = "sshtap [-AaCNqTtXY] [-p port] [-l user] [-i identity] [-F config] [-o option] [-L spec] [-R spec] [-D [bind:]port] [-e char] [--json] [--events file] [--only kinds] [--except kinds] [user@]host [command...]"
+const clientUsage = "sshtap [-AaCNqTtXY] [-p port] [-l user] [-i identity] [-F config] [-o option] [-L spec] [-R spec] [-D [bind:]port] [-e char] [-J destination] [-W host:port] [--json] [--events file] [--only kinds] [--except kinds] [user@]host [command...]"
 
 // clientFlags is the command line of `sshtap [flags] [user@]host [command]`.
 type clientFlags struct {
@@ -32,6 +33,8 @@ type clientFlags struct {
 	verbose                bool     // -v: notes about what sshtap does (identities tried, ...)
 	version                bool     // -V
 	help                   bool     // -h, --help
+	jump                   string   // -J: jump hosts, comma-separated
+	stdioForward           string   // -W host:port
 
 	events eventFlags
 
@@ -75,6 +78,15 @@ func (f *clientFlags) opts() []opt {
 		stringOpt(0, "macs", &f.macs),
 		stringOpt('m', "", &f.macs),
 		stringOpt(0, "hostkey-algos", &f.hkAlgs),
+		{short: 'J', arg: true, set: func(v string) error {
+			// As ssh: one -J, its hops separated by commas.
+			if f.jump != "" {
+				return errors.New("only one -J is allowed (separate jump hosts with commas)")
+			}
+			f.jump = v
+			return nil
+		}},
+		stringOpt('W', "", &f.stdioForward),
 	}
 	return append(o, f.events.opts()...)
 }

@@ -186,7 +186,12 @@ func (out *eventOutput) holdForPrompt(asking bool) {
 // labelled connection (conn != "", as in serve) is timed from now; finish
 // forgets it.
 func (out *eventOutput) watch(c *sshtap.Conn, conn string, sum *eventfmt.Summary) <-chan struct{} {
-	if conn != "" && !out.w.HasConnStart(conn) {
+	return out.watchFrom(c, eventfmt.Source{Conn: conn}, sum)
+}
+
+// watchFrom is watch for the connection src names (a jump host's, say).
+func (out *eventOutput) watchFrom(c *sshtap.Conn, src eventfmt.Source, sum *eventfmt.Summary) <-chan struct{} {
+	if conn := src.Conn; conn != "" && !out.w.HasConnStart(conn) {
 		out.w.SetConnStart(conn, time.Now())
 	}
 	sub := c.SubscribeBuffer(context.Background(), sshtap.KindAll, 4096)
@@ -195,7 +200,7 @@ func (out *eventOutput) watch(c *sshtap.Conn, conn string, sum *eventfmt.Summary
 		defer close(done)
 		for ev := range sub.Events() {
 			sum.Add(ev)
-			out.w.Event(conn, ev)
+			out.w.EventFrom(src, ev)
 		}
 	}()
 	return done
@@ -204,11 +209,16 @@ func (out *eventOutput) watch(c *sshtap.Conn, conn string, sum *eventfmt.Summary
 // finish writes the exit summary of one connection (unless --no-summary);
 // elapsed is how long the connection lasted.
 func (out *eventOutput) finish(conn string, sum *eventfmt.Summary, st sshtap.Stats, elapsed time.Duration) {
+	out.finishFrom(eventfmt.Source{Conn: conn}, sum, st, elapsed)
+}
+
+// finishFrom is finish for the connection src names.
+func (out *eventOutput) finishFrom(src eventfmt.Source, sum *eventfmt.Summary, st sshtap.Stats, elapsed time.Duration) {
 	if out.summary {
-		out.w.WriteSummary(conn, sum, st, elapsed)
+		out.w.WriteSummaryFrom(src, sum, st, elapsed)
 	}
-	if conn != "" {
-		out.w.ForgetConn(conn)
+	if src.Conn != "" {
+		out.w.ForgetConn(src.Conn)
 	}
 }
 

@@ -136,7 +136,8 @@ func (a *app) usage(w io.Writer) {
 
 Connection (as ssh): -p port, -l user, -i identity (repeatable), -F config,
   -o Option=value, -A, -X, -Y, -L spec, -R spec, -D [bind:]port (SOCKS),
-  -e escape_char|none, -t, -T, -N, -q
+  -e escape_char|none, -t, -T, -N, -q,
+  -J [user@]host[:port][,...] (jump hosts), -W host:port (stdio forwarding)
 Events: --json, --events FILE, --only KINDS, --except KINDS, --color auto|always|never,
   --no-summary
 Transport: --rekey-every BYTES|DURATION, --keepalive DURATION, --mac-policy disconnect|discard|accept,

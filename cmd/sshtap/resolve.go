@@ -66,6 +66,10 @@ type settings struct {
 	setEnv         [][2]string // SetEnv name, value pairs
 	xauth          string      // XAuthLocation: the xauth program
 	configNotes    []string    // ignored keywords, shown under -v
+	jumps          []string    // ProxyJump or -J: the jump hosts as written, first connected first
+	proxyCommand   string      // ProxyCommand, tokens expanded; "" = none
+	stdioForward   string      // -W host:port
+	configFile     string      // -F: the jump hosts' settings come from it too
 }
 
 // lookup finds a keyword's value: -o options first, then the config file,
@@ -535,6 +539,10 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		s.requestTTY = "force"
 	case f.tty == 1:
 		s.requestTTY = "yes"
+	}
+	s.configFile = f.configFile
+	if err := s.resolveProxy(f, l); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -83,9 +83,39 @@ func (w *Writer) ForgetConn(conn string) {
 // New returns a Writer rendering to w.
 func New(w io.Writer, o Options) *Writer { return &Writer{w: w, o: o} }
 
+// Source says which connection a line belongs to.
+type Source struct {
+	// Conn names the connection when the command has several (serve:
+	// "#N HOST:PORT"); "" when there is only one.
+	Conn string
+	// Hop names a jump host's connection (ProxyJump, -J) as the user
+	// wrote the host; "" for the connection to the destination itself.
+	Hop string
+	// HopIndex is the jump host's place on the way, from 1 for the
+	// first connection made; 0 when Hop is "".
+	HopIndex int
+}
+
+// label is the human format's "[conn] [hop N name]" ("" when neither).
+func (src Source) label() string {
+	var parts []string
+	if src.Conn != "" {
+		parts = append(parts, "["+clean(src.Conn)+"]")
+	}
+	if src.Hop != "" {
+		parts = append(parts, fmt.Sprintf("[hop %d %s]", src.HopIndex, clean(src.Hop)))
+	}
+	return strings.Join(parts, " ")
+}
+
 // Event renders ev if its kind is shown. conn names the connection the event
 // belongs to ("" when there is only one).
 func (w *Writer) Event(conn string, ev sshtap.Event) error {
+	return w.EventFrom(Source{Conn: conn}, ev)
+}
+
+// EventFrom renders ev, an event of src's connection, if its kind is shown.
+func (w *Writer) EventFrom(src Source, ev sshtap.Event) error {
 	if ev == nil || ev.Kind()&w.o.Show == 0 {
 		return nil
 	}
@@ -96,18 +126,18 @@ func (w *Writer) Event(conn string, ev sshtap.Event) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Reset()
-	start := w.startLocked(conn, t)
+	start := w.startLocked(src.Conn, t)
 	if w.o.JSON {
-		if err := writeJSON(&w.buf, jsonEvent(common(conn, ev.Kind().String(), t, t.Sub(start)), ev)); err != nil {
+		if err := writeJSON(&w.buf, jsonEvent(common(src, ev.Kind().String(), t, t.Sub(start)), ev)); err != nil {
 			return err
 		}
 	} else {
-		w.humanPrefix(t.Sub(start), conn, ev.Kind().String(), kindColor(ev))
+		w.humanPrefix(t.Sub(start), src, ev.Kind().String(), kindColor(ev))
 		w.buf.WriteString(humanDetails(ev))
 		w.buf.WriteByte('\n')
 		if kx, ok := ev.(*sshtap.KexEvent); ok && len(kx.Legacy) > 0 {
 			// A second line, so that the weak algorithms stand out.
-			w.humanPrefix(t.Sub(start), conn, "warning", colYellow)
+			w.humanPrefix(t.Sub(start), src, "warning", colYellow)
 			w.paint(colYellow, "legacy algorithm negotiated (weak, enabled by configuration): "+tokens(kx.Legacy))
 			w.buf.WriteByte('\n')
 		}
@@ -118,17 +148,22 @@ func (w *Writer) Event(conn string, ev sshtap.Event) error {
 // Note renders a line that is not a library event (e.g. "connected to
 // host:22", "listening on ..."): kind "note" in NDJSON.
 func (w *Writer) Note(conn, msg string) error {
+	return w.NoteFrom(Source{Conn: conn}, msg)
+}
+
+// NoteFrom renders a note about src's connection.
+func (w *Writer) NoteFrom(src Source, msg string) error {
 	t := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Reset()
-	start := w.startLocked(conn, t)
+	start := w.startLocked(src.Conn, t)
 	if w.o.JSON {
-		if err := writeJSON(&w.buf, &noteJSON{common(conn, "note", t, t.Sub(start)), msg}); err != nil {
+		if err := writeJSON(&w.buf, &noteJSON{common(src, "note", t, t.Sub(start)), msg}); err != nil {
 			return err
 		}
 	} else {
-		w.humanPrefix(t.Sub(start), conn, "note", colBold)
+		w.humanPrefix(t.Sub(start), src, "note", colBold)
 		w.buf.WriteString(clean(msg))
 		w.buf.WriteByte('\n')
 	}
@@ -288,18 +323,23 @@ func (s *Summary) snapshot() summarySnapshot {
 // bytes each way and rekeys from st, RTT min/avg/max, and how long the
 // connection lasted. In JSON it is one object of kind "summary".
 func (w *Writer) WriteSummary(conn string, s *Summary, st sshtap.Stats, elapsed time.Duration) error {
+	return w.WriteSummaryFrom(Source{Conn: conn}, s, st, elapsed)
+}
+
+// WriteSummaryFrom writes the exit summary of src's connection.
+func (w *Writer) WriteSummaryFrom(src Source, s *Summary, st sshtap.Stats, elapsed time.Duration) error {
 	snap := s.snapshot()
 	t := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Reset()
-	w.startLocked(conn, t)
+	w.startLocked(src.Conn, t)
 	if w.o.JSON {
-		if err := writeJSON(&w.buf, summaryToJSON(conn, t, snap, st, elapsed)); err != nil {
+		if err := writeJSON(&w.buf, summaryToJSON(src, t, snap, st, elapsed)); err != nil {
 			return err
 		}
 	} else {
-		w.humanSummary(conn, snap, st, elapsed)
+		w.humanSummary(src, snap, st, elapsed)
 	}
 	return w.flushLocked()
 }

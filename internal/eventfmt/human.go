@@ -73,13 +73,13 @@ func kindColor(ev sshtap.Event) string {
 	return kindColors[ev.Kind()]
 }
 
-// humanPrefix writes "+1.234s [conn] kind    " into w.buf.
-func (w *Writer) humanPrefix(since time.Duration, conn, kind, color string) {
+// humanPrefix writes "+1.234s [conn] [hop N name] kind    " into w.buf.
+func (w *Writer) humanPrefix(since time.Duration, src Source, kind, color string) {
 	b := &w.buf
 	w.paint(colDim, formatElapsed(since))
 	b.WriteByte(' ')
-	if conn != "" {
-		w.paint(colBold, "["+clean(conn)+"]")
+	if label := src.label(); label != "" {
+		w.paint(colBold, label)
 		b.WriteByte(' ')
 	}
 	w.paint(color, kind)
@@ -470,11 +470,11 @@ func preview(data []byte) string {
 }
 
 // humanSummary writes the exit summary block into w.buf.
-func (w *Writer) humanSummary(conn string, s summarySnapshot, st sshtap.Stats, elapsed time.Duration) {
+func (w *Writer) humanSummary(src Source, s summarySnapshot, st sshtap.Stats, elapsed time.Duration) {
 	b := &w.buf
 	head := "summary"
-	if conn != "" {
-		head += " [" + clean(conn) + "]"
+	if label := src.label(); label != "" {
+		head += " " + label
 	}
 	w.paint(colBold, head)
 	fmt.Fprintf(b, " after %s\n", formatDur(elapsed))

@@ -18,18 +18,22 @@ import (
 // only ever added, never renamed or removed.
 
 type commonJSON struct {
-	Time    string  `json:"time"`    // RFC 3339, nanoseconds, UTC
-	Elapsed float64 `json:"elapsed"` // seconds since Options.Start
-	Conn    string  `json:"conn,omitempty"`
-	Kind    string  `json:"kind"`
+	Time     string  `json:"time"`    // RFC 3339, nanoseconds, UTC
+	Elapsed  float64 `json:"elapsed"` // seconds since Options.Start
+	Conn     string  `json:"conn,omitempty"`
+	Hop      string  `json:"hop,omitempty"`       // a jump host's connection
+	HopIndex int     `json:"hop_index,omitempty"` // its place on the way, from 1
+	Kind     string  `json:"kind"`
 }
 
-func common(conn, kind string, t time.Time, since time.Duration) commonJSON {
+func common(src Source, kind string, t time.Time, since time.Duration) commonJSON {
 	return commonJSON{
-		Time:    t.UTC().Format(time.RFC3339Nano),
-		Elapsed: seconds(since),
-		Conn:    conn,
-		Kind:    kind,
+		Time:     t.UTC().Format(time.RFC3339Nano),
+		Elapsed:  seconds(since),
+		Conn:     src.Conn,
+		Hop:      src.Hop,
+		HopIndex: src.HopIndex,
+		Kind:     kind,
 	}
 }
 
@@ -331,9 +335,9 @@ func extValue(v []byte) (s string, isHex bool) {
 	return hex.EncodeToString(v), true
 }
 
-func summaryToJSON(conn string, t time.Time, s summarySnapshot, st sshtap.Stats, elapsed time.Duration) *summaryJSON {
+func summaryToJSON(src Source, t time.Time, s summarySnapshot, st sshtap.Stats, elapsed time.Duration) *summaryJSON {
 	j := &summaryJSON{
-		commonJSON:   common(conn, "summary", t, elapsed),
+		commonJSON:   common(src, "summary", t, elapsed),
 		Counts:       map[string]int{},
 		Events:       s.total,
 		BytesRead:    st.BytesRead,

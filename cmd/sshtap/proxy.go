@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// resolveProxy sets s.jumps and s.proxyCommand from -J, -o and the config
+// file, and s.stdioForward from -W, with ssh's rules:
+//
+//   - ProxyJump and ProxyCommand are one setting: whichever is obtained
+//     first wins (ssh_config(5): "the first obtained value will be used"),
+//     so a config's ProxyJump hides a later ProxyCommand and the other way
+//     round, and the command line (-J, -o) wins over the file.
+//   - "none" disables the keyword; a ProxyJump none still lets the file's
+//     ProxyCommand apply, as ssh does, while ProxyCommand none disables both.
+//   - -J together with -o ProxyJump or -o ProxyCommand is refused (ssh
+//     refuses or ignores one, depending on their order).
+func (s *settings) resolveProxy(f *clientFlags, l lookup) error {
+	bad := func(format string, a ...any) error {
+		return &usageError{msg: fmt.Sprintf(format, a...), usage: clientUsage}
+	}
+	optJump, optJumpSet := l.opts.Get("proxyjump")
+	optCmd, optCmdSet := l.opts.Get("proxycommand")
+	jump, jumpSet := optJump, optJumpSet
+	if f.jump != "" {
+		if optJumpSet {
+			return bad("-J and -o ProxyJump given together")
+		}
+		if optCmdSet && !strings.EqualFold(optCmd, "none") {
+			return bad("-J and -o ProxyCommand given together")
+		}
+		jump, jumpSet = f.jump, true
+	}
+	var cmd string
+	var cmdSet bool
+	switch {
+	case jumpSet && !strings.EqualFold(jump, "none"):
+	case optCmdSet:
+		cmd, cmdSet = optCmd, true
+	case l.file != nil:
+		fileCmd, fileCmdSet := l.file.Get("proxycommand")
+		if !jumpSet {
+			jump, jumpSet = l.file.Get("proxyjump")
+		}
+		cmd, cmdSet = fileCmd, fileCmdSet
+	}
+	if jumpSet && !strings.EqualFold(jump, "none") {
+		for hop := range strings.SplitSeq(jump, ",") {
+			if _, _, _, err := parseJumpHost(hop); err != nil {
+				return bad("ProxyJump %s: %v", jump, err)
+			}
+			s.jumps = append(s.jumps, hop)
+		}
+		return s.resolveStdioForward(f, bad)
+	}
+	if cmdSet && !strings.EqualFold(cmd, "none") {
+		if cmd == "-" {
+			// ssh then speaks SSH over its own stdin and stdout.
+			return bad("ProxyCommand -: a connection over sshtap's own stdin and stdout is not supported")
+		}
+		expanded, err := expandProxyCommand(cmd, s.hostname, s.port, s.user, s.host)
+		if err != nil {
+			return bad("ProxyCommand: %v", err)
+		}
+		s.proxyCommand = expanded
+	}
+	return s.resolveStdioForward(f, bad)
+}
+
+// resolveStdioForward reads -W host:port. As in ssh, it implies -N and -T
+// and clears every forwarding (ClearAllForwardings): the connection only
+// carries the one channel.
+func (s *settings) resolveStdioForward(f *clientFlags, bad func(string, ...any) error) error {
+	if f.stdioForward == "" {
+		return nil
+	}
+	host, port, ok := cutPort(f.stdioForward)
+	if !ok || host == "" {
+		return bad("-W %s: want host:port", f.stdioForward)
+	}
+	if _, err := parsePort(port); err != nil {
+		return bad("-W %s: %v", f.stdioForward, err)
+	}
+	if s.command != "" {
+		return bad("-W takes no remote command")
+	}
+	s.stdioForward = joinHostPort(host, port)
+	s.locals, s.remotes, s.dynamics, s.forwardAgent, s.forwardX11 = nil, nil, nil, false, false
+	s.requestTTY = "no"
+	return nil
+}
+
+// parseJumpHost reads one jump host as ProxyJump and -J take it:
+// [user@]host[:port] (an IPv6 address in brackets) or
+// ssh://[user@]host[:port]. port is 0 when not given.
+func parseJumpHost(spec string) (user, host string, port int, err error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		return "", "", 0, errors.New("empty jump host")
+	}
+	if strings.HasPrefix(spec, "ssh://") {
+		user, host, port, err = parseDestination(spec)
+	} else {
+		rest := spec
+		if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+			user, rest = rest[:i], rest[i+1:]
+		}
+		host = rest
+		if h, p, ok := cutPort(rest); ok {
+			if port, err = parsePort(p); err != nil {
+				return "", "", 0, fmt.Errorf("%s: %v", spec, err)
+			}
+			host = h
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	}
+	if err != nil {
+		return "", "", 0, fmt.Errorf("%s: %v", spec, err)
+	}
+	// ssh's valid_hostname: no spaces, quotes or shell metacharacters in
+	// a name that ends up on ssh's own command line.
+	if host == "" || strings.ContainsAny(host, " \t'\"`\\$;&|<>(){}*?") || strings.HasPrefix(host, "-") {
+		return "", "", 0, fmt.Errorf("%q is not a valid host name", host)
+	}
+	if strings.ContainsAny(user, " \t'\"`\\$;&|<>(){}*?:/@") || strings.HasPrefix(user, "-") {
+		return "", "", 0, fmt.Errorf("%q is not a valid user name", user)
+	}
+	return user, host, port, nil
+}
+
+// expandProxyCommand expands ProxyCommand's tokens (ssh_config(5)
+// TOKENS: ProxyCommand accepts %%, %h, %n, %p and %r): %h is the host
+// name connected to, %n the host as typed, %p the port, %r the remote
+// user. Any other token is an error, as in ssh.
+func expandProxyCommand(cmd, hostname string, port int, user, orig string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(cmd); i++ {
+		if cmd[i] != '%' {
+			b.WriteByte(cmd[i])
+			continue
+		}
+		if i+1 >= len(cmd) {
+			return "", errors.New("a % at the end")
+		}
+		i++
+		switch cmd[i] {
+		case '%':
+			b.WriteByte('%')
+		case 'h':
+			b.WriteString(hostname)
+		case 'n':
+			b.WriteString(orig)
+		case 'p':
+			b.WriteString(strconv.Itoa(port))
+		case 'r':
+			b.WriteString(user)
+		default:
+			return "", fmt.Errorf("unknown token %%%c (ProxyCommand takes %%h, %%n, %%p, %%r and %%%%)", cmd[i])
+		}
+	}
+	return b.String(), nil
+}
+
+// proxyProcess is a running ProxyCommand: the SSH connection is written to
+// its stdin and read from its stdout (the transport's io.ReadWriter seam);
+// its stderr is passed through. Close ends it: its stdin is closed, and a
+// process still running then gets SIGHUP (as ssh sends it) and, if it
+// ignores that, SIGKILL; Close returns once it was reaped.
+type proxyProcess struct {
+	cmd    *exec.Cmd
+	stdin  *os.File // the write end of its stdin
+	stdout *os.File // the read end of its stdout
+
+	once   sync.Once
+	exited chan struct{}
+}
+
+// startProxyCommand runs command with sh -c (ssh uses the user's shell
+// and "exec"; sh -c with exec keeps no lingering shell either).
+func startProxyCommand(command string, stderr io.Writer) (*proxyProcess, error) {
+	// Pipes of our own rather than exec's StdinPipe/StdoutPipe: Wait
+	// closes those when the process exits, and the last bytes it wrote
+	// (the end of the session) could be lost before they are read.
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, err
+	}
+	cmd := exec.Command("/bin/sh", "-c", "exec "+command)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, stderr
+	// Its own process group, so that a Ctrl-C on the terminal reaches
+	// sshtap, which ends the connection and then the command.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, fmt.Errorf("ProxyCommand %q: %w", command, err)
+	}
+	p := &proxyProcess{cmd: cmd, stdin: inW, stdout: outR, exited: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+func (p *proxyProcess) Read(b []byte) (int, error) {
+	n, err := p.stdout.Read(b)
+	if err != nil && errors.Is(err, os.ErrClosed) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (p *proxyProcess) Write(b []byte) (int, error) { return p.stdin.Write(b) }
+
+// proxyExitWait is how long Close waits for the command to exit after its
+// stdin closed, and again after SIGHUP.
+const proxyExitWait = 2 * time.Second
+
+func (p *proxyProcess) Close() error {
+	p.once.Do(func() {
+		p.stdin.Close()
+		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGKILL} {
+			t := time.NewTimer(proxyExitWait)
+			select {
+			case <-p.exited:
+			case <-t.C:
+				// The whole group: a command that forked (a pipeline)
+				// leaves no child behind.
+				syscall.Kill(-p.cmd.Process.Pid, sig)
+			}
+			t.Stop()
+		}
+		<-p.exited
+		p.stdout.Close()
+	})
+	return nil
+}
+
+// stdioForward is -W: stdin goes to a direct-tcpip channel to
+// s.stdioForward, the channel's data to stdout. It ends when the far side
+// closes (after stdin's end was passed on as EOF) or stdout fails.
+func (c *client) stdioForward(ctx context.Context) error {
+	ch, err := c.conn.Dial(ctx, "tcp", c.s.stdioForward)
+	if err != nil {
+		return fmt.Errorf("stdio forwarding to %s failed: %w", c.s.stdioForward, err)
+	}
+	defer ch.Close()
+	if c.s.verbose {
+		c.note("stdio forwarding to " + c.s.stdioForward)
+	}
+	go func() {
+		// Ends with stdin; a stdin that never ends is left behind when
+		// the channel closes first (sshtap then exits).
+		io.Copy(ch, c.app.stdin)
+		if cw, ok := ch.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+	}()
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(c.app.stdout, ch)
+		copied <- err
+	}()
+	select {
+	case err := <-copied:
+		if err != nil && c.conn.Err() != nil {
+			return describeConnError(c.conn.Err())
+		}
+		return nil
+	case <-ctx.Done():
+		return nil
+	}
+}
