@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log"
 	"net"
+	"slices"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -23,6 +25,13 @@ import (
 // the certificate (host type, CA, validity, the host name among the
 // principals, signature) as it is; knownhosts.New builds one from the
 // @cert-authority lines of known_hosts files.
+//
+// One check is missing there: ssh.CertChecker accepts a CA signature made
+// with any algorithm the CA's key can verify, ssh-rsa (RSA with SHA-1)
+// included, where OpenSSH's default CASignatureAlgorithms has no ssh-rsa
+// and refuses such a certificate ("Certificate signed with disallowed
+// algorithm"). The callback below adds that check before handing the key
+// to the checker.
 func ExampleConfig_hostCertificate() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -50,9 +59,19 @@ func ExampleConfig_hostCertificate() {
 			return bytes.Equal(auth.Marshal(), ca.PublicKey().Marshal())
 		},
 	}
+	// OpenSSH 9.2's CASignatureAlgorithms default.
+	caSignatureAlgorithms := []string{
+		ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+		ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+	}
 	ccfg := &sshtap.Config{
-		Addr:            "server.example:22", // the name the certificate must list
-		HostKeyCallback: checker.CheckHostKey,
+		Addr: "server.example:22", // the name the certificate must list
+		HostKeyCallback: func(addr string, remote net.Addr, key ssh.PublicKey) error {
+			if c, ok := key.(*ssh.Certificate); ok && (c.Signature == nil || !slices.Contains(caSignatureAlgorithms, c.Signature.Format)) {
+				return errors.New("host certificate signed with a disallowed algorithm")
+			}
+			return checker.CheckHostKey(addr, remote, key)
+		},
 	}
 
 	a, b := net.Pipe()

@@ -225,6 +225,7 @@ func (c *client) connConfig(s *settings, ag agent.ExtendedAgent, note func(strin
 	if !c.prompt.available() {
 		hk.ask = nil
 	}
+	hk.caSigAlgs = s.caSigAlgs
 	hostport = net.JoinHostPort(s.hostname, strconv.Itoa(s.port))
 	plan = &authPlan{
 		user: s.user, host: s.hostname, agent: ag, identities: s.identities, explicit: s.explicit,

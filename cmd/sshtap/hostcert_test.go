@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"os"
 	"path/filepath"
@@ -256,5 +257,98 @@ func TestPreferKnownCertificates(t *testing.T) {
 	got = preferKnown([]string{ssh.KeyAlgoRSASHA512}, false, algos)
 	if got[0] != kex.HostKeyRSASHA512Cert || slices.Index(got, kex.HostKeyED25519Cert) < slices.Index(got, ssh.KeyAlgoRSASHA512) {
 		t.Errorf("an RSA key known, no CA: %q", got)
+	}
+}
+
+// A host certificate whose CA signed it with ssh-rsa (SHA-1) is refused,
+// as OpenSSH's sshkey_cert_check_host refuses a signature algorithm
+// outside CASignatureAlgorithms (whose default has no ssh-rsa); the
+// certified plain key is then checked as any other.
+func TestReviewHostCertSHA1CASignatureRefused(t *testing.T) {
+	f := newCertFixture(t)
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := ssh.NewSignerFromKey(rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha1CA, err := ssh.NewSignerWithAlgorithms(rs.(ssh.AlgorithmSigner), []string{ssh.KeyAlgoRSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := f.cert(t, sha1CA, nil)
+	if cert.Signature.Format != ssh.KeyAlgoRSA {
+		t.Fatalf("signature format %q, want ssh-rsa", cert.Signature.Format)
+	}
+	const hostport = "host.example:22"
+	h, notes := f.checkerWith(t, "@cert-authority * "+authorizedLine(rs.PublicKey()))
+	err = h.check(hostport, fakeAddr(hostport), cert)
+	var ce *hostCertError
+	var hu *hostKeyUnknownError
+	if !errors.As(err, &hu) || !errors.As(err, &ce) || ce.failure != certDisallowedSignature {
+		t.Fatalf("host certificate signed with ssh-rsa (SHA-1): %v, want a *hostKeyUnknownError carrying a disallowed-signature *hostCertError", err)
+	}
+	if want := `signed with ssh-rsa, which CASignatureAlgorithms does not allow`; !strings.Contains(err.Error(), want) {
+		t.Errorf("message lacks %q:\n%v", want, err)
+	}
+	if !slices.ContainsFunc(*notes, func(n string) bool { return strings.Contains(n, "CASignatureAlgorithms") }) {
+		t.Errorf("no warning about the signature algorithm: %q", *notes)
+	}
+
+	// Falling back to the plain key, as for the other refusals.
+	h, _ = f.checkerWith(t, "@cert-authority * "+authorizedLine(rs.PublicKey()), knownhosts.Line([]string{"host.example"}, f.host.PublicKey()))
+	if err := h.check(hostport, fakeAddr(hostport), cert); err != nil {
+		t.Errorf("SHA-1-signed certificate of a recorded plain key: %v", err)
+	}
+
+	// CASignatureAlgorithms=+ssh-rsa allows it; rsa-sha2-256 signatures
+	// by the same CA (x/crypto's choice for an RSA signer) are allowed by
+	// default and refused when the list leaves them out.
+	h, _ = f.checkerWith(t, "@cert-authority * "+authorizedLine(rs.PublicKey()))
+	h.caSigAlgs = append(slices.Clone(defaultCASignatureAlgorithms), ssh.KeyAlgoRSA)
+	if err := h.check(hostport, fakeAddr(hostport), cert); err != nil {
+		t.Errorf("CASignatureAlgorithms with ssh-rsa: %v", err)
+	}
+	sha2 := f.cert(t, rs, nil)
+	if sha2.Signature.Format != ssh.KeyAlgoRSASHA256 {
+		t.Fatalf("signature format %q, want rsa-sha2-256", sha2.Signature.Format)
+	}
+	h, _ = f.checkerWith(t, "@cert-authority * "+authorizedLine(rs.PublicKey()))
+	if err := h.check(hostport, fakeAddr(hostport), sha2); err != nil {
+		t.Errorf("rsa-sha2-256 CA signature: %v", err)
+	}
+	h.caSigAlgs = []string{ssh.KeyAlgoED25519, ssh.KeyAlgoRSASHA512}
+	if err := h.check(hostport, fakeAddr(hostport), sha2); !errors.As(err, &ce) || ce.failure != certDisallowedSignature {
+		t.Errorf("rsa-sha2-256 outside CASignatureAlgorithms: %v", err)
+	}
+}
+
+// CASignatureAlgorithms takes OpenSSH's list syntax against its default.
+func TestResolveCASignatureAlgorithms(t *testing.T) {
+	for _, tc := range []struct {
+		opt  string
+		want []string
+	}{
+		{"", nil},
+		{"CASignatureAlgorithms=+ssh-rsa", append(slices.Clone(defaultCASignatureAlgorithms), ssh.KeyAlgoRSA)},
+		{"CASignatureAlgorithms=ssh-ed25519,rsa-sha2-512", []string{ssh.KeyAlgoED25519, ssh.KeyAlgoRSASHA512}},
+		{"CASignatureAlgorithms=-rsa-sha2-*", slices.DeleteFunc(slices.Clone(defaultCASignatureAlgorithms), func(a string) bool { return strings.HasPrefix(a, "rsa-sha2-") })},
+	} {
+		var opts []string
+		if tc.opt != "" {
+			opts = []string{tc.opt}
+		}
+		s, err := resolveWith(t, opts, "", "")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.opt, err)
+		}
+		if !slices.Equal(s.caSigAlgs, tc.want) {
+			t.Errorf("%q: %q, want %q", tc.opt, s.caSigAlgs, tc.want)
+		}
+	}
+	if _, err := resolveWith(t, []string{"CASignatureAlgorithms=ssh-dss"}, "", ""); err == nil || !strings.Contains(err.Error(), "ssh-dss") {
+		t.Errorf("unknown CA signature algorithm: %v", err)
 	}
 }

@@ -101,7 +101,7 @@ var keywordTable = map[string]keywordRule{
 	"nohostauthenticationforlocalhost": {class: kwRefused, why: "sshtap checks localhost's key like any other", accept: []string{"no"}},
 	"revokedhostkeys":                  {class: kwRefused, why: "sshtap reads revocations only from @revoked lines", accept: []string{"none"}},
 	"knownhostscommand":                {class: kwRefused, why: "sshtap reads only known_hosts files", accept: []string{"none"}},
-	"casignaturealgorithms":            {class: kwRefused, why: "sshtap accepts the library's CA signature algorithms"},
+	"casignaturealgorithms":            {class: kwSupported, why: "resolve: caSigAlgs"},
 	"requiredrsasize":                  {class: kwRefused, why: "sshtap has no minimum RSA key size setting"},
 	"visualhostkey":                    {class: kwIgnored, why: "display only: sshtap prints fingerprints, no ASCII art"},
 	"fingerprinthash":                  {class: kwIgnored, why: "display only: sshtap shows SHA256 fingerprints"},

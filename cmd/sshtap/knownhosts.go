@@ -113,6 +113,9 @@ type hostKeyChecker struct {
 	// authorities are the @cert-authority lines of every file.
 	authorities []knownAuthority
 	now         func() time.Time // nil: time.Now
+	// caSigAlgs are the signature algorithms a host certificate's CA may
+	// have used (CASignatureAlgorithms); nil: defaultCASignatureAlgorithms.
+	caSigAlgs []string
 
 	// changed is set when StrictHostKeyChecking=no accepted a changed
 	// host key: passwords and forwarding are then refused.

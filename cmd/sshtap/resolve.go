@@ -43,6 +43,7 @@ type settings struct {
 	kex, ciphers   []string
 	macs, hkAlgs   []string
 	pubkeyAlgs     []string
+	caSigAlgs      []string // CASignatureAlgorithms; nil: defaultCASignatureAlgorithms
 	locals         []forwardSpec
 	remotes        []forwardSpec
 	dynamics       []forwardSpec // -D, DynamicForward: listen fields only
@@ -483,6 +484,11 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	if v, ok := l.get("pubkeyacceptedalgorithms"); ok {
 		if s.pubkeyAlgs, err = algorithmList(v, sshtap.DefaultPublicKeyAlgorithms, sshtap.SupportedPublicKeyAlgorithms); err != nil {
 			return nil, bad("pubkeyacceptedalgorithms: %v", err)
+		}
+	}
+	if v, ok := l.get("casignaturealgorithms"); ok {
+		if s.caSigAlgs, err = algorithmList(v, defaultCASignatureAlgorithms, supportedCASignatureAlgorithms); err != nil {
+			return nil, bad("casignaturealgorithms: %v", err)
 		}
 	}
 
