@@ -33,7 +33,8 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// knownAuthority is one @cert-authority line.
+// knownAuthority is one @cert-authority line, or (in
+// hostKeyChecker.caKeyLines) one plain host key line.
 type knownAuthority struct {
 	file     string
 	line     int
@@ -43,39 +44,52 @@ type knownAuthority struct {
 
 // readAuthorities returns the @cert-authority lines of the known_hosts
 // files that exist, with their file names and line numbers as
-// knownhosts.New reports them.
-func readAuthorities(files []string) ([]knownAuthority, error) {
-	var out []knownAuthority
+// knownhosts.New reports them, and the plain host key lines (no marker)
+// whose key is also on one of those @cert-authority lines.
+func readAuthorities(files []string) (authorities, caKeyLines []knownAuthority, err error) {
+	var plain []knownAuthority
 	for _, file := range files {
 		f, err := os.Open(file)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		sc := bufio.NewScanner(f)
 		sc.Buffer(nil, 1<<20)
 		for n := 1; sc.Scan(); n++ {
 			line := bytes.TrimSpace(sc.Bytes())
-			if !bytes.HasPrefix(line, []byte("@cert-authority")) {
+			isCA := bytes.HasPrefix(line, []byte("@cert-authority"))
+			if len(line) == 0 || line[0] == '#' || (line[0] == '@' && !isCA) {
 				continue
 			}
 			// Lines that do not parse are skipped, as knownhosts.New
 			// skips them.
 			marker, hosts, key, _, _, err := ssh.ParseKnownHosts(line)
-			if err == nil && marker == "cert-authority" {
-				out = append(out, knownAuthority{file: file, line: n, patterns: hosts, key: key})
+			switch {
+			case err != nil:
+			case isCA && marker == "cert-authority":
+				authorities = append(authorities, knownAuthority{file: file, line: n, patterns: hosts, key: key})
+			case !isCA && marker == "":
+				plain = append(plain, knownAuthority{file: file, line: n, patterns: hosts, key: key})
 			}
 		}
 		err = sc.Err()
 		f.Close()
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", file, err)
+			return nil, nil, fmt.Errorf("%s: %v", file, err)
 		}
 	}
-	return out, nil
+	for _, p := range plain {
+		if slices.ContainsFunc(authorities, func(a knownAuthority) bool { return sameKey(a.key, p.key) }) {
+			caKeyLines = append(caKeyLines, p)
+		}
+	}
+	return authorities, caKeyLines, nil
 }
+
+func sameKey(a, b ssh.PublicKey) bool { return bytes.Equal(a.Marshal(), b.Marshal()) }
 
 // matches reports whether the line's host patterns match one of names.
 // For each name, as OpenSSH's match_hostname: a pattern is a hashed name

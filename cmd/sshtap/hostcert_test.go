@@ -352,3 +352,47 @@ func TestResolveCASignatureAlgorithms(t *testing.T) {
 		t.Errorf("unknown CA signature algorithm: %v", err)
 	}
 }
+
+// A CA's key offered as a plain host key is not on record: OpenSSH
+// matches plain keys against unmarked lines only. The same key on a plain
+// line for the host is.
+func TestReviewCAKeyIsNotAHostKey(t *testing.T) {
+	f := newCertFixture(t)
+	const hostport = "host.example:22"
+	caLine := "@cert-authority * " + authorizedLine(f.ca.PublicKey())
+	h, _ := f.checkerWith(t, caLine)
+	err := h.check(hostport, fakeAddr(hostport), f.ca.PublicKey())
+	var hu *hostKeyUnknownError
+	if !errors.As(err, &hu) {
+		t.Fatalf("CA key as plain host key: %v (verified=%v), want a *hostKeyUnknownError", err, h.verified.Load())
+	}
+	if h.verified.Load() {
+		t.Error("CA key counted as a verified host key")
+	}
+
+	// With a plain key of the CA's type on record, it is a changed key
+	// (the @cert-authority line is not listed as a record).
+	h, _ = f.checkerWith(t, caLine, knownhosts.Line([]string{"host.example"}, f.host.PublicKey()))
+	err = h.check(hostport, fakeAddr(hostport), f.ca.PublicKey())
+	var hc *hostKeyChangedError
+	if !errors.As(err, &hc) || len(hc.known) != 1 || hc.known[0].Line != 2 {
+		t.Errorf("CA key against a recorded plain key: %v, want a *hostKeyChangedError naming line 2 only", err)
+	}
+
+	// A plain line for the host holding the same key, hashed or not, is a
+	// record; one for another host is not.
+	for _, tc := range []struct {
+		line string
+		ok   bool
+	}{
+		{knownhosts.Line([]string{"host.example"}, f.ca.PublicKey()), true},
+		{knownhosts.Line([]string{knownhosts.HashHostname("host.example")}, f.ca.PublicKey()), true},
+		{knownhosts.Line([]string{"*.example"}, f.ca.PublicKey()), true},
+		{knownhosts.Line([]string{"db.example"}, f.ca.PublicKey()), false},
+	} {
+		h, _ := f.checkerWith(t, caLine, tc.line)
+		if err := h.check(hostport, fakeAddr(hostport), f.ca.PublicKey()); (err == nil) != tc.ok {
+			t.Errorf("%q: %v, want accepted %v", tc.line, err, tc.ok)
+		}
+	}
+}

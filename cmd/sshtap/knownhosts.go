@@ -112,7 +112,9 @@ type hostKeyChecker struct {
 	checker ssh.HostKeyCallback // nil when no file exists yet
 	// authorities are the @cert-authority lines of every file.
 	authorities []knownAuthority
-	now         func() time.Time // nil: time.Now
+	// caKeyLines are the plain host key lines whose key is also a CA's.
+	caKeyLines []knownAuthority
+	now        func() time.Time // nil: time.Now
 	// caSigAlgs are the signature algorithms a host certificate's CA may
 	// have used (CASignatureAlgorithms); nil: defaultCASignatureAlgorithms.
 	caSigAlgs []string
@@ -141,7 +143,7 @@ func newHostKeyChecker(mode string, user, global []string, hash bool, ask func(s
 		if err != nil {
 			return nil, fmt.Errorf("known hosts: %w", err)
 		}
-		if h.authorities, err = readAuthorities(files); err != nil {
+		if h.authorities, h.caKeyLines, err = readAuthorities(files); err != nil {
 			return nil, fmt.Errorf("known hosts: %w", err)
 		}
 		h.checker = h.withoutAuthorities(cb)
@@ -149,13 +151,24 @@ func newHostKeyChecker(mode string, user, global []string, hash bool, ask func(s
 	return h, nil
 }
 
-// withoutAuthorities drops the @cert-authority lines from the keys a
-// KeyError says are on record: x/crypto's knownhosts counts them as host
-// keys of the hosts they match, so a CA of the host key's type would make
-// every other key of that type look like a changed host key.
+// withoutAuthorities makes x/crypto's knownhosts callback read
+// @cert-authority lines as OpenSSH does, as trust in a CA and never as a
+// host key (sshd(8), SSH_KNOWN_HOSTS FILE FORMAT: the marker "indicates
+// that the line contains a certification authority (CA) key"). knownhosts
+// counts them as host keys of the hosts they match: it would accept a
+// CA's own key offered as a plain host key, and a CA of the host key's
+// type would make every other key of that type look like a changed host
+// key. So a key accepted only through such a line is not on record, and
+// the lines are dropped from the keys a KeyError says are.
 func (h *hostKeyChecker) withoutAuthorities(cb ssh.HostKeyCallback) ssh.HostKeyCallback {
 	return func(hostport string, remote net.Addr, key ssh.PublicKey) error {
 		err := cb(hostport, remote, key)
+		if err == nil && h.onlyAsAuthority(hostport, key) {
+			// What is on record for the host: the KeyError for a key that
+			// certainly is not.
+			probe, _ := ssh.NewPublicKey(probeKey())
+			err = cb(hostport, remote, probe)
+		}
 		var ke *knownhosts.KeyError
 		if !errors.As(err, &ke) {
 			return err
@@ -165,6 +178,16 @@ func (h *hostKeyChecker) withoutAuthorities(cb ssh.HostKeyCallback) ssh.HostKeyC
 		})
 		return &knownhosts.KeyError{Want: want}
 	}
+}
+
+// onlyAsAuthority reports whether key, which knownhosts accepted for
+// hostport, is a CA's key that no plain host key line for hostport holds.
+func (h *hostKeyChecker) onlyAsAuthority(hostport string, key ssh.PublicKey) bool {
+	if !slices.ContainsFunc(h.authorities, func(a knownAuthority) bool { return sameKey(a.key, key) }) {
+		return false
+	}
+	names := []string{knownhosts.Normalize(hostport)}
+	return !slices.ContainsFunc(h.caKeyLines, func(l knownAuthority) bool { return sameKey(l.key, key) && l.matches(names) })
 }
 
 // knownAlgorithms returns the key types recorded for hostport, so the
