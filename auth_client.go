@@ -492,8 +492,9 @@ func (m *publicKeyMethod) auth(ctx context.Context, ca *clientAuthRun) (bool, er
 		// (RFC 8308), or lists ssh-rsa there too, may accept only ssh-rsa
 		// (as sshd with PubkeyAcceptedAlgorithms ssh-rsa, whose
 		// server-sig-algs still lists rsa-sha2-*): when the configuration
-		// names ssh-rsa, offer the key once more with it.
-		if (len(serverAlgs) == 0 || slices.Contains(serverAlgs, ssh.KeyAlgoRSA)) &&
+		// names ssh-rsa, offer an RSA key (or RSA certificate) once more
+		// with it.
+		if isRSAKey(s.PublicKey()) && (len(serverAlgs) == 0 || slices.Contains(serverAlgs, ssh.KeyAlgoRSA)) &&
 			sigAlgo != ssh.KeyAlgoRSA && slices.Contains(allowed, ssh.KeyAlgoRSA) &&
 			slices.Contains(ca.remaining, wire.MethodPublicKey) {
 			if r, _ := pickAlgorithmAllowed(s, []string{ssh.KeyAlgoRSA}, allowed); r != "" {
@@ -505,6 +506,15 @@ func (m *publicKeyMethod) auth(ctx context.Context, ca *clientAuthRun) (bool, er
 		}
 	}
 	return false, nil
+}
+
+// isRSAKey reports whether k is an RSA key or a certificate of one: the
+// keys ssh-rsa signatures are made with.
+func isRSAKey(k ssh.PublicKey) bool {
+	if c, ok := k.(*ssh.Certificate); ok {
+		k = c.Key
+	}
+	return k.Type() == ssh.KeyAlgoRSA
 }
 
 // tryKey offers one key: a query, then (on PK_OK) the signed request.

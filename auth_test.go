@@ -958,3 +958,19 @@ func authScriptedServerRaw(t *testing.T) (cerr, serr error) {
 	serr = <-done
 	return cl.Wait(), serr
 }
+
+// The second offer with ssh-rsa (for servers that accept only SHA-1 RSA
+// signatures) is for RSA keys only: a refused ed25519 or ECDSA key is
+// offered once, even with "+ssh-rsa" configured, so it does not cost the
+// server's MaxAuthTries twice.
+func TestReviewSSHRSARetryOnlyForRSAKeys(t *testing.T) {
+	testKeys(t)
+	other := authNewEd25519(t)
+	r := runAuth(t, &Config{User: "carol", PublicKeyAlgorithms: []string{"+ssh-rsa"}, Auth: []AuthMethod{PublicKeys(other, testECDSA256, testEd25519)}},
+		&ServerConfig{PublicKeyAlgorithms: []string{"+ssh-rsa"}, PublicKeyCallback: authAcceptKeys(testEd25519.PublicKey())})
+	r.ok(t)
+	want := []string{"none:failure", "publickey/ssh-ed25519:failure", "publickey/ecdsa-sha2-nistp256:failure", "publickey/ssh-ed25519:success"}
+	if got := authSummary(r.sev); !slices.Equal(got, want) {
+		t.Errorf("server saw %v, want %v", got, want)
+	}
+}
