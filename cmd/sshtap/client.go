@@ -249,9 +249,7 @@ func (c *client) connConfig(s *settings, ag agent.ExtendedAgent, note func(strin
 		// As OpenSSH's client with Compression yes.
 		cfg.Compression = []string{sshtap.CompressionZlibSSH, sshtap.CompressionZlib, sshtap.CompressionNone}
 	}
-	if len(s.hkAlgs) == 0 {
-		cfg.HostKeyAlgorithms = preferKnown(hk.knownAlgorithms(hostport), hk.hasAuthority(hostport), kex.DefaultHostKeyAlgos)
-	}
+	cfg.HostKeyAlgorithms = hostKeyAlgorithms(s, hk, hostport)
 	return cfg, plan, hk, hostport, nil
 }
 
@@ -289,6 +287,27 @@ func (c *client) agentSocketOf(s *settings) string {
 		return c.app.getenv(v)
 	}
 	return s.identityAgent
+}
+
+// hostKeyAlgorithms is the HostKeyAlgorithms list to offer to hostport:
+// as configured, with the algorithms of the keys on record for the host
+// first (preferKnown) unless the configuration set the order itself. As
+// ssh (sshconnect2.c, use_known_hosts_order), that is when HostKeyAlgorithms
+// is unset or only adds (+) or removes (-) names: -o
+// HostKeyAlgorithms=+ssh-rsa to a host recorded with its RSA key asks for
+// that key first. nil leaves the library its defaults.
+func hostKeyAlgorithms(s *settings, hk *hostKeyChecker, hostport string) []string {
+	if s.hkOwnOrder {
+		return s.hkAlgs
+	}
+	algos := s.hkAlgs
+	if len(algos) == 0 {
+		algos = kex.DefaultHostKeyAlgos
+	}
+	if ordered := preferKnown(hk.knownAlgorithms(hostport), hk.hasAuthority(hostport), algos); ordered != nil {
+		return ordered
+	}
+	return s.hkAlgs
 }
 
 // preferKnown orders algos with those of the known keys first (as OpenSSH

@@ -396,3 +396,52 @@ func TestReviewCAKeyIsNotAHostKey(t *testing.T) {
 		}
 	}
 }
+
+// The key types on record for the host go first when HostKeyAlgorithms is
+// unset or only adds or removes names, as ssh's use_known_hosts_order; a
+// plain list or a ^list keeps its own order.
+func TestReviewHostKeyAlgorithmsKnownOrder(t *testing.T) {
+	f := newCertFixture(t)
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, err := ssh.NewPublicKey(&rk.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const hostport = "host.example:22"
+	h, _ := f.checkerWith(t, knownhosts.Line([]string{"host.example"}, rsaKey))
+	rsaFirst := []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
+	for _, tc := range []struct {
+		opt   string
+		first []string // the list starts with these
+		also  []string // and holds these
+	}{
+		{"", rsaFirst, nil},
+		{"HostKeyAlgorithms=+ssh-rsa", append(slices.Clone(rsaFirst), ssh.KeyAlgoRSA), []string{ssh.KeyAlgoED25519}},
+		{"HostKeyAlgorithms=-ecdsa-*", rsaFirst, []string{ssh.KeyAlgoED25519}},
+		{"HostKeyAlgorithms=ssh-ed25519,rsa-sha2-512", []string{ssh.KeyAlgoED25519, ssh.KeyAlgoRSASHA512}, nil},
+		{"HostKeyAlgorithms=^ssh-ed25519", []string{ssh.KeyAlgoED25519}, rsaFirst},
+	} {
+		var opts []string
+		if tc.opt != "" {
+			opts = []string{tc.opt}
+		}
+		s, err := resolveWith(t, opts, "", "")
+		if err != nil {
+			t.Fatalf("%q: %v", tc.opt, err)
+		}
+		// The plain algorithms (certificates of a known key type go first
+		// too, as in ssh's order_hostkeyalgs).
+		got := slices.DeleteFunc(hostKeyAlgorithms(s, h, hostport), func(a string) bool { return strings.HasSuffix(a, "-cert-v01@openssh.com") })
+		if len(got) < len(tc.first) || !slices.Equal(got[:len(tc.first)], tc.first) {
+			t.Errorf("%q: %q, want it to start with %q", tc.opt, got, tc.first)
+		}
+		for _, a := range tc.also {
+			if !slices.Contains(got, a) {
+				t.Errorf("%q: %q lacks %s", tc.opt, got, a)
+			}
+		}
+	}
+}

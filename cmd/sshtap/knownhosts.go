@@ -209,7 +209,8 @@ func (h *hostKeyChecker) knownAlgorithms(hostport string) []string {
 	for _, k := range ke.Want {
 		switch k.Key.Type() {
 		case ssh.KeyAlgoRSA:
-			algs = append(algs, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256)
+			// ssh-rsa counts only when configured (+ssh-rsa).
+			algs = append(algs, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
 		default:
 			algs = append(algs, k.Key.Type())
 		}

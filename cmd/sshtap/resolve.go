@@ -42,6 +42,10 @@ type settings struct {
 	connectTimeout time.Duration
 	kex, ciphers   []string
 	macs, hkAlgs   []string
+	// hkOwnOrder: HostKeyAlgorithms is a plain list or a ^list, whose
+	// order the key types on record for the host do not change (OpenSSH's
+	// use_known_hosts_order is off then).
+	hkOwnOrder     bool
 	pubkeyAlgs     []string
 	caSigAlgs      []string // CASignatureAlgorithms; nil: defaultCASignatureAlgorithms
 	locals         []forwardSpec
@@ -479,6 +483,10 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		}
 		if *a.dst, err = algorithmList(spec, a.def, a.supported); err != nil {
 			return nil, bad("%s: %v", a.kw, err)
+		}
+		if a.kw == "hostkeyalgorithms" {
+			spec = strings.TrimSpace(spec)
+			s.hkOwnOrder = spec != "" && spec[0] != '+' && spec[0] != '-'
 		}
 	}
 	if v, ok := l.get("pubkeyacceptedalgorithms"); ok {
