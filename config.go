@@ -28,7 +28,8 @@ type TransportConfig struct {
 	// puts names first. Legacy algorithms (kex.IsLegacy, cipher.IsLegacy:
 	// SHA-1 key exchange and ssh-rsa, CBC ciphers, hmac-md5,
 	// hmac-sha1-96) are never in the defaults and are offered only when
-	// named here. Unknown names are an error at handshake time.
+	// named here in full: a pattern such as "aes*" stands for default
+	// names only. Unknown names are an error at handshake time.
 	//
 	// On a server, HostKeyAlgorithms is further limited to what its
 	// HostKeys can serve; naming ssh-rsa (or its certificate form) here

@@ -70,6 +70,45 @@ func TestProposalModifiers(t *testing.T) {
 	}
 }
 
+// TestProposalPatternsNoLegacy: a pattern in a list that is not a "-"
+// list never brings in a legacy algorithm or another one offered only on
+// request: "aes*" has no CBC cipher, "hmac-*" no hmac-md5, hmac-sha1-96 or
+// hmac-sha1, "diffie-hellman-*" no SHA-1 key exchange. Named in full,
+// they are offered.
+func TestProposalPatternsNoLegacy(t *testing.T) {
+	tc := &TransportConfig{
+		KexAlgorithms: []string{"diffie-hellman-*"},
+		Ciphers:       []string{"aes*"},
+		MACs:          []string{"hmac-*"},
+	}
+	prop, err := tc.proposal(nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range [][]string{prop.Kex, prop.Ciphers, prop.MACs} {
+		if len(l) == 0 {
+			t.Errorf("empty list in %+v", prop)
+		}
+		for _, a := range l {
+			if kex.IsLegacy(a) || cipher.IsLegacy(a) || a == cipher.HMACSHA1 || a == cipher.HMACSHA1ETM {
+				t.Errorf("pattern brought in %s: %q", a, l)
+			}
+		}
+	}
+	tc = &TransportConfig{Ciphers: []string{"aes*", cipher.AES128CBC}, MACs: []string{"hmac-*", cipher.HMACMD5}}
+	if prop, err = tc.proposal(nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if prop.Ciphers[len(prop.Ciphers)-1] != cipher.AES128CBC || prop.MACs[len(prop.MACs)-1] != cipher.HMACMD5 {
+		t.Errorf("named legacy algorithms left out: %q %q", prop.Ciphers, prop.MACs)
+	}
+	_, err = (&TransportConfig{Ciphers: []string{"*-cbc"}}).proposal(nil, true)
+	var ue *kex.UnknownAlgorithmError
+	if !errors.As(err, &ue) || !slices.Contains(ue.Literal, cipher.AES128CBC) {
+		t.Errorf("a pattern matching only legacy ciphers: %v", err)
+	}
+}
+
 // TestLegacyOptInPair: a client and a server that both name the legacy
 // algorithms ("+name") negotiate them, report them in KexEvent.Legacy and
 // move data; a server naming ssh-rsa in HostKeyAlgorithms signs with it.

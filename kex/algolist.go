@@ -7,13 +7,21 @@ import (
 )
 
 // UnknownAlgorithmError reports a name in an algorithm list that is not
-// among the supported ones, or a pattern that matches none of them.
+// among the supported ones, or a pattern that matches none of them (or,
+// outside a "-" list, none of the defaults).
 type UnknownAlgorithmError struct {
 	Name      string   // the name or pattern as written
 	Supported []string // what the list accepts
+	// Literal, for a pattern that matches only supported names outside
+	// the defaults, lists those names: they are offered only when
+	// written out in full.
+	Literal []string
 }
 
 func (e *UnknownAlgorithmError) Error() string {
+	if len(e.Literal) > 0 {
+		return fmt.Sprintf("pattern %q matches only %s, which must be named in full to be offered", e.Name, strings.Join(e.Literal, ","))
+	}
 	return fmt.Sprintf("unsupported algorithm %q (supported: %s)", e.Name, strings.Join(e.Supported, ","))
 }
 
@@ -30,10 +38,18 @@ func (e *UnknownAlgorithmError) Error() string {
 //   - anything else is the list itself.
 //
 // Names may be patterns with '*' (any run of characters) and '?' (one
-// character): outside "-" a pattern stands for the matching supported
-// names in the order of supported. Every name must be in supported and
-// every pattern must match one, or the result is an
-// *UnknownAlgorithmError; duplicates are dropped, the first kept. An empty
+// character). In a "-" list a pattern removes every default it matches.
+// Elsewhere it stands for the matching names of defaults, in the order of
+// supported, and never for a supported name outside defaults: the legacy
+// algorithms (IsLegacy, cipher.IsLegacy) and others offered only on
+// request must be written out, so "aes*" does not bring in the CBC
+// ciphers nor "diffie-hellman-*" the SHA-1 key exchanges. (OpenSSH's ssh
+// and sshd refuse patterns outright in such Ciphers, MACs and
+// KexAlgorithms lists, and let HostKeyAlgorithms and
+// PubkeyAcceptedAlgorithms patterns match legacy names too.) Every name
+// must be in supported and every pattern must match one (outside "-", a
+// default one), or the result is an *UnknownAlgorithmError; duplicates
+// are dropped, the first kept. An empty
 // spec gives defaults (a copy); a spec that leaves nothing is an error.
 // The result never aliases the arguments.
 func ExpandAlgorithms(spec, defaults, supported []string) ([]string, error) {
@@ -60,8 +76,13 @@ func ExpandAlgorithms(spec, defaults, supported []string) ([]string, error) {
 			continue
 		}
 		matched := false
+		var literal []string // matched names outside defaults
 		for _, s := range supported {
-			if matchAlgorithm(n, s) {
+			switch {
+			case !matchAlgorithm(n, s):
+			case op != '-' && !slices.Contains(defaults, s):
+				literal = append(literal, s)
+			default:
 				matched = true
 				if op != '-' {
 					names = append(names, s)
@@ -69,7 +90,7 @@ func ExpandAlgorithms(spec, defaults, supported []string) ([]string, error) {
 			}
 		}
 		if !matched {
-			return nil, &UnknownAlgorithmError{Name: n, Supported: slices.Clone(supported)}
+			return nil, &UnknownAlgorithmError{Name: n, Supported: slices.Clone(supported), Literal: literal}
 		}
 		if op == '-' {
 			names = append(names, n)

@@ -22,7 +22,11 @@ func TestExpandAlgorithms(t *testing.T) {
 		{[]string{"+x-cbc"}, "a-ctr,b-ctr,c-gcm,x-cbc"},
 		{[]string{"+x-cbc", "y-cbc"}, "a-ctr,b-ctr,c-gcm,x-cbc,y-cbc"},
 		{[]string{"+a-ctr"}, "a-ctr,b-ctr,c-gcm"},
-		{[]string{"+*-cbc"}, "a-ctr,b-ctr,c-gcm,x-cbc,y-cbc"},
+		{[]string{"+*-ctr,y-cbc"}, "a-ctr,b-ctr,c-gcm,y-cbc"},
+		{[]string{"*"}, "a-ctr,b-ctr,c-gcm"},
+		{[]string{"?-*"}, "a-ctr,b-ctr,c-gcm"},
+		{[]string{"^c-*,x-cbc"}, "c-gcm,x-cbc,a-ctr,b-ctr"},
+		{[]string{"x-cbc,*"}, "x-cbc,a-ctr,b-ctr,c-gcm"},
 		{[]string{"^y-cbc,x-cbc"}, "y-cbc,x-cbc,a-ctr,b-ctr,c-gcm"},
 		{[]string{"^c-gcm"}, "c-gcm,a-ctr,b-ctr"},
 		{[]string{"-b-ctr"}, "a-ctr,c-gcm"},
@@ -50,6 +54,52 @@ func TestExpandAlgorithms(t *testing.T) {
 	got[0] = "changed"
 	if def[0] != "a-ctr" {
 		t.Error("result aliases defaults")
+	}
+}
+
+// A pattern in a list that is not a "-" list never stands for a name
+// outside the defaults: those (the legacy ones) are offered only when
+// written out. A pattern matching nothing but such names is an error
+// naming them.
+func TestExpandAlgorithmsPatternsSkipNonDefaults(t *testing.T) {
+	def := []string{"a-ctr", "b-ctr", "c-gcm"}
+	sup := []string{"a-ctr", "b-ctr", "c-gcm", "x-cbc", "y-cbc"}
+	for _, spec := range []string{"*-cbc", "+*-cbc", "^x-*", "a-ctr,?-cbc"} {
+		got, err := ExpandAlgorithms([]string{spec}, def, sup)
+		var ue *UnknownAlgorithmError
+		if !errors.As(err, &ue) || !slices.Equal(ue.Literal, []string{"x-cbc", "y-cbc"}) && !slices.Equal(ue.Literal, []string{"x-cbc"}) {
+			t.Errorf("%q: %q, %v; want an *UnknownAlgorithmError listing the names to write out", spec, got, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), "x-cbc") || !strings.Contains(err.Error(), "named in full") {
+			t.Errorf("%q: message %q", spec, err)
+		}
+	}
+}
+
+// TestExpandAlgorithmsRealPatterns: on the real lists, patterns never add
+// a legacy algorithm (OpenSSH refuses patterns in positive Ciphers, MACs
+// and KexAlgorithms lists; sshtap lets them stand for default names only).
+func TestExpandAlgorithmsRealPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		spec                string
+		defaults, supported []string
+	}{
+		{"diffie-hellman-*", DefaultKexAlgos, SupportedKexAlgos},
+		{"+diffie-hellman-group*", DefaultKexAlgos, SupportedKexAlgos},
+		{"*", DefaultKexAlgos, SupportedKexAlgos},
+		{"ssh-*", DefaultHostKeyAlgos, SupportedHostKeyAlgos},
+		{"*", DefaultHostKeyAlgos, SupportedHostKeyAlgos},
+		{"+*-cert-v01@openssh.com", DefaultHostKeyAlgos, SupportedHostKeyAlgos},
+	} {
+		got, err := ExpandAlgorithms([]string{tc.spec}, tc.defaults, tc.supported)
+		if err != nil {
+			t.Errorf("%q: %v", tc.spec, err)
+			continue
+		}
+		if i := slices.IndexFunc(got, IsLegacy); i >= 0 {
+			t.Errorf("%q: %q includes the legacy %s", tc.spec, got, got[i])
+		}
 	}
 }
 

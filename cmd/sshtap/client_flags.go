@@ -198,7 +198,9 @@ func parseMACPolicy(s string) (func(sshtap.MACMismatch) sshtap.MACVerdict, error
 // algorithmList resolves an algorithm list option with OpenSSH's modifiers
 // (kex.ExpandAlgorithms, the library's parser): a plain list replaces the
 // defaults, "+a,b" appends, "-a,b" removes (wildcards * and ? allowed) and
-// "^a,b" puts them first; every name must be supported. An empty spec
+// "^a,b" puts them first; every name must be supported, and a wildcard
+// outside "-" stands for default names only (legacy ones are named in
+// full). An empty spec
 // gives nil, which leaves the library its defaults.
 func algorithmList(spec string, defaults, supported []string) ([]string, error) {
 	if spec == "" {
