@@ -963,7 +963,7 @@ func authScriptedServerRaw(t *testing.T) (cerr, serr error) {
 // signatures) is for RSA keys only: a refused ed25519 or ECDSA key is
 // offered once, even with "+ssh-rsa" configured, so it does not cost the
 // server's MaxAuthTries twice.
-func TestReviewSSHRSARetryOnlyForRSAKeys(t *testing.T) {
+func TestSSHRSARetryOnlyForRSAKeys(t *testing.T) {
 	testKeys(t)
 	other := authNewEd25519(t)
 	r := runAuth(t, &Config{User: "carol", PublicKeyAlgorithms: []string{"+ssh-rsa"}, Auth: []AuthMethod{PublicKeys(other, testECDSA256, testEd25519)}},

@@ -264,7 +264,7 @@ func TestPreferKnownCertificates(t *testing.T) {
 // as OpenSSH's sshkey_cert_check_host refuses a signature algorithm
 // outside CASignatureAlgorithms (whose default has no ssh-rsa); the
 // certified plain key is then checked as any other.
-func TestReviewHostCertSHA1CASignatureRefused(t *testing.T) {
+func TestHostCertSHA1CASignatureRefused(t *testing.T) {
 	f := newCertFixture(t)
 	rk, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -356,7 +356,7 @@ func TestResolveCASignatureAlgorithms(t *testing.T) {
 // A CA's key offered as a plain host key is not on record: OpenSSH
 // matches plain keys against unmarked lines only. The same key on a plain
 // line for the host is.
-func TestReviewCAKeyIsNotAHostKey(t *testing.T) {
+func TestCAKeyIsNotAHostKey(t *testing.T) {
 	f := newCertFixture(t)
 	const hostport = "host.example:22"
 	caLine := "@cert-authority * " + authorizedLine(f.ca.PublicKey())
@@ -400,7 +400,7 @@ func TestReviewCAKeyIsNotAHostKey(t *testing.T) {
 // The key types on record for the host go first when HostKeyAlgorithms is
 // unset or only adds or removes names, as ssh's use_known_hosts_order; a
 // plain list or a ^list keeps its own order.
-func TestReviewHostKeyAlgorithmsKnownOrder(t *testing.T) {
+func TestHostKeyAlgorithmsKnownOrder(t *testing.T) {
 	f := newCertFixture(t)
 	rk, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
