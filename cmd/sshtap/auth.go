@@ -30,6 +30,7 @@ type authPlan struct {
 	password     bool
 	kbdInt       bool
 	passwordTurn int // NumberOfPasswordPrompts
+	minRSABits   int // RequiredRSASize: smaller RSA keys are skipped
 	preferred    []string
 	prompt       *prompter
 	note         func(string)
@@ -97,6 +98,10 @@ func (p *authPlan) agentSigners() ([]ssh.Signer, error) {
 		if p.identOnly && !p.hasIdentityFileFor(s.PublicKey()) {
 			continue
 		}
+		if why := rsaTooSmall(s.PublicKey(), p.minRSABits); why != "" {
+			p.note(fmt.Sprintf("skipping agent key %s: %s", ssh.FingerprintSHA256(s.PublicKey()), why))
+			continue
+		}
 		p.offer(fmt.Sprintf("%s %s (agent)", keyTypeName(s.PublicKey()), ssh.FingerprintSHA256(s.PublicKey())))
 		out = append(out, s)
 	}
@@ -142,6 +147,10 @@ func (p *authPlan) fileSigners() ([]ssh.Signer, error) {
 			}
 		}
 		if dup {
+			continue
+		}
+		if why := rsaTooSmall(s.PublicKey(), p.minRSABits); why != "" {
+			p.note(fmt.Sprintf("warning: skipping identity file %s: %s", f, why))
 			continue
 		}
 		// A certificate next to the key (key-cert.pub) is offered first.

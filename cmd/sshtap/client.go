@@ -226,12 +226,14 @@ func (c *client) connConfig(s *settings, ag agent.ExtendedAgent, note func(strin
 		hk.ask = nil
 	}
 	hk.caSigAlgs = s.caSigAlgs
+	hk.minRSABits = s.requiredRSASize
 	hostport = net.JoinHostPort(s.hostname, strconv.Itoa(s.port))
 	plan = &authPlan{
 		user: s.user, host: s.hostname, agent: ag, identities: s.identities, explicit: s.explicit,
 		identOnly: s.identitiesOnly, pubkey: s.pubkey, password: s.password, kbdInt: s.kbdInt,
 		passwordTurn: s.passwordTurns, preferred: s.preferred, prompt: c.prompt, note: note,
-		unsafe: hk.changed.Load,
+		minRSABits: s.requiredRSASize,
+		unsafe:     hk.changed.Load,
 	}
 	cfg = &sshtap.Config{
 		TransportConfig: sshtap.TransportConfig{

@@ -102,7 +102,7 @@ var keywordTable = map[string]keywordRule{
 	"revokedhostkeys":                  {class: kwRefused, why: "sshtap reads revocations only from @revoked lines", accept: []string{"none"}},
 	"knownhostscommand":                {class: kwRefused, why: "sshtap reads only known_hosts files", accept: []string{"none"}},
 	"casignaturealgorithms":            {class: kwSupported, why: "resolve: caSigAlgs"},
-	"requiredrsasize":                  {class: kwRefused, why: "sshtap has no minimum RSA key size setting"},
+	"requiredrsasize":                  {class: kwSupported, why: "resolve: requiredRSASize; smaller RSA host keys end the connection, smaller RSA user keys are skipped"},
 	"visualhostkey":                    {class: kwIgnored, why: "display only: sshtap prints fingerprints, no ASCII art"},
 	"fingerprinthash":                  {class: kwIgnored, why: "display only: sshtap shows SHA256 fingerprints"},
 

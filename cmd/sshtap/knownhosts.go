@@ -118,6 +118,9 @@ type hostKeyChecker struct {
 	// caSigAlgs are the signature algorithms a host certificate's CA may
 	// have used (CASignatureAlgorithms); nil: defaultCASignatureAlgorithms.
 	caSigAlgs []string
+	// minRSABits is RequiredRSASize: an RSA host key (or host certificate
+	// key) below it ends the connection.
+	minRSABits int
 
 	// changed is set when StrictHostKeyChecking=no accepted a changed
 	// host key: passwords and forwarding are then refused.
@@ -224,6 +227,9 @@ func (h *hostKeyChecker) knownAlgorithms(hostport string) []string {
 // badly signed ones aside), its plain key is checked instead, as OpenSSH
 // does, and an error about that key carries the certificate's.
 func (h *hostKeyChecker) check(hostport string, remote net.Addr, key ssh.PublicKey) error {
+	if why := rsaTooSmall(key, h.minRSABits); why != "" {
+		return fmt.Errorf("host key for %s refused: %s", knownhosts.Normalize(hostport), why)
+	}
 	var certErr *hostCertError
 	if cert, ok := key.(*ssh.Certificate); ok {
 		err := h.checkCert(hostport, cert)

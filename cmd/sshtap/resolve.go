@@ -45,36 +45,37 @@ type settings struct {
 	// hkOwnOrder: HostKeyAlgorithms is a plain list or a ^list, whose
 	// order the key types on record for the host do not change (OpenSSH's
 	// use_known_hosts_order is off then).
-	hkOwnOrder     bool
-	pubkeyAlgs     []string
-	caSigAlgs      []string // CASignatureAlgorithms; nil: defaultCASignatureAlgorithms
-	locals         []forwardSpec
-	remotes        []forwardSpec
-	dynamics       []forwardSpec // -D, DynamicForward: listen fields only
-	escapeChar     int           // EscapeChar, -e: a byte or noEscape
-	escapeCmdLine  bool          // EnableEscapeCommandline: ~C available
-	batch          bool
-	pubkey         bool
-	password       bool
-	kbdInt         bool
-	passwordTurns  int
-	preferred      []string
-	requestTTY     string // auto, yes, no, force
-	rekeyBytes     uint64
-	rekeyInterval  time.Duration
-	macPolicy      func(sshtap.MACMismatch) sshtap.MACVerdict
-	command        string
-	noCommand      bool
-	quiet, verbose bool
-	home           string
-	sendEnv        []string    // SendEnv patterns, "-pattern" removals applied
-	setEnv         [][2]string // SetEnv name, value pairs
-	xauth          string      // XAuthLocation: the xauth program
-	configNotes    []string    // ignored keywords, shown under -v
-	jumps          []string    // ProxyJump or -J: the jump hosts as written, first connected first
-	proxyCommand   string      // ProxyCommand, tokens expanded; "" = none
-	stdioForward   string      // -W host:port
-	configFile     string      // -F: the jump hosts' settings come from it too
+	hkOwnOrder      bool
+	pubkeyAlgs      []string
+	caSigAlgs       []string // CASignatureAlgorithms; nil: defaultCASignatureAlgorithms
+	locals          []forwardSpec
+	remotes         []forwardSpec
+	dynamics        []forwardSpec // -D, DynamicForward: listen fields only
+	escapeChar      int           // EscapeChar, -e: a byte or noEscape
+	escapeCmdLine   bool          // EnableEscapeCommandline: ~C available
+	batch           bool
+	pubkey          bool
+	password        bool
+	kbdInt          bool
+	passwordTurns   int
+	preferred       []string
+	requestTTY      string // auto, yes, no, force
+	rekeyBytes      uint64
+	rekeyInterval   time.Duration
+	macPolicy       func(sshtap.MACMismatch) sshtap.MACVerdict
+	command         string
+	noCommand       bool
+	requiredRSASize int // RequiredRSASize: smallest RSA key accepted, host or user
+	quiet, verbose  bool
+	home            string
+	sendEnv         []string    // SendEnv patterns, "-pattern" removals applied
+	setEnv          [][2]string // SetEnv name, value pairs
+	xauth           string      // XAuthLocation: the xauth program
+	configNotes     []string    // ignored keywords, shown under -v
+	jumps           []string    // ProxyJump or -J: the jump hosts as written, first connected first
+	proxyCommand    string      // ProxyCommand, tokens expanded; "" = none
+	stdioForward    string      // -W host:port
+	configFile      string      // -F: the jump hosts' settings come from it too
 }
 
 // lookup finds a keyword's value: -o options first, then the config file,
@@ -481,6 +482,9 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		if spec == "" {
 			spec, _ = l.get(a.kw)
 		}
+		if spec, err = s.implementedSpec(a.kw, spec, a.supported); err != nil {
+			return nil, bad("%v", err)
+		}
 		if *a.dst, err = algorithmList(spec, a.def, a.supported); err != nil {
 			return nil, bad("%s: %v", a.kw, err)
 		}
@@ -490,11 +494,19 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 		}
 	}
 	if v, ok := l.get("pubkeyacceptedalgorithms"); ok {
+		// A certificate's name stands for its key's signature algorithm:
+		// sshtap offers a certificate with the algorithms its key may use.
+		if v, err = s.implementedSpec("pubkeyacceptedalgorithms", foldCertAlgorithms(v), sshtap.SupportedPublicKeyAlgorithms); err != nil {
+			return nil, bad("%v", err)
+		}
 		if s.pubkeyAlgs, err = algorithmList(v, sshtap.DefaultPublicKeyAlgorithms, sshtap.SupportedPublicKeyAlgorithms); err != nil {
 			return nil, bad("pubkeyacceptedalgorithms: %v", err)
 		}
 	}
 	if v, ok := l.get("casignaturealgorithms"); ok {
+		if v, err = s.implementedSpec("casignaturealgorithms", v, supportedCASignatureAlgorithms); err != nil {
+			return nil, bad("%v", err)
+		}
 		if s.caSigAlgs, err = algorithmList(v, defaultCASignatureAlgorithms, supportedCASignatureAlgorithms); err != nil {
 			return nil, bad("casignaturealgorithms: %v", err)
 		}
@@ -509,6 +521,13 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	}
 	if s.kbdInt, err = l.yes("kbdinteractiveauthentication", true); err != nil {
 		return nil, bad("%v", err)
+	}
+	s.requiredRSASize = defaultRequiredRSASize
+	if v, ok := l.get("requiredrsasize"); ok {
+		// OpenSSH refuses a minimum below its own hard floor of 1024.
+		if s.requiredRSASize, err = strconv.Atoi(v); err != nil || s.requiredRSASize < 1024 {
+			return nil, bad("RequiredRSASize %q is not a number of bits of at least 1024", v)
+		}
 	}
 	s.passwordTurns = 3
 	if v, ok := l.get("numberofpasswordprompts"); ok {

@@ -454,8 +454,11 @@ var knownCriteria = map[string]bool{"all": true, "host": true, "originalhost": t
 // parseMatch parses a Match line. Supported criteria: all, host,
 // originalhost, user, localuser, each optionally negated with '!'.
 // "canonical" makes the block never match (there is no canonicalization
-// pass). Any other criterion (exec, final, localnetwork, tagged, ...) is
-// recorded as undecided: when the supported criteria hold, Lookup treats
+// pass). "final" (and "!final") hold: ssh re-reads the configuration in a
+// final pass when a block asks for one, and with first-obtained-wins the
+// block's settings then apply as if it matched in the one pass made here
+// (Red Hat's crypto-policies use "Match final all"). Any other criterion
+// (exec, localnetwork, tagged, ...) is recorded as undecided: when the supported criteria hold, Lookup treats
 // the block as not matching and reports it in Host.Undecided. Both add a
 // warning; the argument of a criterion that takes one is skipped.
 func (p *parser) parseMatch(it *item) error {
@@ -483,8 +486,6 @@ func (p *parser) parseMatch(it *item) error {
 			p.warnf(it.file, it.line, "Match %s is not supported; block treated as not matching", name)
 			continue
 		case "final":
-			it.undecided = append(it.undecided, a)
-			p.warnf(it.file, it.line, "Match %s is not supported; block treated as not matching", name)
 			continue
 		}
 		if i+1 >= len(args) || args[i+1] == "" {

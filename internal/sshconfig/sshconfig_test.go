@@ -208,17 +208,21 @@ ProxyCommand nc %h %p
 			}
 		}},
 		{"unsupported match not applied", "Match exec \"touch /tmp/x\"\n User bad\nMatch final all\n Port 2\nMatch canonical host *\n Port 3\nMatch tagged t\n Port 4\n", "h", func(t *testing.T, h *Host) {
-			if h.User != "" || h.Port != 0 {
-				t.Errorf("%q %d", h.User, h.Port)
-			}
+			// final holds (ssh's final pass applies the block);
 			// canonical never matches (no canonicalization pass); the
 			// others might have, and are reported.
-			want := []string{"cfg:1: Match exec", "cfg:3: Match final", "cfg:7: Match tagged"}
+			if h.User != "" || h.Port != 2 {
+				t.Errorf("%q %d", h.User, h.Port)
+			}
+			want := []string{"cfg:1: Match exec", "cfg:7: Match tagged"}
 			if !reflect.DeepEqual(h.Undecided, want) {
 				t.Errorf("Undecided %q, want %q", h.Undecided, want)
 			}
 		}},
-		{"undecided match ruled out by another criterion", "Match host other exec true\n Port 2\nMatch !originalhost h final\n Port 3\n", "h", func(t *testing.T, h *Host) {
+		{"undecided match ruled out by another criterion", "Match host other exec true\n Port 2\nMatch !originalhost h final\n Port 3\nMatch final host h\n Ciphers aes128-ctr\n", "h", func(t *testing.T, h *Host) {
+			if v, _ := h.Get("ciphers"); v != "aes128-ctr" {
+				t.Errorf("Match final host h not applied: Ciphers %q", v)
+			}
 			if h.Port != 0 || len(h.Undecided) != 0 {
 				t.Errorf("port %d, Undecided %q", h.Port, h.Undecided)
 			}
