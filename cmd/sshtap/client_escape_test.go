@@ -60,48 +60,34 @@ func TestClientEscapeTilde(t *testing.T) {
 	env := []string{"HOME=" + home, "USER=root"}
 	port := strconv.Itoa(d.Port)
 
-	t.Run("tilde-tilde", func(t *testing.T) {
-		t.Parallel()
-		p := startPTY(t, env, "-p", port, "root@127.0.0.1")
-		off := p.waitFor(0, "# ", 30*time.Second)
-		p.send(readLine)
-		off = p.waitFor(off, "reading-2", 20*time.Second)
-		p.send("~~z~~\r")
-		off = p.waitFor(off, "got[~z~~]", 20*time.Second)
-		p.waitFor(off, "# ", 20*time.Second)
-		p.send("exit 4\r")
-		if code := p.wait(30 * time.Second); code != 4 {
-			t.Errorf("exit code %d, want 4", code)
-		}
-	})
-	t.Run("none", func(t *testing.T) {
-		t.Parallel()
-		p := startPTY(t, env, "-p", port, "-e", "none", "root@127.0.0.1")
-		off := p.waitFor(0, "# ", 30*time.Second)
-		p.send(readLine)
-		off = p.waitFor(off, "reading-2", 20*time.Second)
-		p.send("~.\r")
-		off = p.waitFor(off, "got[~.]", 20*time.Second)
-		p.waitFor(off, "# ", 20*time.Second)
-		p.send("exit 5\r")
-		if code := p.wait(30 * time.Second); code != 5 {
-			t.Errorf("exit code %d, want 5", code)
-		}
-	})
-	t.Run("control-char", func(t *testing.T) {
-		t.Parallel()
-		p := startPTY(t, env, "-p", port, "-o", "EscapeChar=^]", "root@127.0.0.1")
-		off := p.waitFor(0, "# ", 30*time.Second)
-		p.send(readLine)
-		off = p.waitFor(off, "reading-2", 20*time.Second)
-		p.send("~.\r") // ~ is not the escape character now
-		off = p.waitFor(off, "got[~.]", 20*time.Second)
-		p.waitFor(off, "# ", 20*time.Second)
-		p.send("\x1d.")
-		if code := p.wait(30 * time.Second); code != 255 {
-			t.Errorf("exit code %d after ^]., want 255", code)
-		}
-	})
+	for _, tc := range []struct {
+		name string
+		args []string
+		line string // typed while the shell reads a line
+		got  string // what the shell received
+		end  string // typed at the prompt to finish
+		code int
+	}{
+		{"tilde-tilde", nil, "~~z~~\r", "got[~z~~]", "exit 4\r", 4},
+		{"none", []string{"-e", "none"}, "~.\r", "got[~.]", "exit 5\r", 5},
+		// ~ is not the escape character now; ^] is.
+		{"control-char", []string{"-o", "EscapeChar=^]"}, "~.\r", "got[~.]", "\x1d.", 255},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := startPTY(t, env, append(append([]string{"-p", port}, tc.args...), "root@127.0.0.1")...)
+			off := p.waitFor(0, "# ", 30*time.Second)
+			p.send(readLine)
+			off = p.waitFor(off, "reading-2", 20*time.Second)
+			p.send(tc.line)
+			off = p.waitFor(off, tc.got, 20*time.Second)
+			p.waitFor(off, "# ", 20*time.Second)
+			p.send(tc.end)
+			if code := p.wait(30 * time.Second); code != tc.code {
+				t.Errorf("exit code %d, want %d", code, tc.code)
+			}
+		})
+	}
 }
 
 // TestClientEscapeCommandLine: ~C adds a -L forward and a -D forward at
