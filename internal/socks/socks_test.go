@@ -108,16 +108,7 @@ func TestParseRequest5(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, rest, err := ParseRequest5(tc.in)
-			checkErr(t, err, tc.err, tc.bad)
-			if err != nil {
-				if !bytes.Equal(rest, tc.in) {
-					t.Errorf("rest after an error %x, want the input", rest)
-				}
-				return
-			}
-			if r != tc.want || !bytes.Equal(rest, tc.rest) {
-				t.Errorf("got %+v rest %q, want %+v rest %q", r, rest, tc.want, tc.rest)
-			}
+			checkRequest(t, tc.in, r, rest, err, tc.want, tc.rest, tc.err, tc.bad)
 		})
 	}
 	for _, atyp := range []byte{0, 2, 5, 0xff} {
@@ -166,16 +157,7 @@ func TestParseRequest4(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, rest, err := ParseRequest4(tc.in)
-			checkErr(t, err, tc.err, tc.bad)
-			if err != nil {
-				if !bytes.Equal(rest, tc.in) {
-					t.Errorf("rest after an error %x, want the input", rest)
-				}
-				return
-			}
-			if r != tc.want || !bytes.Equal(rest, tc.rest) {
-				t.Errorf("got %+v rest %q, want %+v rest %q", r, rest, tc.want, tc.rest)
-			}
+			checkRequest(t, tc.in, r, rest, err, tc.want, tc.rest, tc.err, tc.bad)
 		})
 	}
 }
@@ -251,5 +233,21 @@ func TestRequestAddr(t *testing.T) {
 		if got := tc.r.Addr(); got != tc.want {
 			t.Errorf("%+v.Addr() = %q, want %q", tc.r, got, tc.want)
 		}
+	}
+}
+
+// checkRequest checks a parsed request against the expected one, or the
+// error and the untouched input after a failure.
+func checkRequest(t *testing.T, in []byte, r Request, rest []byte, err error, want Request, wantRest []byte, wantErr error, bad bool) {
+	t.Helper()
+	checkErr(t, err, wantErr, bad)
+	if err != nil {
+		if !bytes.Equal(rest, in) {
+			t.Errorf("rest after an error %x, want the input", rest)
+		}
+		return
+	}
+	if r != want || !bytes.Equal(rest, wantRest) {
+		t.Errorf("got %+v rest %q, want %+v rest %q", r, rest, want, wantRest)
 	}
 }
