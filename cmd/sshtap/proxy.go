@@ -127,12 +127,16 @@ func parseJumpHost(spec string) (user, host string, port int, err error) {
 	if err != nil {
 		return "", "", 0, fmt.Errorf("%s: %v", spec, err)
 	}
-	// ssh's valid_hostname: no spaces, quotes or shell metacharacters in
-	// a name that ends up on ssh's own command line.
-	if host == "" || strings.ContainsAny(host, " \t'\"`\\$;&|<>(){}*?") || strings.HasPrefix(host, "-") {
+	// ssh checks each hop as it checks a destination on its command line
+	// (readconf.c parse_jump: ssh_valid_hostname, ssh_valid_ruser); each
+	// reaches the hop's own ProxyCommand tokens and the "ssh -W" ssh
+	// runs for it.
+	if host == "" || !validHostname(host) {
 		return "", "", 0, fmt.Errorf("%q is not a valid host name", host)
 	}
-	if strings.ContainsAny(user, " \t'\"`\\$;&|<>(){}*?:/@") || strings.HasPrefix(user, "-") {
+	// A space, which ssh_valid_ruser allows, would make the hop's user
+	// ambiguous in the comma-separated list: refused.
+	if !validRemoteUser(user) || strings.ContainsAny(user, " \t") {
 		return "", "", 0, fmt.Errorf("%q is not a valid user name", user)
 	}
 	return user, host, port, nil

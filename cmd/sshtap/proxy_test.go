@@ -183,3 +183,114 @@ Host self
 		}
 	}
 }
+
+// TestResolveRefusesShellMetacharacters: a destination host or a user
+// given on the command line with shell metacharacters is refused before
+// it can reach a ProxyCommand's %h, %n or %r (ssh(1): "hostname contains
+// invalid characters", "remote username contains invalid characters"). A
+// HostName or User written in the config is taken as written, as ssh
+// takes it.
+func TestResolveRefusesShellMetacharacters(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	marker := filepath.Join(dir, "ran")
+	os.WriteFile(cfg, []byte(`Host literal
+  HostName 10.0.0.1
+  User a$b
+Host *
+  ProxyCommand nc %h %p # %r %n
+`), 0o600)
+	env := map[string]string{"HOME": dir, "USER": "me"}
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"x$(touch " + marker + ")"}, "hostname contains invalid characters"},
+		{[]string{"x&touch " + marker + "&"}, "hostname contains invalid characters"},
+		{[]string{"x;id"}, "hostname contains invalid characters"},
+		{[]string{"a b"}, "hostname contains invalid characters"},
+		{[]string{"a\nb"}, "hostname contains invalid characters"},
+		{[]string{"--", "-oProxyCommand=id"}, "hostname contains invalid characters"},
+		{[]string{"a,b"}, "hostname contains invalid characters"},
+		{[]string{"ssh://u@h/path"}, "path"},
+		{[]string{"u`id`@h"}, "remote username contains invalid characters"},
+		{[]string{"-l", "u$(id)", "h"}, "remote username contains invalid characters"},
+		{[]string{"-l", "-oProxyCommand=id", "h"}, "remote username contains invalid characters"},
+		{[]string{"-l", `u\`, "h"}, "remote username contains invalid characters"},
+		{[]string{"-l", "u -x", "h"}, "remote username contains invalid characters"},
+		{[]string{"-o", "User=u|id", "h"}, "remote username contains invalid characters"},
+		{[]string{"-J", "j$(id)", "h"}, "not a valid host name"},
+		{[]string{"-J", "u;id@j", "h"}, "not a valid user name"},
+	} {
+		f, rest, err := parseClientArgs(append([]string{"-F", cfg}, tc.args...))
+		if err == nil {
+			var s *settings
+			if s, err = resolve(f, rest, func(k string) string { return env[k] }); err == nil {
+				t.Errorf("%q: accepted, ProxyCommand %q", tc.args, s.proxyCommand)
+				continue
+			}
+		}
+		if !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: error %v, want one saying %q", tc.args, err, tc.err)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("a command in the host name ran")
+	}
+	// What ssh accepts: '$' in a user name (only ssh_valid_hostname
+	// refuses it), '*' and '?' in a host name, and the config's own
+	// values.
+	for _, tc := range []struct {
+		args []string
+		cmd  string
+	}{
+		{[]string{"-l", "u$x", "h"}, "nc h 22 # u$x h"},
+		{[]string{"-l", "dom\\u", "h*"}, "nc h* 22 # dom\\u h*"},
+		{[]string{"literal"}, "nc 10.0.0.1 22 # a$b literal"},
+	} {
+		f, rest, err := parseClientArgs(append([]string{"-F", cfg}, tc.args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := resolve(f, rest, func(k string) string { return env[k] })
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if s.proxyCommand != tc.cmd {
+			t.Errorf("%q: ProxyCommand %q, want %q", tc.args, s.proxyCommand, tc.cmd)
+		}
+	}
+}
+
+// TestValidHostnameAndUser: ssh's character sets, one character at a
+// time.
+func TestValidHostnameAndUser(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		s := "a" + string(rune(c)) + "b"
+		if c >= 0x80 {
+			s = "a" + string([]byte{byte(c)}) + "b"
+		}
+		wantHost := !strings.ContainsRune("'`\"$\\;&<>|(){},", rune(c)) && c > ' ' && c != 0x7f
+		if got := validHostname(s); got != wantHost {
+			t.Errorf("validHostname(%q) = %v, want %v", s, got, wantHost)
+		}
+		wantUser := !strings.ContainsRune("'`\";&<>|(){}", rune(c)) && (c >= ' ' && c != 0x7f)
+		if got := validRemoteUser(s); got != wantUser {
+			t.Errorf("validRemoteUser(%q) = %v, want %v", s, got, wantUser)
+		}
+	}
+	for _, tc := range []struct {
+		user string
+		ok   bool
+	}{
+		{"-u", false}, {"u -x", false}, {"u\\", false}, {"u\\x", true}, {"u x", true}, {"u-x", true}, {"", true},
+	} {
+		if got := validRemoteUser(tc.user); got != tc.ok {
+			t.Errorf("validRemoteUser(%q) = %v, want %v", tc.user, got, tc.ok)
+		}
+	}
+	if validHostname("-h") || !validHostname("h-") {
+		t.Errorf("validHostname: a leading '-' must be refused, a later one accepted")
+	}
+}

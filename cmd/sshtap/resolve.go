@@ -146,6 +146,11 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	if err != nil {
 		return nil, bad("%v", err)
 	}
+	// ssh(1) checks the host and user of its command line before they
+	// can reach a ProxyCommand's %h, %n and %r, which sh -c reads.
+	if !validHostname(host) {
+		return nil, bad("%q: hostname contains invalid characters", host)
+	}
 	s := &settings{host: host, home: getenv("HOME"), explicit: map[string]bool{}, quiet: f.quiet, verbose: f.verbose, noCommand: f.noCommand}
 	if s.home == "" {
 		if u, err := user.Current(); err == nil {
@@ -242,6 +247,11 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	}
 	if f.user != "" {
 		s.user = f.user
+	}
+	// A User written in a config file is taken as written, as ssh takes
+	// it; one from -l, user@host or -o is checked.
+	if _, fromOpts := l.opts.Get("user"); (f.user != "" || destUser != "" || fromOpts) && !validRemoteUser(s.user) {
+		return nil, bad("%q: remote username contains invalid characters", s.user)
 	}
 
 	// "~" and %-tokens (ssh_config(5) TOKENS) with the final host, port
