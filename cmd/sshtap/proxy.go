@@ -15,66 +15,93 @@ import (
 )
 
 // resolveProxy sets s.jumps and s.proxyCommand from -J, -o and the config
-// file, and s.stdioForward from -W, with ssh's rules:
+// files, and s.stdioForward from -W, with ssh's rules:
 //
 //   - ProxyJump and ProxyCommand are one setting: whichever is obtained
 //     first wins (ssh_config(5): "the first obtained value will be used"),
 //     so a config's ProxyJump hides a later ProxyCommand and the other way
-//     round, and the command line (-J, -o) wins over the file.
-//   - "none" disables the keyword; a ProxyJump none still lets the file's
-//     ProxyCommand apply, as ssh does, while ProxyCommand none disables both.
+//     round, and the command line (-J, -o) wins over the user's file,
+//     which wins over the system-wide one.
+//   - "none" disables the keyword; a ProxyJump none still lets a
+//     ProxyCommand obtained later apply, as ssh does, while ProxyCommand
+//     none disables both.
 //   - -J together with -o ProxyJump or -o ProxyCommand is refused (ssh
 //     refuses or ignores one, depending on their order).
 func (s *settings) resolveProxy(f *clientFlags, l lookup) error {
 	bad := func(format string, a ...any) error {
 		return &usageError{msg: fmt.Sprintf(format, a...), usage: clientUsage}
 	}
-	optJump, optJumpSet := l.opts.Get("proxyjump")
-	optCmd, optCmdSet := l.opts.Get("proxycommand")
-	jump, jumpSet := optJump, optJumpSet
+	var p proxyChoice
 	if f.jump != "" {
-		if optJumpSet {
+		if _, ok := l.opts.Get("proxyjump"); ok {
 			return bad("-J and -o ProxyJump given together")
 		}
-		if optCmdSet && !strings.EqualFold(optCmd, "none") {
+		if cmd, ok := l.opts.Get("proxycommand"); ok && !strings.EqualFold(cmd, "none") {
 			return bad("-J and -o ProxyCommand given together")
 		}
-		jump, jumpSet = f.jump, true
+		p.addJump(f.jump)
 	}
-	var cmd string
-	var cmdSet bool
-	switch {
-	case jumpSet && !strings.EqualFold(jump, "none"):
-	case optCmdSet:
-		cmd, cmdSet = optCmd, true
-	case l.file != nil:
-		fileCmd, fileCmdSet := l.file.Get("proxycommand")
-		if !jumpSet {
-			jump, jumpSet = l.file.Get("proxyjump")
+	// Each source in precedence order; within one, sshconfig has already
+	// let the first of the two keywords hide the other.
+	for _, h := range l.hosts() {
+		if v, ok := h.Get("proxyjump"); ok {
+			p.addJump(v)
 		}
-		cmd, cmdSet = fileCmd, fileCmdSet
+		if v, ok := h.Get("proxycommand"); ok {
+			p.addCommand(v)
+		}
 	}
-	if jumpSet && !strings.EqualFold(jump, "none") {
-		for hop := range strings.SplitSeq(jump, ",") {
+	if p.jumpSet && !strings.EqualFold(p.jump, "none") {
+		for hop := range strings.SplitSeq(p.jump, ",") {
 			if _, _, _, err := parseJumpHost(hop); err != nil {
-				return bad("ProxyJump %s: %v", jump, err)
+				return bad("ProxyJump %s: %v", p.jump, err)
 			}
 			s.jumps = append(s.jumps, hop)
 		}
 		return s.resolveStdioForward(f, bad)
 	}
-	if cmdSet && !strings.EqualFold(cmd, "none") {
-		if cmd == "-" {
+	if p.cmdSet && !strings.EqualFold(p.cmd, "none") {
+		if p.cmd == "-" {
 			// ssh then speaks SSH over its own stdin and stdout.
 			return bad("ProxyCommand -: a connection over sshtap's own stdin and stdout is not supported")
 		}
-		expanded, err := expandProxyCommand(cmd, s.hostname, s.port, s.user, s.host)
+		expanded, err := expandProxyCommand(p.cmd, s.hostname, s.port, s.user, s.host)
 		if err != nil {
 			return bad("ProxyCommand: %v", err)
 		}
 		s.proxyCommand = expanded
 	}
 	return s.resolveStdioForward(f, bad)
+}
+
+// proxyChoice is ProxyJump and ProxyCommand as obtained so far, from the
+// sources in precedence order (readconf.c's rules for the two options).
+type proxyChoice struct {
+	jump, cmd       string
+	jumpSet, cmdSet bool
+}
+
+// addJump obtains a ProxyJump: "none" when no ProxyJump was obtained yet;
+// any other value only when neither keyword was, and it then also sets
+// ProxyCommand none.
+func (p *proxyChoice) addJump(v string) {
+	if strings.EqualFold(v, "none") {
+		if !p.jumpSet {
+			p.jump, p.jumpSet = "none", true
+		}
+		return
+	}
+	if !p.jumpSet && !p.cmdSet {
+		p.jump, p.jumpSet = v, true
+		p.cmd, p.cmdSet = "none", true
+	}
+}
+
+// addCommand obtains a ProxyCommand when none was obtained yet.
+func (p *proxyChoice) addCommand(v string) {
+	if !p.cmdSet {
+		p.cmd, p.cmdSet = v, true
+	}
 }
 
 // resolveStdioForward reads -W host:port. As in ssh, it implies -N and -T

@@ -294,3 +294,60 @@ func TestValidHostnameAndUser(t *testing.T) {
 		t.Errorf("validHostname: a leading '-' must be refused, a later one accepted")
 	}
 }
+
+// TestResolveProxySystemConfig: a ProxyJump or ProxyCommand of the
+// system-wide ssh_config applies when the command line and the user's
+// file set neither; the first source that sets one wins.
+func TestResolveProxySystemConfig(t *testing.T) {
+	dir := t.TempDir()
+	sys := filepath.Join(dir, "ssh_config")
+	os.WriteFile(sys, []byte(`Host a
+  ProxyJump bastion
+Host b
+  ProxyCommand nc %h %p
+Host c d
+  ProxyJump sysjump
+Host none
+  ProxyJump none
+  ProxyCommand nc sys %h
+`), 0o600)
+	os.MkdirAll(filepath.Join(dir, ".ssh"), 0o700)
+	os.WriteFile(filepath.Join(dir, ".ssh", "config"), []byte(`Host c
+  ProxyCommand nc user %h
+Host none
+  ProxyCommand none
+`), 0o600)
+	env := map[string]string{"HOME": dir, "USER": "me", "SSHTAP_SYSTEM_CONFIG": sys}
+	for _, tc := range []struct {
+		args  []string
+		jumps []string
+		cmd   string
+	}{
+		{args: []string{"a"}, jumps: []string{"bastion"}},
+		{args: []string{"b"}, cmd: "nc b 22"},
+		// The user's file comes first.
+		{args: []string{"c"}, cmd: "nc user c"},
+		{args: []string{"none"}},
+		{args: []string{"d"}, jumps: []string{"sysjump"}},
+		// The command line comes first; its ProxyJump none leaves the
+		// files' ProxyCommand.
+		{args: []string{"-J", "x", "b"}, jumps: []string{"x"}},
+		{args: []string{"-o", "ProxyCommand=nc cl %h", "a"}, cmd: "nc cl a"},
+		{args: []string{"-o", "ProxyCommand=none", "a"}},
+		{args: []string{"-J", "none", "b"}, cmd: "nc b 22"},
+		{args: []string{"-J", "none", "a"}},
+	} {
+		f, rest, err := parseClientArgs(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := resolve(f, rest, func(k string) string { return env[k] })
+		if err != nil {
+			t.Errorf("%q: %v", tc.args, err)
+			continue
+		}
+		if !slices.Equal(s.jumps, tc.jumps) || s.proxyCommand != tc.cmd {
+			t.Errorf("%q: jumps %q, ProxyCommand %q; want %q, %q", tc.args, s.jumps, s.proxyCommand, tc.jumps, tc.cmd)
+		}
+	}
+}
