@@ -351,3 +351,26 @@ Host none
 		}
 	}
 }
+
+// TestResolveProxyJumpNoneInFile: a ProxyJump none in the file, or on the
+// command line, leaves a later ProxyCommand of the file in force, as in
+// ssh.
+func TestResolveProxyJumpNoneInFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	os.WriteFile(cfg, []byte("Host t\n  ProxyJump none\nHost *\n  ProxyCommand nc %h %p\n"), 0o600)
+	env := map[string]string{"HOME": dir, "USER": "me"}
+	for _, args := range [][]string{{"t"}, {"-o", "ProxyJump=none", "other"}, {"-J", "none", "t"}} {
+		f, rest, err := parseClientArgs(append([]string{"-F", cfg}, args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := resolve(f, rest, func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "nc " + rest[0] + " 22"; s.proxyCommand != want || len(s.jumps) != 0 {
+			t.Errorf("%q: jumps %q, ProxyCommand %q; want the file's %q", args, s.jumps, s.proxyCommand, want)
+		}
+	}
+}

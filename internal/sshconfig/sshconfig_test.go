@@ -335,3 +335,28 @@ func TestErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// TestProxyJumpProxyCommandExclusion: readconf.c's rules for the two
+// keywords: a ProxyJump other than none hides a later ProxyCommand, any
+// ProxyCommand hides a later ProxyJump other than none, and ProxyJump none
+// hides nothing but a later ProxyJump.
+func TestProxyJumpProxyCommandExclusion(t *testing.T) {
+	for _, tc := range []struct {
+		src       string
+		jump, cmd string
+	}{
+		{"ProxyJump j\nProxyCommand nc %h\n", "j", ""},
+		{"ProxyCommand nc %h\nProxyJump j\n", "", "nc %h"},
+		{"ProxyCommand none\nProxyJump j\n", "", "none"},
+		{"ProxyJump none\nProxyCommand nc %h\n", "none", "nc %h"},
+		{"Host t\n ProxyJump none\nHost *\n ProxyCommand nc %h %p\n", "none", "nc %h %p"},
+		{"ProxyCommand nc %h\nProxyJump none\n", "none", "nc %h"},
+		{"ProxyJump none\nProxyJump j\nProxyCommand nc\n", "none", "nc"},
+		{"ProxyJump NONE\nProxyCommand nc\n", "NONE", "nc"},
+	} {
+		h := mustParse(t, tc.src).Lookup("t")
+		if h.ProxyJump != tc.jump || h.ProxyCommand != tc.cmd {
+			t.Errorf("%q: ProxyJump %q, ProxyCommand %q; want %q, %q", tc.src, h.ProxyJump, h.ProxyCommand, tc.jump, tc.cmd)
+		}
+	}
+}
