@@ -34,6 +34,7 @@ type clientFlags struct {
 	version                bool     // -V
 	help                   bool     // -h, --help
 	jump                   string   // -J: jump hosts, comma-separated
+	jumpSet                bool     // -J was given (its value may be empty)
 	stdioForward           string   // -W host:port
 
 	events eventFlags
@@ -80,10 +81,10 @@ func (f *clientFlags) opts() []opt {
 		stringOpt(0, "hostkey-algos", &f.hkAlgs),
 		{short: 'J', arg: true, set: func(v string) error {
 			// As ssh: one -J, its hops separated by commas.
-			if f.jump != "" {
+			if f.jumpSet {
 				return errors.New("only one -J is allowed (separate jump hosts with commas)")
 			}
-			f.jump = v
+			f.jump, f.jumpSet = v, true
 			return nil
 		}},
 		stringOpt('W', "", &f.stdioForward),

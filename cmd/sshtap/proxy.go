@@ -32,7 +32,16 @@ func (s *settings) resolveProxy(f *clientFlags, l lookup) error {
 		return &usageError{msg: fmt.Sprintf(format, a...), usage: clientUsage}
 	}
 	var p proxyChoice
-	if f.jump != "" {
+	if f.jumpSet {
+		// An empty -J is an error, not "no jump host" (ssh: "Invalid -J
+		// argument").
+		if !strings.EqualFold(f.jump, "none") {
+			for hop := range strings.SplitSeq(f.jump, ",") {
+				if _, _, _, err := parseJumpHost(hop); err != nil {
+					return bad("invalid -J argument %q: %v", f.jump, err)
+				}
+			}
+		}
 		if _, ok := l.opts.Get("proxyjump"); ok {
 			return bad("-J and -o ProxyJump given together")
 		}
