@@ -243,9 +243,10 @@ func startProxyCommand(command string, stderr io.Writer) (*proxyProcess, error) 
 	}
 	cmd := exec.Command("/bin/sh", "-c", "exec "+command)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, stderr
-	// Its own process group, so that a Ctrl-C on the terminal reaches
-	// sshtap, which ends the connection and then the command.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// It stays in sshtap's process group, as ssh leaves it: in a group
+	// of its own, a background one, a command that asks on /dev/tty
+	// ("ssh -W" asking a password) would be stopped by SIGTTIN. A Ctrl-C
+	// typed before the session's raw mode reaches both, as with ssh.
 	err = cmd.Start()
 	inR.Close()
 	outW.Close()
@@ -284,9 +285,10 @@ func (p *proxyProcess) Close() error {
 			select {
 			case <-p.exited:
 			case <-t.C:
-				// The whole group: a command that forked (a pipeline)
-				// leaves no child behind.
-				syscall.Kill(-p.cmd.Process.Pid, sig)
+				// The command itself, as ssh signals it (not a group:
+				// it has none of its own). Signal is safe once it has
+				// exited.
+				p.cmd.Process.Signal(sig)
 			}
 			t.Stop()
 		}
