@@ -213,13 +213,19 @@ func expandProxyCommand(cmd, hostname string, port int, user, orig string) (stri
 
 // proxyProcess is a running ProxyCommand: the SSH connection is written to
 // its stdin and read from its stdout (the transport's io.ReadWriter seam);
-// its stderr is passed through. Close ends it: its stdin is closed, and a
-// process still running then gets SIGHUP (as ssh sends it) and, if it
-// ignores that, SIGKILL; Close returns once it was reaped.
+// its stderr is passed through. Close ends it: its stdin is closed and it
+// gets SIGHUP at once (as ssh sends it), then SIGKILL if it has not exited
+// after exitWait; Close returns once it was reaped. Read, Write and Close
+// may be called from different goroutines; Close may be called more than
+// once.
 type proxyProcess struct {
 	cmd    *exec.Cmd
 	stdin  *os.File // the write end of its stdin
 	stdout *os.File // the read end of its stdout
+
+	// exitWait is how long Close waits for the command to exit after
+	// SIGHUP before it sends SIGKILL.
+	exitWait time.Duration
 
 	once   sync.Once
 	exited chan struct{}
@@ -255,7 +261,7 @@ func startProxyCommand(command string, stderr io.Writer) (*proxyProcess, error) 
 		outR.Close()
 		return nil, fmt.Errorf("ProxyCommand %q: %w", command, err)
 	}
-	p := &proxyProcess{cmd: cmd, stdin: inW, stdout: outR, exited: make(chan struct{})}
+	p := &proxyProcess{cmd: cmd, stdin: inW, stdout: outR, exitWait: proxyExitWait, exited: make(chan struct{})}
 	go func() {
 		cmd.Wait()
 		close(p.exited)
@@ -273,26 +279,27 @@ func (p *proxyProcess) Read(b []byte) (int, error) {
 
 func (p *proxyProcess) Write(b []byte) (int, error) { return p.stdin.Write(b) }
 
-// proxyExitWait is how long Close waits for the command to exit after its
-// stdin closed, and again after SIGHUP.
+// proxyExitWait is how long Close waits for the command to exit after
+// SIGHUP before it sends SIGKILL.
 const proxyExitWait = 2 * time.Second
 
 func (p *proxyProcess) Close() error {
 	p.once.Do(func() {
 		p.stdin.Close()
-		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGKILL} {
-			t := time.NewTimer(proxyExitWait)
-			select {
-			case <-p.exited:
-			case <-t.C:
-				// The command itself, as ssh signals it (not a group:
-				// it has none of its own). Signal is safe once it has
-				// exited.
-				p.cmd.Process.Signal(sig)
-			}
-			t.Stop()
+		// The connection is over: SIGHUP at once, as ssh sends it
+		// (sshconnect.c ssh_kill_proxy_command). Signal is a no-op once
+		// the command has exited.
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		t := time.NewTimer(p.exitWait)
+		select {
+		case <-p.exited:
+		case <-t.C:
+			// ssh leaves a command that ignores SIGHUP to init;
+			// sshtap does not leave it running.
+			p.cmd.Process.Signal(syscall.SIGKILL)
+			<-p.exited
 		}
-		<-p.exited
+		t.Stop()
 		p.stdout.Close()
 	})
 	return nil
