@@ -159,17 +159,20 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	}
 	s.command = strings.Join(rest[1:], " ")
 
-	// -o options are parsed as a config file whose lines come first
-	// (with none, an empty one: its Host still expands tokens).
+	// -o options come first, each one line, as ssh reads them (with
+	// none, an empty configuration: its Host still expands tokens).
 	var l lookup
 	popts := sshconfig.ParseOptions{Home: s.home, LocalUser: getenv("USER")}
-	var text strings.Builder
-	for _, o := range f.options {
-		text.WriteString(o)
-		text.WriteByte('\n')
-	}
-	oc, err := sshconfig.Parse(strings.NewReader(text.String()), "-o", popts)
+	oc, err := sshconfig.ParseCommandLine(f.options, popts)
 	if err != nil {
+		var pe *sshconfig.Error
+		if errors.As(err, &pe) && pe.Line >= 1 && pe.Line <= len(f.options) {
+			msg := pe.Err.Error()
+			if pe.Msg != "" {
+				msg += ": " + pe.Msg
+			}
+			return nil, bad("-o %q: %s", f.options[pe.Line-1], msg)
+		}
 		return nil, bad("-o: %v", err)
 	}
 	l.opts = oc.Lookup(host)

@@ -360,3 +360,36 @@ func TestProxyJumpProxyCommandExclusion(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCommandLine: each option is one line applying to every host;
+// Host, Match, Include and line breaks are refused, located by the
+// option's position.
+func TestParseCommandLine(t *testing.T) {
+	c, err := ParseCommandLine([]string{"User=u", "Port 2022", "ProxyCommand nc %h # c", "IgnoreUnknown Foo*", "FooBar x"}, ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Lookup("any")
+	if h.User != "u" || h.Port != 2022 || h.ProxyCommand != "nc %h # c" || len(c.Warnings) != 0 {
+		t.Errorf("user %q port %d ProxyCommand %q warnings %q", h.User, h.Port, h.ProxyCommand, c.Warnings)
+	}
+	for _, tc := range []struct {
+		opts []string
+		line int
+		msg  string
+	}{
+		{[]string{"User u", "Host x"}, 2, "Host directive not supported as a command-line option"},
+		{[]string{"HOST=x"}, 1, "Host directive not supported"},
+		{[]string{" match all"}, 1, "Match directive not supported as a command-line option"},
+		{[]string{"Include /nonexistent/*"}, 1, "Include directive not supported as a command-line option"},
+		{[]string{"User u\nPort 1"}, 1, "line break"},
+		{[]string{"Port 1", "User u\n"}, 2, "line break"},
+		{[]string{"Port x"}, 1, "Port"},
+	} {
+		_, err := ParseCommandLine(tc.opts, ParseOptions{})
+		var pe *Error
+		if !errors.As(err, &pe) || pe.File != "-o" || pe.Line != tc.line || !strings.Contains(pe.Msg, tc.msg) {
+			t.Errorf("%q: error %v, want -o:%d saying %q", tc.opts, err, tc.line, tc.msg)
+		}
+	}
+}
