@@ -34,6 +34,7 @@ type clientFlags struct {
 	version                bool     // -V
 	help                   bool     // -h, --help
 	jump                   string   // -J: jump hosts, comma-separated
+	jumpSet                bool     // -J was given (its value may be empty)
 	stdioForward           string   // -W host:port
 
 	events eventFlags
@@ -80,10 +81,10 @@ func (f *clientFlags) opts() []opt {
 		stringOpt(0, "hostkey-algos", &f.hkAlgs),
 		{short: 'J', arg: true, set: func(v string) error {
 			// As ssh: one -J, its hops separated by commas.
-			if f.jump != "" {
+			if f.jumpSet {
 				return errors.New("only one -J is allowed (separate jump hosts with commas)")
 			}
-			f.jump = v
+			f.jump, f.jumpSet = v, true
 			return nil
 		}},
 		stringOpt('W', "", &f.stdioForward),
@@ -96,6 +97,10 @@ func parseDestination(d string) (user, host string, port int, err error) {
 	if rest, ok := strings.CutPrefix(d, "ssh://"); ok {
 		if i := strings.LastIndexByte(rest, '@'); i >= 0 {
 			user, rest = rest[:i], rest[i+1:]
+		}
+		if strings.ContainsAny(rest, "/?#") {
+			// ssh(1): an ssh:// URI names no path.
+			return "", "", 0, fmt.Errorf("%q: an ssh:// destination takes no path", d)
 		}
 		host = rest
 		if h, p, ok := cutPort(rest); ok {
@@ -116,6 +121,53 @@ func parseDestination(d string) (user, host string, port int, err error) {
 		return "", "", 0, fmt.Errorf("no host in %q", d)
 	}
 	return user, host, port, nil
+}
+
+// validHostname is ssh's check of the destination host given on its
+// command line (readconf.c ssh_valid_hostname), made before the name can
+// reach a ProxyCommand's %h or %n, which sh -c reads: no leading '-', no
+// whitespace or control character and none of '`"$\;&<>|(){},.
+func validHostname(s string) bool {
+	if strings.HasPrefix(s, "-") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c == 0x7f || strings.IndexByte("'`\"$\\;&<>|(){},", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// validRemoteUser is ssh's check of a remote user name given on its
+// command line (readconf.c ssh_valid_ruser), for %r: no leading '-', no
+// control character, none of '`";&<>|(){}, no '-' right after whitespace
+// and no '\' at the end. '$' and spaces are allowed (Windows domains,
+// LDAP names).
+func validRemoteUser(s string) bool {
+	if strings.HasPrefix(s, "-") || strings.HasSuffix(s, "\\") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < ' ' || c == 0x7f || strings.IndexByte("'`\";&<>|(){}", c) >= 0 {
+			return false
+		}
+		if isSpace(c) && i+1 < len(s) && s[i+1] == '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// isSpace is C's isspace in the C locale.
+func isSpace(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\v', '\f', '\r':
+		return true
+	}
+	return false
 }
 
 // cutPort splits host:port and [v6]:port in a URL authority.

@@ -166,3 +166,54 @@ func TestResolveLegacyAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+// TestResolveOptionLines: each -o is one configuration line, as ssh reads
+// it: Host, Match and Include are refused there, and so is a line break
+// inside one.
+func TestResolveOptionLines(t *testing.T) {
+	dir := t.TempDir()
+	inc := filepath.Join(dir, "included")
+	os.WriteFile(inc, []byte("ProxyCommand nc %h %p\n"), 0o600)
+	env := map[string]string{"HOME": dir, "USER": "me"}
+	for _, tc := range []struct {
+		opts []string
+		err  string
+	}{
+		{[]string{"Include " + inc}, "Include directive not supported as a command-line option"},
+		{[]string{"Host x"}, "Host directive not supported as a command-line option"},
+		{[]string{"Host nomatch", "StrictHostKeyChecking yes"}, "Host directive not supported"},
+		{[]string{"Match all"}, "Match directive not supported as a command-line option"},
+		{[]string{"  match=host h"}, "Match directive not supported"},
+		{[]string{"User=a\nPort 5"}, "line break"},
+		{[]string{"StrictHostKeyChecking yes\nHost x"}, "line break"},
+	} {
+		args := []string{"-F", "none"}
+		for _, o := range tc.opts {
+			args = append(args, "-o", o)
+		}
+		f, rest, err := parseClientArgs(append(args, "h"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := resolve(f, rest, func(k string) string { return env[k] })
+		if err == nil {
+			t.Errorf("%q: accepted (ProxyCommand %q, StrictHostKeyChecking %q)", tc.opts, s.proxyCommand, s.check)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: error %v, want one saying %q", tc.opts, err, tc.err)
+		}
+	}
+	// Each -o applies, whatever the others say.
+	f, rest, err := parseClientArgs([]string{"-F", "none", "-o", "StrictHostKeyChecking yes", "-o", "Port=2022", "-o", "ProxyCommand nc %h %p # x", "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := resolve(f, rest, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.check != checkYes || s.port != 2022 || s.proxyCommand != "nc h 2022 # x" {
+		t.Errorf("StrictHostKeyChecking %q, port %d, ProxyCommand %q", s.check, s.port, s.proxyCommand)
+	}
+}

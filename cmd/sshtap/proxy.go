@@ -15,66 +15,102 @@ import (
 )
 
 // resolveProxy sets s.jumps and s.proxyCommand from -J, -o and the config
-// file, and s.stdioForward from -W, with ssh's rules:
+// files, and s.stdioForward from -W, with ssh's rules:
 //
 //   - ProxyJump and ProxyCommand are one setting: whichever is obtained
 //     first wins (ssh_config(5): "the first obtained value will be used"),
 //     so a config's ProxyJump hides a later ProxyCommand and the other way
-//     round, and the command line (-J, -o) wins over the file.
-//   - "none" disables the keyword; a ProxyJump none still lets the file's
-//     ProxyCommand apply, as ssh does, while ProxyCommand none disables both.
+//     round, and the command line (-J, -o) wins over the user's file,
+//     which wins over the system-wide one.
+//   - "none" disables the keyword; a ProxyJump none still lets a
+//     ProxyCommand obtained later apply, as ssh does, while ProxyCommand
+//     none disables both.
 //   - -J together with -o ProxyJump or -o ProxyCommand is refused (ssh
 //     refuses or ignores one, depending on their order).
 func (s *settings) resolveProxy(f *clientFlags, l lookup) error {
 	bad := func(format string, a ...any) error {
 		return &usageError{msg: fmt.Sprintf(format, a...), usage: clientUsage}
 	}
-	optJump, optJumpSet := l.opts.Get("proxyjump")
-	optCmd, optCmdSet := l.opts.Get("proxycommand")
-	jump, jumpSet := optJump, optJumpSet
-	if f.jump != "" {
-		if optJumpSet {
+	var p proxyChoice
+	if f.jumpSet {
+		// An empty -J is an error, not "no jump host" (ssh: "Invalid -J
+		// argument").
+		if !strings.EqualFold(f.jump, "none") {
+			for hop := range strings.SplitSeq(f.jump, ",") {
+				if _, _, _, err := parseJumpHost(hop); err != nil {
+					return bad("invalid -J argument %q: %v", f.jump, err)
+				}
+			}
+		}
+		if _, ok := l.opts.Get("proxyjump"); ok {
 			return bad("-J and -o ProxyJump given together")
 		}
-		if optCmdSet && !strings.EqualFold(optCmd, "none") {
+		if cmd, ok := l.opts.Get("proxycommand"); ok && !strings.EqualFold(cmd, "none") {
 			return bad("-J and -o ProxyCommand given together")
 		}
-		jump, jumpSet = f.jump, true
+		p.addJump(f.jump)
 	}
-	var cmd string
-	var cmdSet bool
-	switch {
-	case jumpSet && !strings.EqualFold(jump, "none"):
-	case optCmdSet:
-		cmd, cmdSet = optCmd, true
-	case l.file != nil:
-		fileCmd, fileCmdSet := l.file.Get("proxycommand")
-		if !jumpSet {
-			jump, jumpSet = l.file.Get("proxyjump")
+	// Each source in precedence order; within one, sshconfig has already
+	// let the first of the two keywords hide the other.
+	for _, h := range l.hosts() {
+		if v, ok := h.Get("proxyjump"); ok {
+			p.addJump(v)
 		}
-		cmd, cmdSet = fileCmd, fileCmdSet
+		if v, ok := h.Get("proxycommand"); ok {
+			p.addCommand(v)
+		}
 	}
-	if jumpSet && !strings.EqualFold(jump, "none") {
-		for hop := range strings.SplitSeq(jump, ",") {
+	if p.jumpSet && !strings.EqualFold(p.jump, "none") {
+		for hop := range strings.SplitSeq(p.jump, ",") {
 			if _, _, _, err := parseJumpHost(hop); err != nil {
-				return bad("ProxyJump %s: %v", jump, err)
+				return bad("ProxyJump %s: %v", p.jump, err)
 			}
 			s.jumps = append(s.jumps, hop)
 		}
 		return s.resolveStdioForward(f, bad)
 	}
-	if cmdSet && !strings.EqualFold(cmd, "none") {
-		if cmd == "-" {
+	if p.cmdSet && !strings.EqualFold(p.cmd, "none") {
+		if p.cmd == "-" {
 			// ssh then speaks SSH over its own stdin and stdout.
 			return bad("ProxyCommand -: a connection over sshtap's own stdin and stdout is not supported")
 		}
-		expanded, err := expandProxyCommand(cmd, s.hostname, s.port, s.user, s.host)
+		expanded, err := expandProxyCommand(p.cmd, s.hostname, s.port, s.user, s.host)
 		if err != nil {
 			return bad("ProxyCommand: %v", err)
 		}
 		s.proxyCommand = expanded
 	}
 	return s.resolveStdioForward(f, bad)
+}
+
+// proxyChoice is ProxyJump and ProxyCommand as obtained so far, from the
+// sources in precedence order (readconf.c's rules for the two options).
+type proxyChoice struct {
+	jump, cmd       string
+	jumpSet, cmdSet bool
+}
+
+// addJump obtains a ProxyJump: "none" when no ProxyJump was obtained yet;
+// any other value only when neither keyword was, and it then also sets
+// ProxyCommand none.
+func (p *proxyChoice) addJump(v string) {
+	if strings.EqualFold(v, "none") {
+		if !p.jumpSet {
+			p.jump, p.jumpSet = "none", true
+		}
+		return
+	}
+	if !p.jumpSet && !p.cmdSet {
+		p.jump, p.jumpSet = v, true
+		p.cmd, p.cmdSet = "none", true
+	}
+}
+
+// addCommand obtains a ProxyCommand when none was obtained yet.
+func (p *proxyChoice) addCommand(v string) {
+	if !p.cmdSet {
+		p.cmd, p.cmdSet = v, true
+	}
 }
 
 // resolveStdioForward reads -W host:port. As in ssh, it implies -N and -T
@@ -127,12 +163,16 @@ func parseJumpHost(spec string) (user, host string, port int, err error) {
 	if err != nil {
 		return "", "", 0, fmt.Errorf("%s: %v", spec, err)
 	}
-	// ssh's valid_hostname: no spaces, quotes or shell metacharacters in
-	// a name that ends up on ssh's own command line.
-	if host == "" || strings.ContainsAny(host, " \t'\"`\\$;&|<>(){}*?") || strings.HasPrefix(host, "-") {
+	// ssh checks each hop as it checks a destination on its command line
+	// (readconf.c parse_jump: ssh_valid_hostname, ssh_valid_ruser); each
+	// reaches the hop's own ProxyCommand tokens and the "ssh -W" ssh
+	// runs for it.
+	if host == "" || !validHostname(host) {
 		return "", "", 0, fmt.Errorf("%q is not a valid host name", host)
 	}
-	if strings.ContainsAny(user, " \t'\"`\\$;&|<>(){}*?:/@") || strings.HasPrefix(user, "-") {
+	// A space, which ssh_valid_ruser allows, would make the hop's user
+	// ambiguous in the comma-separated list: refused.
+	if !validRemoteUser(user) || strings.ContainsAny(user, " \t") {
 		return "", "", 0, fmt.Errorf("%q is not a valid user name", user)
 	}
 	return user, host, port, nil
@@ -173,13 +213,19 @@ func expandProxyCommand(cmd, hostname string, port int, user, orig string) (stri
 
 // proxyProcess is a running ProxyCommand: the SSH connection is written to
 // its stdin and read from its stdout (the transport's io.ReadWriter seam);
-// its stderr is passed through. Close ends it: its stdin is closed, and a
-// process still running then gets SIGHUP (as ssh sends it) and, if it
-// ignores that, SIGKILL; Close returns once it was reaped.
+// its stderr is passed through. Close ends it: its stdin is closed and it
+// gets SIGHUP at once (as ssh sends it), then SIGKILL if it has not exited
+// after exitWait; Close returns once it was reaped. Read, Write and Close
+// may be called from different goroutines; Close may be called more than
+// once.
 type proxyProcess struct {
 	cmd    *exec.Cmd
 	stdin  *os.File // the write end of its stdin
 	stdout *os.File // the read end of its stdout
+
+	// exitWait is how long Close waits for the command to exit after
+	// SIGHUP before it sends SIGKILL.
+	exitWait time.Duration
 
 	once   sync.Once
 	exited chan struct{}
@@ -203,9 +249,10 @@ func startProxyCommand(command string, stderr io.Writer) (*proxyProcess, error) 
 	}
 	cmd := exec.Command("/bin/sh", "-c", "exec "+command)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, stderr
-	// Its own process group, so that a Ctrl-C on the terminal reaches
-	// sshtap, which ends the connection and then the command.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// It stays in sshtap's process group, as ssh leaves it: in a group
+	// of its own, a background one, a command that asks on /dev/tty
+	// ("ssh -W" asking a password) would be stopped by SIGTTIN. A Ctrl-C
+	// typed before the session's raw mode reaches both, as with ssh.
 	err = cmd.Start()
 	inR.Close()
 	outW.Close()
@@ -214,7 +261,7 @@ func startProxyCommand(command string, stderr io.Writer) (*proxyProcess, error) 
 		outR.Close()
 		return nil, fmt.Errorf("ProxyCommand %q: %w", command, err)
 	}
-	p := &proxyProcess{cmd: cmd, stdin: inW, stdout: outR, exited: make(chan struct{})}
+	p := &proxyProcess{cmd: cmd, stdin: inW, stdout: outR, exitWait: proxyExitWait, exited: make(chan struct{})}
 	go func() {
 		cmd.Wait()
 		close(p.exited)
@@ -232,25 +279,27 @@ func (p *proxyProcess) Read(b []byte) (int, error) {
 
 func (p *proxyProcess) Write(b []byte) (int, error) { return p.stdin.Write(b) }
 
-// proxyExitWait is how long Close waits for the command to exit after its
-// stdin closed, and again after SIGHUP.
+// proxyExitWait is how long Close waits for the command to exit after
+// SIGHUP before it sends SIGKILL.
 const proxyExitWait = 2 * time.Second
 
 func (p *proxyProcess) Close() error {
 	p.once.Do(func() {
 		p.stdin.Close()
-		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGKILL} {
-			t := time.NewTimer(proxyExitWait)
-			select {
-			case <-p.exited:
-			case <-t.C:
-				// The whole group: a command that forked (a pipeline)
-				// leaves no child behind.
-				syscall.Kill(-p.cmd.Process.Pid, sig)
-			}
-			t.Stop()
+		// The connection is over: SIGHUP at once, as ssh sends it
+		// (sshconnect.c ssh_kill_proxy_command). Signal is a no-op once
+		// the command has exited.
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		t := time.NewTimer(p.exitWait)
+		select {
+		case <-p.exited:
+		case <-t.C:
+			// ssh leaves a command that ignores SIGHUP to init;
+			// sshtap does not leave it running.
+			p.cmd.Process.Signal(syscall.SIGKILL)
+			<-p.exited
 		}
-		<-p.exited
+		t.Stop()
 		p.stdout.Close()
 	})
 	return nil

@@ -152,6 +152,11 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	if err != nil {
 		return nil, bad("%v", err)
 	}
+	// ssh(1) checks the host and user of its command line before they
+	// can reach a ProxyCommand's %h, %n and %r, which sh -c reads.
+	if !validHostname(host) {
+		return nil, bad("%q: hostname contains invalid characters", host)
+	}
 	s := &settings{host: host, home: getenv("HOME"), explicit: map[string]bool{}, quiet: f.quiet, verbose: f.verbose, noCommand: f.noCommand}
 	if s.home == "" {
 		if u, err := user.Current(); err == nil {
@@ -160,17 +165,20 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	}
 	s.command = strings.Join(rest[1:], " ")
 
-	// -o options are parsed as a config file whose lines come first
-	// (with none, an empty one: its Host still expands tokens).
+	// -o options come first, each one line, as ssh reads them (with
+	// none, an empty configuration: its Host still expands tokens).
 	var l lookup
 	popts := sshconfig.ParseOptions{Home: s.home, LocalUser: getenv("USER")}
-	var text strings.Builder
-	for _, o := range f.options {
-		text.WriteString(o)
-		text.WriteByte('\n')
-	}
-	oc, err := sshconfig.Parse(strings.NewReader(text.String()), "-o", popts)
+	oc, err := sshconfig.ParseCommandLine(f.options, popts)
 	if err != nil {
+		var pe *sshconfig.Error
+		if errors.As(err, &pe) && pe.Line >= 1 && pe.Line <= len(f.options) {
+			msg := pe.Err.Error()
+			if pe.Msg != "" {
+				msg += ": " + pe.Msg
+			}
+			return nil, bad("-o %q: %s", f.options[pe.Line-1], msg)
+		}
 		return nil, bad("-o: %v", err)
 	}
 	l.opts = oc.Lookup(host)
@@ -248,6 +256,11 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	}
 	if f.user != "" {
 		s.user = f.user
+	}
+	// A User written in a config file is taken as written, as ssh takes
+	// it; one from -l, user@host or -o is checked.
+	if _, fromOpts := l.opts.Get("user"); (f.user != "" || destUser != "" || fromOpts) && !validRemoteUser(s.user) {
+		return nil, bad("%q: remote username contains invalid characters", s.user)
 	}
 
 	// "~" and %-tokens (ssh_config(5) TOKENS) with the final host, port

@@ -46,3 +46,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseCommandLine checks that ParseCommandLine never panics, returns
+// an *Error on failure, never yields a Host, Match or Include item, and
+// that Lookup on the result never panics. The input is split at NUL bytes
+// into options.
+func FuzzParseCommandLine(f *testing.F) {
+	f.Add([]byte("User=u\x00Port 22"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var options []string
+		for o := range bytes.SplitSeq(data, []byte{0}) {
+			options = append(options, string(o))
+		}
+		c, err := ParseCommandLine(options, ParseOptions{Home: "/home/u", LocalUser: "lu"})
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) || pe.Line < 1 || pe.Line > len(options) {
+				t.Fatalf("error %T %v is not an *Error naming an option", err, err)
+			}
+			return
+		}
+		for _, it := range c.items {
+			if it.kind != kSetting {
+				t.Fatalf("option %d gave a %v item", it.line, it.kind)
+			}
+		}
+		h := c.Lookup("x")
+		_, _ = h.Get("hostname")
+	})
+}

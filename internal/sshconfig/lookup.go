@@ -164,7 +164,8 @@ type evalState struct {
 //     Host/Match inside an included file does not affect the including
 //     file's state after the Include.
 //   - The first value obtained for a keyword wins; ProxyJump and
-//     ProxyCommand exclude each other (whichever comes first).
+//     ProxyCommand exclude each other (whichever comes first), except
+//     that ProxyJump none excludes no ProxyCommand.
 //   - ssh's built-in defaults are not applied (Port stays 0, User "",
 //     IdentityFile nil when unset), and there is no hostname
 //     canonicalization or second ("final") pass.
@@ -282,10 +283,17 @@ func (h *Host) apply(it *item) {
 	if _, ok := h.first[kw]; ok {
 		return
 	}
-	if kw == "proxycommand" || kw == "proxyjump" {
-		_, pc := h.first["proxycommand"]
-		_, pj := h.first["proxyjump"]
-		if pc || pj {
+	// ProxyJump and ProxyCommand exclude each other (readconf.c): a
+	// ProxyJump other than none is obtained only when no ProxyCommand
+	// was, and it hides a later ProxyCommand; ProxyJump none hides
+	// nothing but a later ProxyJump.
+	switch kw {
+	case "proxycommand":
+		if pj, ok := h.first["proxyjump"]; ok && !strings.EqualFold(pj, "none") {
+			return
+		}
+	case "proxyjump":
+		if _, ok := h.first["proxycommand"]; ok && !strings.EqualFold(it.value, "none") {
 			return
 		}
 	}

@@ -195,6 +195,40 @@ func ParseFile(path string, opts ParseOptions) (*Config, error) {
 	return parseData(data, path, opts)
 }
 
+// ParseCommandLine parses options given on ssh's command line (-o): each
+// is one configuration line and applies to every host. As in ssh, Host,
+// Match and Include are refused there ("... directive not supported as a
+// command-line option"), and so is an option holding a line break, which
+// a file would read as several lines. Errors are *Error with File "-o"
+// and Line the option's position (1 for the first); IgnoreUnknown in one
+// option covers the options after it.
+func ParseCommandLine(options []string, opts ParseOptions) (*Config, error) {
+	p := &parser{opts: opts, cfg: &Config{home: opts.Home, localUser: opts.LocalUser}}
+	for i, o := range options {
+		n := i + 1
+		if len(o) > MaxLineLen {
+			return nil, &Error{File: "-o", Line: n, Err: ErrLineTooLong, Msg: fmt.Sprintf("over %d bytes", MaxLineLen)}
+		}
+		if strings.IndexByte(o, '\n') >= 0 {
+			return nil, lineErr("-o", n, ErrSyntax, "a line break in an option")
+		}
+		if kw, _, ok := splitKeyword(o); ok {
+			switch k := canonical(kw); k {
+			case "host", "match", "include":
+				return nil, lineErr("-o", n, ErrSyntax, "%s directive not supported as a command-line option", strings.ToUpper(k[:1])+k[1:])
+			}
+		}
+		it, ok, err := p.parseLine(o, "-o", n, 0)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			p.cfg.items = append(p.cfg.items, it)
+		}
+	}
+	return p.cfg, nil
+}
+
 func readFileBounded(name string) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {

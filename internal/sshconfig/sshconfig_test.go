@@ -339,3 +339,61 @@ func TestErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// TestProxyJumpProxyCommandExclusion: readconf.c's rules for the two
+// keywords: a ProxyJump other than none hides a later ProxyCommand, any
+// ProxyCommand hides a later ProxyJump other than none, and ProxyJump none
+// hides nothing but a later ProxyJump.
+func TestProxyJumpProxyCommandExclusion(t *testing.T) {
+	for _, tc := range []struct {
+		src       string
+		jump, cmd string
+	}{
+		{"ProxyJump j\nProxyCommand nc %h\n", "j", ""},
+		{"ProxyCommand nc %h\nProxyJump j\n", "", "nc %h"},
+		{"ProxyCommand none\nProxyJump j\n", "", "none"},
+		{"ProxyJump none\nProxyCommand nc %h\n", "none", "nc %h"},
+		{"Host t\n ProxyJump none\nHost *\n ProxyCommand nc %h %p\n", "none", "nc %h %p"},
+		{"ProxyCommand nc %h\nProxyJump none\n", "none", "nc %h"},
+		{"ProxyJump none\nProxyJump j\nProxyCommand nc\n", "none", "nc"},
+		{"ProxyJump NONE\nProxyCommand nc\n", "NONE", "nc"},
+	} {
+		h := mustParse(t, tc.src).Lookup("t")
+		if h.ProxyJump != tc.jump || h.ProxyCommand != tc.cmd {
+			t.Errorf("%q: ProxyJump %q, ProxyCommand %q; want %q, %q", tc.src, h.ProxyJump, h.ProxyCommand, tc.jump, tc.cmd)
+		}
+	}
+}
+
+// TestParseCommandLine: each option is one line applying to every host;
+// Host, Match, Include and line breaks are refused, located by the
+// option's position.
+func TestParseCommandLine(t *testing.T) {
+	c, err := ParseCommandLine([]string{"User=u", "Port 2022", "ProxyCommand nc %h # c", "IgnoreUnknown Foo*", "FooBar x"}, ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.Lookup("any")
+	if h.User != "u" || h.Port != 2022 || h.ProxyCommand != "nc %h # c" || len(c.Warnings) != 0 {
+		t.Errorf("user %q port %d ProxyCommand %q warnings %q", h.User, h.Port, h.ProxyCommand, c.Warnings)
+	}
+	for _, tc := range []struct {
+		opts []string
+		line int
+		msg  string
+	}{
+		{[]string{"User u", "Host x"}, 2, "Host directive not supported as a command-line option"},
+		{[]string{"HOST=x"}, 1, "Host directive not supported"},
+		{[]string{" match all"}, 1, "Match directive not supported as a command-line option"},
+		{[]string{"Include /nonexistent/*"}, 1, "Include directive not supported as a command-line option"},
+		{[]string{"User u\nPort 1"}, 1, "line break"},
+		{[]string{"Port 1", "User u\n"}, 2, "line break"},
+		{[]string{"Port x"}, 1, "Port"},
+	} {
+		_, err := ParseCommandLine(tc.opts, ParseOptions{})
+		var pe *Error
+		if !errors.As(err, &pe) || pe.File != "-o" || pe.Line != tc.line || !strings.Contains(pe.Msg, tc.msg) {
+			t.Errorf("%q: error %v, want -o:%d saying %q", tc.opts, err, tc.line, tc.msg)
+		}
+	}
+}
