@@ -165,16 +165,23 @@ func (c *client) socksConnect(ctx context.Context, in net.Conn) (net.Conn, strin
 		return nil, "", fmt.Errorf("not a SOCKS 4 or 5 client (first byte 0x%02x)", buf[0])
 	}
 
-	reply := func(rep socks.Reply) {
+	// The handshake is read; the channel open may take as long as the
+	// server's connect() takes, and the reply must not meet the handshake
+	// deadline.
+	in.SetDeadline(time.Time{})
+	reply := func(rep socks.Reply) error {
+		in.SetWriteDeadline(time.Now().Add(socksHandshakeTimeout))
+		defer in.SetWriteDeadline(time.Time{})
 		if req.Version == socks.Version4 {
 			code := byte(socks.Reply4Granted)
 			if rep != socks.ReplySucceeded {
 				code = socks.Reply4Rejected
 			}
-			in.Write(socks.AppendReply4(nil, code))
-			return
+			_, err := in.Write(socks.AppendReply4(nil, code))
+			return err
 		}
-		in.Write(socks.AppendReply5(nil, rep, netip.AddrPort{}))
+		_, err := in.Write(socks.AppendReply5(nil, rep, netip.AddrPort{}))
+		return err
 	}
 	to := req.Addr()
 	if req.Command != socks.CommandConnect {
@@ -187,8 +194,10 @@ func (c *client) socksConnect(ctx context.Context, in net.Conn) (net.Conn, strin
 		reply(socksReplyFor(err))
 		return nil, to, fmt.Errorf("SOCKS CONNECT %s: %w", eventfmt.Clean(to), err)
 	}
-	reply(socks.ReplySucceeded)
-	in.SetDeadline(time.Time{})
+	if err := reply(socks.ReplySucceeded); err != nil {
+		out.Close()
+		return nil, to, fmt.Errorf("SOCKS CONNECT %s: telling the client: %w", eventfmt.Clean(to), err)
+	}
 	if off < len(buf) {
 		// Data the client sent right after its request, not waiting for
 		// the reply.

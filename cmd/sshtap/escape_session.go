@@ -24,6 +24,7 @@ type rawTerm struct {
 	tty  *os.File // nil: stdin is not a terminal (-tt)
 	old  *term.State
 	raw  bool
+	done bool // finish was called: the session is over, raw mode never again
 	out  *eventOutput
 	sess *sshtap.Session
 }
@@ -32,7 +33,7 @@ type rawTerm struct {
 func (r *rawTerm) enter() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.tty == nil || r.raw {
+	if r.tty == nil || r.raw || r.done {
 		return r.raw
 	}
 	old, err := term.MakeRaw(int(r.tty.Fd()))
@@ -51,6 +52,20 @@ func (r *rawTerm) enter() bool {
 func (r *rawTerm) leave() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.leaveLocked()
+}
+
+// finish restores the terminal for good: a suspend that resumes after the
+// session ended (its stdin goroutine outlives the session) leaves it as it
+// is.
+func (r *rawTerm) finish() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.done = true
+	r.leaveLocked()
+}
+
+func (r *rawTerm) leaveLocked() {
 	if !r.raw {
 		return
 	}
@@ -98,6 +113,9 @@ func (r *rawTerm) suspend() (stopped bool) {
 	}
 	return stopped
 }
+
+// escapeRequestTimeout bounds a ~C request that waits for the server.
+const escapeRequestTimeout = 10 * time.Second
 
 // suspendGrace is how long suspend waits for a stop that may have been
 // discarded.
@@ -164,7 +182,11 @@ func (c *client) escapeCommand(ctx context.Context, line string) string {
 	}
 	flag, spec := "-"+s[:1], strings.TrimSpace(s[1:])
 	if cancel {
-		n, err := c.cancelForward(ctx, flag, spec)
+		// The stdin goroutine runs this: a server that does not answer a
+		// cancel-tcpip-forward must not keep ~. from being typed.
+		rctx, cancelReq := context.WithTimeout(ctx, escapeRequestTimeout)
+		n, err := c.cancelForward(rctx, flag, spec)
+		cancelReq()
 		switch {
 		case err != nil:
 			return fmt.Sprintf("Bad forwarding close specification: %s\r\n", sanitizeLine(err.Error()))
@@ -189,7 +211,9 @@ func (c *client) escapeCommand(ctx context.Context, line string) string {
 		}
 		return fmt.Sprintf("Bad %s forwarding specification: %s\r\n", what, sanitizeLine(err.Error()))
 	}
-	fw, err := c.addForward(ctx, flag, fs)
+	// Bounded for the same reason (a tcpip-forward request waits for the
+	// server's answer); the forward itself lives on with the connection.
+	fw, err := c.addForward(ctx, flag, fs, escapeRequestTimeout)
 	if err != nil {
 		return fmt.Sprintf("Port forwarding failed: %s\r\n", sanitizeLine(errorText(err)))
 	}

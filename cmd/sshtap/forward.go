@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"sshtap"
 	"sshtap/internal/eventfmt"
@@ -23,7 +26,7 @@ func (c *client) startForwards(ctx context.Context) error {
 		specs []forwardSpec
 	}{{"-L", c.s.locals}, {"-R", c.s.remotes}, {"-D", c.s.dynamics}} {
 		for _, f := range list.specs {
-			fw, err := c.addForward(ctx, list.flag, f)
+			fw, err := c.addForward(ctx, list.flag, f, 0)
 			if err != nil {
 				return err
 			}
@@ -67,8 +70,9 @@ func (f *forward) describe() string {
 
 // addForward opens the listener of one forward and serves it. It may run
 // on any goroutine while the connection is up (~C adds forwards from the
-// one reading the terminal).
-func (c *client) addForward(ctx context.Context, flag string, f forwardSpec) (*forward, error) {
+// one reading the terminal). ctx bounds the forward's life; reqTimeout,
+// when not 0, bounds the wait for the server's answer to a -R request.
+func (c *client) addForward(ctx context.Context, flag string, f forwardSpec, reqTimeout time.Duration) (*forward, error) {
 	if c.noForwarding {
 		return nil, fmt.Errorf("%s %s: port forwarding is disabled (the host key changed)", flag, f.spec)
 	}
@@ -79,16 +83,23 @@ func (c *client) addForward(ctx context.Context, flag string, f forwardSpec) (*f
 	)
 	switch flag {
 	case "-L":
-		l, err = net.Listen(f.listenNet, f.listenAddr)
+		l, err = c.listenLocal(f.listenNet, f.listenAddr)
 		dial = func(net.Conn) (net.Conn, string, error) {
 			out, err := c.conn.Dial(ctx, f.dialNet, f.dialAddr)
 			return out, f.dialAddr, err
 		}
 	case "-D":
-		l, err = net.Listen(f.listenNet, f.listenAddr)
+		l, err = c.listenLocal(f.listenNet, f.listenAddr)
 		dial = func(in net.Conn) (net.Conn, string, error) { return c.socksConnect(ctx, in) }
 	case "-R":
-		l, err = c.conn.Listen(ctx, f.listenNet, f.listenAddr)
+		// The tcpip-forward request waits for the server's answer, within
+		// reqTimeout when one is given; ctx stays the forward's lifetime.
+		lctx, cancel := ctx, context.CancelFunc(func() {})
+		if reqTimeout > 0 {
+			lctx, cancel = context.WithTimeout(ctx, reqTimeout)
+		}
+		l, err = c.conn.Listen(lctx, f.listenNet, f.listenAddr)
+		cancel()
 		if err != nil {
 			err = fmt.Errorf("remote port forwarding failed: %w", err)
 		}
@@ -150,15 +161,21 @@ func (c *client) cancelForward(ctx context.Context, flag, spec string) (int, err
 	clear(c.fwds[len(kept):])
 	c.fwds = kept
 	c.fwdMu.Unlock()
+	// Every forward taken out of the list is closed, whatever the others'
+	// outcome: one left open would go on forwarding, out of ~#'s sight.
+	var errs []error
 	for _, fw := range closing {
 		if rl, ok := fw.l.(*sshtap.RemoteListener); ok {
 			// cancel-tcpip-forward (RFC 4254 §7.1), answered by the server.
 			if err := rl.CloseContext(ctx); err != nil {
-				return len(closing), fmt.Errorf("-K%s %s: %w", flag[1:], spec, err)
+				errs = append(errs, err)
 			}
 			continue
 		}
 		fw.l.Close()
+	}
+	if err := errors.Join(errs...); err != nil {
+		return len(closing), fmt.Errorf("-K%s %s: %w", flag[1:], spec, err)
 	}
 	return len(closing), nil
 }
@@ -277,11 +294,22 @@ func (c *client) serveForward(fw *forward, dial func(in net.Conn) (out net.Conn,
 	defer c.wg.Done()
 	var conns sync.WaitGroup
 	defer conns.Wait()
+	var backoff time.Duration
 	for {
 		in, err := fw.l.Accept()
 		if err != nil {
-			return
+			if !acceptRetryable(err) {
+				return // closed
+			}
+			// Out of descriptors, or the like: keep the forward, as ssh
+			// does (channel_post_port_listener), and try again a little
+			// later; a close meanwhile ends the next Accept.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			c.note(fmt.Sprintf("warning: %s %s: accept: %v", fw.flag, fw.bound, err))
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		if !c.track(in) {
 			in.Close()
 			return
@@ -352,4 +380,16 @@ func join(a, b io.ReadWriteCloser) {
 	wg.Wait()
 	a.Close()
 	b.Close()
+}
+
+// acceptRetryable reports whether an Accept error leaves the listener
+// usable: the process or the system ran out of descriptors or memory, or
+// the connection was aborted before it was accepted.
+func acceptRetryable(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }

@@ -75,7 +75,7 @@ func (c *client) session(ctx context.Context) error {
 		if stdinTTY {
 			rt.tty = stdinFile
 			rt.enter()
-			defer rt.leave()
+			defer rt.finish()
 			stop := c.watchWindow(sess, stdinFile)
 			defer stop()
 		}
