@@ -125,12 +125,7 @@ func TestInteropLegacyClientSSHD(t *testing.T) {
 			if err := c.Handshake(ctx); err != nil {
 				t.Fatalf("handshake with +%s: %v", lc.name, err)
 			}
-			sess := ioSession(t, c)
-			sess.Stdin = bytes.NewReader(legacyData)
-			out, err := sess.Output("cat")
-			if err != nil || !bytes.Equal(out, legacyData) {
-				t.Fatalf("cat: %v, %d of %d bytes back", err, len(out), len(legacyData))
-			}
+			ioCat(t, c, legacyData)
 			a := c.Algorithms()
 			name := strings.SplitN(lc.name, "/", 2)[0]
 			if got := lc.want(a); got != name {

@@ -54,6 +54,18 @@ func ioSession(t *testing.T, c *Conn) *Session {
 	return s
 }
 
+// ioCat sends data through cat on a new session of c and checks that it
+// all comes back.
+func ioCat(t *testing.T, c *Conn, data []byte) {
+	t.Helper()
+	s := ioSession(t, c)
+	s.Stdin = bytes.NewReader(data)
+	out, err := s.Output("cat")
+	if err != nil || !bytes.Equal(out, data) {
+		t.Fatalf("cat: %d bytes back of %d, %v", len(out), len(data), err)
+	}
+}
+
 // ioSessionCore runs the checks every peer passes: stdout, stderr with an
 // exit status, a signal death, stdin round trip, and a pty shell driven
 // through its input.
@@ -88,13 +100,7 @@ func ioSessionCore(t *testing.T, c *Conn) {
 		}
 	})
 	t.Run("stdin", func(t *testing.T) {
-		in := bytes.Repeat([]byte("sshtap session stdin\n"), 100000) // ~2 MiB
-		s := ioSession(t, c)
-		s.Stdin = bytes.NewReader(in)
-		out, err := s.Output("cat")
-		if err != nil || !bytes.Equal(out, in) {
-			t.Fatalf("cat: %d bytes (want %d), %v", len(out), len(in), err)
-		}
+		ioCat(t, c, bytes.Repeat([]byte("sshtap session stdin\n"), 100000)) // ~2 MiB
 	})
 	t.Run("pty-shell", func(t *testing.T) {
 		s := ioSession(t, c)

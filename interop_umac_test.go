@@ -56,24 +56,11 @@ func TestInteropUMACClientSSHD(t *testing.T) {
 			if a := c.Algorithms(); a.ClientToServer != want || a.ServerToClient != want {
 				t.Fatalf("negotiated %+v, want %+v both ways", a, want)
 			}
-			cat := func(in []byte) {
-				t.Helper()
-				s, err := c.NewSession(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close()
-				s.Stdin = bytes.NewReader(in)
-				out, err := s.Output("cat")
-				if err != nil || !bytes.Equal(out, in) {
-					t.Fatalf("cat: %d bytes back of %d, %v", len(out), len(in), err)
-				}
-			}
-			cat(data)
+			ioCat(t, c, data)
 			if err := c.Rekey(ctx); err != nil {
 				t.Fatalf("Rekey: %v", err)
 			}
-			cat(data[:1<<20])
+			ioCat(t, c, data[:1<<20])
 			if st := c.Stats(); st.Rekeys != 1 || st.BytesWritten < 4<<20 || st.BytesRead < 4<<20 {
 				t.Errorf("stats %+v, want one rekey and 4 MiB each way", st)
 			}
