@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -53,6 +54,12 @@ func TestProxyCommandProcessGroup(t *testing.T) {
 // closed the command's stdin, as ssh does when the connection ends; it
 // does not first wait for a command that ignores its stdin to exit.
 func TestProxyCommandCloseHangsUp(t *testing.T) {
+	// A test run under nohup has SIGHUP ignored, and an ignored signal
+	// stays ignored across exec; one this process handles is reset to the
+	// default in the child.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	p, err := startProxyCommand("sleep 3600", os.Stderr)
 	if err != nil {
 		t.Fatal(err)
