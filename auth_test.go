@@ -974,3 +974,33 @@ func TestSSHRSARetryOnlyForRSAKeys(t *testing.T) {
 		t.Errorf("server saw %v, want %v", got, want)
 	}
 }
+
+// TestXCallbacksPartialSuccess: an x/crypto public key callback that asks
+// for a password too (*ssh.PartialSuccessError) makes the client go on
+// with a password, checked by the adapted x/crypto password callback, and
+// the ExtraData that callback grants reaches Conn.Permissions.
+func TestXCallbacksPartialSuccess(t *testing.T) {
+	testKeys(t)
+	password := func(m ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+		if m.User() != "carol" || string(pw) != "second factor" {
+			return nil, errors.New("wrong password")
+		}
+		return &ssh.Permissions{Extensions: map[string]string{"step": "2"}, ExtraData: map[any]any{"token": 42}}, nil
+	}
+	publicKey := func(m ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
+		if !bytes.Equal(k.Marshal(), testEd25519.PublicKey().Marshal()) {
+			return nil, errors.New("unknown key")
+		}
+		return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{PasswordCallback: password}}
+	}
+	r := runAuth(t, &Config{User: "carol", Auth: []AuthMethod{PublicKeys(testEd25519), Password("second factor")}},
+		&ServerConfig{PublicKeyCallback: XPublicKeyCallback(publicKey)})
+	r.ok(t)
+	want := []string{"none:failure", "publickey/ssh-ed25519:partial-success", "password:success"}
+	if got := authSummary(r.sev); !slices.Equal(got, want) {
+		t.Errorf("server saw %v, want %v", got, want)
+	}
+	if p := r.server.Permissions(); p == nil || p.Extensions["step"] != "2" || p.ExtraData["token"] != 42 {
+		t.Errorf("permissions %+v, want the password step's, ExtraData included", p)
+	}
+}

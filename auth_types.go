@@ -22,6 +22,9 @@ type ConnMetadata interface {
 type Permissions struct {
 	CriticalOptions map[string]string
 	Extensions      map[string]string
+	// ExtraData carries what the auth callback wants the application to
+	// see later (Conn.Permissions); sshtap neither reads nor sends it.
+	ExtraData map[any]any
 }
 
 // KeyboardInteractiveChallenge asks the client questions (RFC 4256); echos

@@ -261,13 +261,54 @@ func (m xMeta) ServerVersion() []byte { return []byte(m.ConnMetadata.ServerVersi
 //	cfg.PublicKeyCallback = sshtap.XPublicKeyCallback(checker.Authenticate)
 //
 // Its error is the server-side reason of a refusal (UserAuthEvent.Err);
-// the permissions it grants become Conn.Permissions.
+// the permissions it grants, ExtraData included, become Conn.Permissions.
+// An x/crypto *ssh.PartialSuccessError becomes a *PartialSuccessError
+// whose next callbacks are adapted the same way (XPasswordCallback,
+// XKeyboardInteractiveCallback).
 func XPublicKeyCallback(f func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error)) func(ConnMetadata, ssh.PublicKey) (*Permissions, error) {
-	return func(m ConnMetadata, key ssh.PublicKey) (*Permissions, error) {
-		p, err := f(xMeta{m}, key)
-		if err != nil || p == nil {
-			return nil, err
-		}
-		return &Permissions{CriticalOptions: p.CriticalOptions, Extensions: p.Extensions}, nil
+	if f == nil {
+		return nil
 	}
+	return func(m ConnMetadata, key ssh.PublicKey) (*Permissions, error) {
+		return fromXPermissions(f(xMeta{m}, key))
+	}
+}
+
+// XPasswordCallback adapts an x/crypto password callback to
+// ServerConfig.PasswordCallback, as XPublicKeyCallback does.
+func XPasswordCallback(f func(ssh.ConnMetadata, []byte) (*ssh.Permissions, error)) func(ConnMetadata, []byte) (*Permissions, error) {
+	if f == nil {
+		return nil
+	}
+	return func(m ConnMetadata, password []byte) (*Permissions, error) {
+		return fromXPermissions(f(xMeta{m}, password))
+	}
+}
+
+// XKeyboardInteractiveCallback adapts an x/crypto keyboard-interactive
+// callback to ServerConfig.KeyboardInteractiveCallback, as
+// XPublicKeyCallback does.
+func XKeyboardInteractiveCallback(f func(ssh.ConnMetadata, ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error)) func(ConnMetadata, KeyboardInteractiveChallenge) (*Permissions, error) {
+	if f == nil {
+		return nil
+	}
+	return func(m ConnMetadata, challenge KeyboardInteractiveChallenge) (*Permissions, error) {
+		return fromXPermissions(f(xMeta{m}, ssh.KeyboardInteractiveChallenge(challenge)))
+	}
+}
+
+// fromXPermissions converts an x/crypto auth callback's result.
+func fromXPermissions(p *ssh.Permissions, err error) (*Permissions, error) {
+	var pse *ssh.PartialSuccessError
+	if errors.As(err, &pse) {
+		return nil, &PartialSuccessError{Next: ServerAuthCallbacks{
+			PasswordCallback:            XPasswordCallback(pse.Next.PasswordCallback),
+			PublicKeyCallback:           XPublicKeyCallback(pse.Next.PublicKeyCallback),
+			KeyboardInteractiveCallback: XKeyboardInteractiveCallback(pse.Next.KeyboardInteractiveCallback),
+		}}
+	}
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return &Permissions{CriticalOptions: p.CriticalOptions, Extensions: p.Extensions, ExtraData: p.ExtraData}, nil
 }
