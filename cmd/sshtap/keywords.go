@@ -15,10 +15,6 @@ type keywordClass uint8
 const (
 	// kwSupported keywords are honoured; keywordRule.why says where.
 	kwSupported keywordClass = iota + 1
-	// kwNotYet keywords are refused ("not yet supported") until the code
-	// that honours them lands; that change turns the entry into
-	// kwSupported and nothing else.
-	kwNotYet
 	// kwIgnored keywords change nothing about where or how sshtap's
 	// connection is made (display, logging, or settings that only matter
 	// with a refused keyword): accepted, with a note under -v.
@@ -37,9 +33,9 @@ type keywordRule struct {
 	// why is where a supported keyword is handled, or why a keyword is
 	// ignored or refused (shown in the note or error).
 	why string
-	// accept lists the values (lower case) of a refused or not yet
-	// supported keyword that ask for what sshtap does anyway, usually
-	// the feature turned off; they are accepted silently.
+	// accept lists the values (lower case) of a refused keyword that ask
+	// for what sshtap does anyway, usually the feature turned off; they
+	// are accepted silently.
 	accept []string
 	// optional marks a refused keyword that only enables behaviour a
 	// connection does without (another authentication method, an extra
@@ -293,9 +289,6 @@ func checkSetting(st sshconfig.Setting, system bool) (note string, err error) {
 		return "", nil
 	}
 	msg := "is not supported by sshtap: " + rule.why
-	if rule.class == kwNotYet {
-		msg = "is not yet supported by sshtap (" + rule.why + ")"
-	}
 	if system && rule.optional {
 		return ignoring(strings.TrimPrefix(msg, "is ")), nil
 	}

@@ -154,8 +154,7 @@ func resolveWith(t *testing.T, opts []string, userCfg, systemCfg string) (*setti
 // TestKeywordBehaviour: each keyword OpenSSH 9.2 knows behaves as its class
 // says, given with -o, in the user's file and in the system-wide file:
 // supported ones are accepted without a note; ignored and obsolete ones
-// with exactly one note naming them; refused and not yet supported ones
-// are an error naming the keyword, its value and where it was, except
+// with exactly one note naming them; refused ones are an error naming the keyword, its value and where it was, except
 // for the values that ask for what sshtap does anyway, in blocks that do
 // not apply, and (for optional ones) in the system-wide file.
 func TestKeywordBehaviour(t *testing.T) {
@@ -194,14 +193,11 @@ func TestKeywordBehaviour(t *testing.T) {
 						t.Errorf("%s %q: notes %q, want one naming it", src[0], src[1], s.configNotes)
 					}
 				}
-			case kwRefused, kwNotYet:
+			case kwRefused:
 				if slices.Contains(rule.accept, strings.ToLower(v)) {
 					t.Fatalf("sample value %q is one the table accepts", v)
 				}
 				want := "is not supported"
-				if rule.class == kwNotYet {
-					want = "is not yet supported"
-				}
 				_, err := resolveWith(t, []string{opt}, "", "")
 				if err == nil || !strings.Contains(err.Error(), "-o: ssh_config keyword "+opt+" "+want) {
 					t.Errorf("-o %s: error %v, want one naming it", opt, err)
