@@ -565,15 +565,16 @@ func (ch *Channel) sendCloseLocked() error {
 		ch.maybeFreeLocked()
 		return nil
 	}
-	// Requests waiting for a handler that is not set can no longer be
-	// served (with a handler, they are still delivered).
+	// Requests waiting for a handler that is not set yet can no longer be
+	// answered (nothing may follow our CLOSE), but they stay held for a
+	// handler set later (HandleRequests: requests that came before the
+	// peer's CLOSE are still delivered), at most maxHeldRequests of them.
 	if !ch.hasHandler {
 		for _, r := range ch.held {
 			if r.WantReply {
 				r.replied = true
 			}
 		}
-		ch.held = nil
 	}
 	ch.flushRepliesLocked()
 	b := (&wire.ChannelClose{Recipient: ch.remoteID}).Marshal(nil)
