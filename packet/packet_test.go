@@ -770,7 +770,7 @@ func TestCBCLengthOracle(t *testing.T) {
 // AuthError with n == 0.
 func wantDiscarded(t *testing.T, r *Reader, buf []byte, tag int) {
 	t.Helper()
-	target := lenSize + r.maxPacket() + tag
+	target := lenSize + min(r.maxPacket(), DefaultMaxPacket) + tag
 	if p, n, err := r.Next(buf[:min(len(buf), target-1)]); p != nil || n != 0 || err != nil {
 		t.Fatalf("p=%v n=%d err=%v before the discard completed", p != nil, n, err)
 	}
@@ -780,5 +780,29 @@ func wantDiscarded(t *testing.T, r *Reader, buf []byte, tag int) {
 	var ae *AuthError
 	if n != 0 || !(errors.As(err, &le) || errors.As(err, &ae)) {
 		t.Fatalf("n=%d err=%v, want a fatal LengthError or AuthError", n, err)
+	}
+}
+
+// TestCBCDiscardBounded: with a MaxPacket far above the default, a CBC
+// length oracle still waits for no more than a default packet's worth of
+// bytes (OpenSSH's PACKET_MAX_SIZE), so a peer cannot make the reader hold
+// up to MaxPacket of garbage.
+func TestCBCDiscardBounded(t *testing.T) {
+	key, iv, mk := make([]byte, 16), make([]byte, 16), make([]byte, 32)
+	o, err := cipher.NewOpener(cipher.AES128CBC, cipher.HMACSHA256, key, iv, mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Reader{MaxPacket: 64 << 20}
+	r.SetOpener(o)
+	head := make([]byte, 16) // decrypts to some length; most are bad
+	for i := range head {
+		head[i] = byte(i * 37)
+	}
+	if _, _, err := r.Next(head); err != nil {
+		t.Fatal(err)
+	}
+	if need := r.Need(); need > lenSize+DefaultMaxPacket+32 {
+		t.Fatalf("Need %d with MaxPacket 64 MiB, want at most a default packet", need)
 	}
 }

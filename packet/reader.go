@@ -74,13 +74,15 @@ func (r *Reader) SetOpener(o cipher.Opener) {
 func (r *Reader) LengthOracle() bool { return r.oracle }
 
 // discard reports err only once the largest packet the peer could have
-// sent has arrived (4 + MaxPacket + tag bytes from the start of the packet),
-// so that a bad length and a bad MAC look the same from the wire: both end
-// the connection after that many bytes (OpenSSH packet.c,
+// sent has arrived (4 + MaxPacket + tag bytes from the start of the packet,
+// MaxPacket counted as at most DefaultMaxPacket, OpenSSH's PACKET_MAX_SIZE,
+// so that the wait never holds more than a default packet), so that a bad
+// length and a bad MAC look the same from the wire: both end the
+// connection after that many bytes (OpenSSH packet.c,
 // ssh_packet_start_discard). Until then Next asks for more.
 func (r *Reader) discard(err error, have int) error {
 	r.discardErr = err
-	r.need = lenSize + r.maxPacket() + r.tag
+	r.need = lenSize + min(r.maxPacket(), DefaultMaxPacket) + r.tag
 	if have >= r.need {
 		r.err, r.discardErr = err, nil
 		return err
