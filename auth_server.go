@@ -454,7 +454,12 @@ func (st *serverAuthRun) publicKey(ctx context.Context, req *wire.UserAuthReques
 		// RFC 4252 §7: "The server MUST respond to this message with
 		// either SSH_MSG_USERAUTH_FAILURE or with ... SSH_MSG_USERAUTH_PK_OK".
 		r := st.checkKey(key, pk.PublicKey)
-		if r.err != nil {
+		// A callback that accepts the key as one step of several
+		// (*PartialSuccessError) accepts it for the query too: the step
+		// itself counts only once the signed request proves the private
+		// key.
+		var pse *PartialSuccessError
+		if r.err != nil && !errors.As(r.err, &pse) {
 			d.err = r.err
 			return d, nil
 		}

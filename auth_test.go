@@ -1004,3 +1004,41 @@ func TestXCallbacksPartialSuccess(t *testing.T) {
 		t.Errorf("permissions %+v, want the password step's, ExtraData included", p)
 	}
 }
+
+// publicOnlySigner has a public key and no private key: a client that
+// knows someone's public key and nothing more.
+type publicOnlySigner struct{ pub ssh.PublicKey }
+
+func (s publicOnlySigner) PublicKey() ssh.PublicKey { return s.pub }
+func (s publicOnlySigner) Sign(io.Reader, []byte) (*ssh.Signature, error) {
+	return nil, errors.New("no private key")
+}
+
+// TestPartialSuccessNeedsSignature: a publickey step that a callback
+// accepts as partial success counts only after the signed request; the
+// unsigned query (RFC 4252 §7) gets PK_OK and nothing more, so a client
+// holding only the public key does not pass the first factor.
+func TestPartialSuccessNeedsSignature(t *testing.T) {
+	testKeys(t)
+	pk := func(m ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
+		if !bytes.Equal(k.Marshal(), testEd25519.PublicKey().Marshal()) {
+			return nil, errors.New("unknown key")
+		}
+		return nil, &ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{
+			PasswordCallback: func(ssh.ConnMetadata, []byte) (*ssh.Permissions, error) { return &ssh.Permissions{}, nil }}}
+	}
+	for _, scfg := range []*ServerConfig{
+		{PublicKeyCallback: XPublicKeyCallback(pk)},
+		{PublicKeyCallback: func(m ConnMetadata, k ssh.PublicKey) (*Permissions, error) {
+			if !bytes.Equal(k.Marshal(), testEd25519.PublicKey().Marshal()) {
+				return nil, errors.New("unknown key")
+			}
+			return nil, &PartialSuccessError{Next: ServerAuthCallbacks{PasswordCallback: func(ConnMetadata, []byte) (*Permissions, error) { return &Permissions{}, nil }}}
+		}},
+	} {
+		r := runAuth(t, &Config{User: "eve", Auth: []AuthMethod{PublicKeys(publicOnlySigner{testEd25519.PublicKey()}), Password("x")}}, scfg)
+		if r.server.Authenticated() || slices.Contains(authSummary(r.sev), "publickey/ssh-ed25519:partial-success") {
+			t.Fatalf("first factor passed without a signature: %v", authSummary(r.sev))
+		}
+	}
+}
