@@ -208,6 +208,13 @@ func (st *serverAuthRun) run(ctx context.Context) error {
 				d.err, d.reason = err, err.Error()
 			}
 		}
+		// A step accepted as partial success is held to its certificate's
+		// source-address as well.
+		if pse := (*PartialSuccessError)(nil); errors.As(d.err, &pse) {
+			if err := checkSourceAddress(st.c.RemoteAddr(), pse.Permissions); err != nil {
+				d.err, d.reason = err, err.Error()
+			}
+		}
 		if d.err == nil && st.c.admit != nil {
 			if de := st.c.admit(); de != nil {
 				return st.c.abort(de, de.Reason, de.Message)

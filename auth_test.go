@@ -1042,3 +1042,21 @@ func TestPartialSuccessNeedsSignature(t *testing.T) {
 		}
 	}
 }
+
+// TestPartialSuccessSourceAddress: the permissions returned with a partial
+// success are held to their source-address critical option, as x/crypto
+// holds them: a step from an address outside it fails (runAuth's pipe has
+// no IP address, which no source-address admits).
+func TestPartialSuccessSourceAddress(t *testing.T) {
+	testKeys(t)
+	pk := func(m ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
+		return &ssh.Permissions{CriticalOptions: map[string]string{"source-address": "192.0.2.0/24"}},
+			&ssh.PartialSuccessError{Next: ssh.ServerAuthCallbacks{
+				PasswordCallback: func(ssh.ConnMetadata, []byte) (*ssh.Permissions, error) { return &ssh.Permissions{}, nil }}}
+	}
+	r := runAuth(t, &Config{User: "eve", Auth: []AuthMethod{PublicKeys(testEd25519), Password("x")}},
+		&ServerConfig{PublicKeyCallback: XPublicKeyCallback(pk)})
+	if r.server.Authenticated() || slices.Contains(authSummary(r.sev), "publickey/ssh-ed25519:partial-success") {
+		t.Fatalf("a step outside its source-address passed: %v", authSummary(r.sev))
+	}
+}

@@ -46,6 +46,10 @@ type ServerAuthCallbacks struct {
 // callbacks decide the following requests.
 type PartialSuccessError struct {
 	Next ServerAuthCallbacks
+	// Permissions, when set, are checked as a full success's are (a
+	// certificate's source-address critical option); the permissions the
+	// connection ends up with are the final step's.
+	Permissions *Permissions
 }
 
 func (e *PartialSuccessError) Error() string {

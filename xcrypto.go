@@ -301,14 +301,26 @@ func XKeyboardInteractiveCallback(f func(ssh.ConnMetadata, ssh.KeyboardInteracti
 func fromXPermissions(p *ssh.Permissions, err error) (*Permissions, error) {
 	var pse *ssh.PartialSuccessError
 	if errors.As(err, &pse) {
-		return nil, &PartialSuccessError{Next: ServerAuthCallbacks{
-			PasswordCallback:            XPasswordCallback(pse.Next.PasswordCallback),
-			PublicKeyCallback:           XPublicKeyCallback(pse.Next.PublicKeyCallback),
-			KeyboardInteractiveCallback: XKeyboardInteractiveCallback(pse.Next.KeyboardInteractiveCallback),
-		}}
+		return nil, &PartialSuccessError{
+			Next: ServerAuthCallbacks{
+				PasswordCallback:            XPasswordCallback(pse.Next.PasswordCallback),
+				PublicKeyCallback:           XPublicKeyCallback(pse.Next.PublicKeyCallback),
+				KeyboardInteractiveCallback: XKeyboardInteractiveCallback(pse.Next.KeyboardInteractiveCallback),
+			},
+			// x/crypto checks the source-address of the permissions
+			// returned with a partial success too.
+			Permissions: fromXPermissionsOnly(p),
+		}
 	}
 	if err != nil || p == nil {
 		return nil, err
 	}
-	return &Permissions{CriticalOptions: p.CriticalOptions, Extensions: p.Extensions, ExtraData: p.ExtraData}, nil
+	return fromXPermissionsOnly(p), nil
+}
+
+func fromXPermissionsOnly(p *ssh.Permissions) *Permissions {
+	if p == nil {
+		return nil
+	}
+	return &Permissions{CriticalOptions: p.CriticalOptions, Extensions: p.Extensions, ExtraData: p.ExtraData}
 }
