@@ -216,52 +216,77 @@ func TestMACVerdictString(t *testing.T) {
 }
 
 // With CBC in classic mode the policy's Discard is not followed: a bad MAC
-// ends the connection like a bad length, and only once the largest
-// packet's worth of bytes has arrived (CVE-2008-5161; cipher.LengthOracle).
+// ends the connection like a bad length, only once the largest packet's
+// worth of bytes has arrived, with the same DISCONNECT (CVE-2008-5161;
+// cipher.LengthOracle).
 func TestMACPolicyCBCClassicDisconnects(t *testing.T) {
-	a, b := net.Pipe()
-	f := &flipper{Conn: b}
-	ccfg := &Config{NoAuth: true}
-	ccfg.Ciphers, ccfg.MACs = []string{cipher.AES128CBC}, []string{cipher.HMACSHA256}
-	ccfg.MACPolicy = func(MACMismatch) MACVerdict { return MACDiscard }
-	scfg := &ServerConfig{}
-	scfg.Ciphers, scfg.MACs = []string{cipher.AES128CBC}, []string{cipher.HMACSHA256}
-	p := handshakeOver(t, a, f, ccfg, scfg)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	sub := p.client.Subscribe(ctx, KindMACMismatch)
-	f.arm(40, 0x10) // inside the body of the next packet
-	if err := p.server.SendIgnore(ctx, bytes.Repeat([]byte{1}, 100)); err != nil {
-		t.Fatal(err)
+	var sent []string // the DISCONNECT message the client sent, per case
+	for _, tc := range []struct {
+		name string
+		off  int
+	}{
+		{"bad MAC", 40},   // inside the body of the next packet
+		{"bad length", 2}, // its first block, packet_length included
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := net.Pipe()
+			f := &flipper{Conn: b}
+			ccfg := &Config{NoAuth: true}
+			ccfg.Ciphers, ccfg.MACs = []string{cipher.AES128CBC}, []string{cipher.HMACSHA256}
+			ccfg.MACPolicy = func(MACMismatch) MACVerdict { return MACDiscard }
+			scfg := &ServerConfig{}
+			scfg.Ciphers, scfg.MACs = []string{cipher.AES128CBC}, []string{cipher.HMACSHA256}
+			p := handshakeOver(t, a, f, ccfg, scfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			sub := p.client.Subscribe(ctx, KindMACMismatch)
+			ssub := p.server.Subscribe(ctx, KindDisconnect)
+			f.arm(tc.off, 0x10)
+			if err := p.server.SendIgnore(ctx, bytes.Repeat([]byte{1}, 100)); err != nil {
+				t.Fatal(err)
+			}
+			// The client waits for the largest packet's worth of bytes
+			// before it gives up; keep sending until it does.
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for p.server.SendIgnore(ctx, make([]byte, 16<<10)) == nil {
+				}
+			}()
+			defer func() { <-done }()
+			ended := make(chan error, 1)
+			go func() { ended <- p.client.Wait() }()
+			var me *MACError
+			select {
+			case err := <-ended:
+				if !errors.As(err, &me) {
+					t.Fatalf("error %v, want *MACError", err)
+				}
+			case <-ctx.Done():
+				p.client.Close()
+				<-ended
+				t.Fatal("the connection went on after a bad packet with CBC in classic mode")
+			}
+			evs := collect(t, sub, 5*time.Second, func(e Event) bool { return e.Kind() == KindClosed })
+			mme, ok := evs[0].(*MACMismatchEvent)
+			if !ok || mme.Verdict != MACDisconnect {
+				t.Fatalf("events %v, want a mismatch with verdict disconnect", evs)
+			}
+			if wantLength := tc.off < 16; mme.LengthAuthenticated == wantLength {
+				t.Fatalf("mismatch %+v: the flip did not reach the check it is for", mme.MACMismatch)
+			}
+			if st := p.client.Stats(); st.BytesRead < 256<<10 {
+				t.Errorf("gave up after %d bytes, before the largest packet's worth", st.BytesRead)
+			}
+			for _, e := range collect(t, ssub, 5*time.Second, func(e Event) bool { return e.Kind() == KindClosed }) {
+				if d, ok := e.(*DisconnectEvent); ok && d.Remote {
+					sent = append(sent, d.Message)
+				}
+			}
+		})
 	}
-	// The client waits for the largest packet's worth of bytes before it
-	// gives up; keep sending until it does.
-	sent := make(chan struct{})
-	go func() {
-		defer close(sent)
-		for p.server.SendIgnore(ctx, make([]byte, 16<<10)) == nil {
-		}
-	}()
-	defer func() { <-sent }()
-	ended := make(chan error, 1)
-	go func() { ended <- p.client.Wait() }()
-	var me *MACError
-	select {
-	case err := <-ended:
-		if !errors.As(err, &me) {
-			t.Fatalf("error %v, want *MACError", err)
-		}
-	case <-ctx.Done():
-		p.client.Close()
-		<-ended
-		t.Fatal("the connection went on after a bad MAC with CBC in classic mode")
-	}
-	evs := collect(t, sub, 5*time.Second, func(e Event) bool { return e.Kind() == KindClosed })
-	mme, ok := evs[0].(*MACMismatchEvent)
-	if !ok || mme.Verdict != MACDisconnect {
-		t.Fatalf("events %v, want a mismatch with verdict disconnect", evs)
-	}
-	if st := p.client.Stats(); st.BytesRead < 256<<10 {
-		t.Errorf("gave up after %d bytes, before the largest packet's worth", st.BytesRead)
+	// The DISCONNECT must not tell a bad length from a bad MAC.
+	if len(sent) != 2 || sent[0] != sent[1] {
+		t.Errorf("DISCONNECT messages %q, want one message for both", sent)
 	}
 }

@@ -203,7 +203,13 @@ func (c *Conn) macFailure(err error) ([]byte, error) {
 		if c.hub.wants(KindMACMismatch) {
 			c.hub.publish(&MACMismatchEvent{Header: now(), MACMismatch: mm, Verdict: MACDisconnect})
 		}
-		return nil, c.abort(&MACError{mm}, DisconnectMACError, "bad packet length")
+		msg := "bad packet length"
+		if c.pr.LengthOracle() {
+			// The same words as for a bad MAC: the DISCONNECT's size
+			// must not tell the two apart either (cipher.LengthOracle).
+			msg = "message authentication code incorrect"
+		}
+		return nil, c.abort(&MACError{mm}, DisconnectMACError, msg)
 	}
 	return nil, c.abort(&ProtocolViolation{Msg: "corrupt packet", Err: err}, DisconnectProtocolError, "corrupt packet")
 }

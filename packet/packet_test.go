@@ -806,3 +806,35 @@ func TestCBCDiscardBounded(t *testing.T) {
 		t.Fatalf("Need %d with MaxPacket 64 MiB, want at most a default packet", need)
 	}
 }
+
+// TestCBCOracleLargeMaxPacket: with a MaxPacket above the default, a length
+// oracle refuses lengths above the default too, so that every bad first
+// block ends at the same byte count: a plausible large length must not
+// keep the reader waiting for its packet.
+func TestCBCOracleLargeMaxPacket(t *testing.T) {
+	key, iv, mk := make([]byte, 16), make([]byte, 16), make([]byte, 32)
+	firstBlock := func(plainLen uint32) []byte {
+		var p [16]byte
+		binary.BigEndian.PutUint32(p[:], plainLen)
+		b, _ := aes.NewCipher(key)
+		c := make([]byte, 16)
+		stdcipher.NewCBCEncrypter(b, iv).CryptBlocks(c, p[:])
+		return c
+	}
+	target := lenSize + DefaultMaxPacket + 32
+	for _, plainLen := range []uint32{0x41424344, 512<<10 - 4} {
+		o, err := cipher.NewOpener(cipher.AES128CBC, cipher.HMACSHA256, key, iv, mk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &Reader{MaxPacket: 1 << 20}
+		r.SetOpener(o)
+		buf := append(firstBlock(plainLen), make([]byte, 2<<20)...)
+		if _, _, err := r.Next(buf[:target-1]); err != nil {
+			t.Fatalf("length %#x: error %v before %d bytes", plainLen, err, target)
+		}
+		if _, _, err := r.Next(buf[:target]); err == nil {
+			t.Errorf("length %#x: no error after %d bytes (Need %d)", plainLen, target, r.Need())
+		}
+	}
+}

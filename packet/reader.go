@@ -271,6 +271,12 @@ func (r *Reader) checkLength(length uint32, head []byte) error {
 		aligned += lenSize
 	}
 	limit := r.maxPacket()
+	if r.oracle {
+		// A length oracle accepts no packet longer than the discard
+		// waits for, or how long a plausible length keeps the reader
+		// waiting would still tell it.
+		limit = min(limit, DefaultMaxPacket)
+	}
 	switch {
 	// RFC 4253 §6: the packet holds the padding_length byte and "There
 	// MUST be at least four bytes of padding", so packet_length >= 5.
