@@ -148,10 +148,12 @@ func (r *Reader) maxPacket() int {
 // it again on every later call.
 //
 // With an Opener that is a length oracle (cipher.LengthOracle: CBC in
-// classic mode), a bad packet_length and a MAC mismatch are both fatal and
-// both reported the same way: with n == 0, once 4 + MaxPacket + tag bytes
-// have arrived from the start of the packet (Need says so), as OpenSSH
-// does, so that when the connection ends does not tell which it was.
+// classic mode), packet_length is bounded by DefaultMaxPacket whatever
+// MaxPacket says, and a bad packet_length and a MAC mismatch are both fatal
+// and both reported the same way: with n == 0, once 4 + that bound + tag
+// bytes have arrived from the start of the packet (Need says so), as
+// OpenSSH does, so that when the connection ends does not tell which it
+// was.
 //
 // In steady state (packets no larger than ones seen before) Next does not
 // allocate.
