@@ -227,6 +227,10 @@ func (c *client) connConfig(s *settings, ag agent.ExtendedAgent, note func(strin
 	}
 	hk.caSigAlgs = s.caSigAlgs
 	hk.minRSABits = s.requiredRSASize
+	hk.hostKeyAlgos = s.hkAlgs
+	if len(hk.hostKeyAlgos) == 0 {
+		hk.hostKeyAlgos = kex.DefaultHostKeyAlgos
+	}
 	hostport = net.JoinHostPort(s.hostname, strconv.Itoa(s.port))
 	plan = &authPlan{
 		user: s.user, host: s.hostname, agent: ag, identities: s.identities, explicit: s.explicit,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -75,16 +76,19 @@ func complexHostField(field string) bool {
 }
 
 // announcedKeys parses the blobs of a hostkeys-00@openssh.com announcement
-// as OpenSSH's client does: keys that do not parse and certificates are
-// skipped; a key announced twice spoils the whole announcement (ok false),
-// as does an announcement with no usable key.
-func announcedKeys(blobs [][]byte) (keys []ssh.PublicKey, ok bool) {
+// as OpenSSH's client does: keys that do not parse, certificates and keys
+// of a type HostKeyAlgorithms (algos) does not allow are skipped
+// (clientloop.c, key_accepted_by_hostkeyalgs); a key announced twice
+// spoils the whole announcement (ok false), as does an announcement with
+// no usable key. As in OpenSSH, a recorded key of a type left out counts
+// as no longer announced.
+func announcedKeys(blobs [][]byte, algos []string) (keys []ssh.PublicKey, ok bool) {
 	for _, b := range blobs {
 		k, err := ssh.ParsePublicKey(b)
 		if err != nil {
 			continue
 		}
-		if _, cert := k.(*ssh.Certificate); cert {
+		if _, cert := k.(*ssh.Certificate); cert || !keyTypeAllowed(k, algos) {
 			continue
 		}
 		for _, seen := range keys {
@@ -209,4 +213,16 @@ func removeKnownLines(file string, drop []knownLine) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), file)
+}
+
+// keyTypeAllowed reports whether a host key algorithm in algos uses keys of
+// k's type: its own name, or for an RSA key rsa-sha2-256, rsa-sha2-512 or
+// ssh-rsa.
+func keyTypeAllowed(k ssh.PublicKey, algos []string) bool {
+	if k.Type() == ssh.KeyAlgoRSA {
+		return slices.ContainsFunc(algos, func(a string) bool {
+			return a == ssh.KeyAlgoRSA || a == ssh.KeyAlgoRSASHA256 || a == ssh.KeyAlgoRSASHA512
+		})
+	}
+	return slices.Contains(algos, k.Type())
 }

@@ -2,13 +2,17 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"sshtap/kex"
 )
 
 // TestStaleHostKeys: which recorded keys UpdateHostKeys removes, and the
@@ -100,7 +104,7 @@ func TestAnnouncedKeys(t *testing.T) {
 		{"two keys, junk and a certificate", [][]byte{a.Marshal(), []byte("junk"), cert.Marshal(), b.Marshal()}, 2, true},
 		{"duplicate", [][]byte{a.Marshal(), b.Marshal(), a.Marshal()}, 0, false},
 	} {
-		keys, ok := announcedKeys(tc.blobs)
+		keys, ok := announcedKeys(tc.blobs, kex.DefaultHostKeyAlgos)
 		if ok != tc.ok || len(keys) != tc.want {
 			t.Errorf("%s: %d keys, ok %v; want %d, %v", tc.name, len(keys), ok, tc.want, tc.ok)
 		}
@@ -149,5 +153,37 @@ func TestRemoveKnownLinesChecksContent(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(file)); len(entries) != 1 {
 		t.Errorf("%d files in the directory, want 1", len(entries))
+	}
+}
+
+// TestAnnouncedKeysHostKeyAlgorithms: keys of a type HostKeyAlgorithms
+// leaves out are neither learned nor kept (OpenSSH's
+// key_accepted_by_hostkeyalgs); an RSA key counts as allowed by any RSA
+// signature algorithm.
+func TestAnnouncedKeysHostKeyAlgorithms(t *testing.T) {
+	ed := newEd25519Signer(t).PublicKey()
+	rk, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, _ := ssh.NewPublicKey(&rk.PublicKey)
+	blobs := [][]byte{ed.Marshal(), rsaKey.Marshal()}
+	for _, tc := range []struct {
+		algos []string
+		want  []string
+	}{
+		{[]string{kex.HostKeyED25519}, []string{ssh.KeyAlgoED25519}},
+		{[]string{kex.HostKeyRSASHA512}, []string{ssh.KeyAlgoRSA}},
+		{kex.DefaultHostKeyAlgos, []string{ssh.KeyAlgoED25519, ssh.KeyAlgoRSA}},
+		{[]string{kex.HostKeyECDSA256}, nil},
+	} {
+		keys, ok := announcedKeys(blobs, tc.algos)
+		var got []string
+		for _, k := range keys {
+			got = append(got, k.Type())
+		}
+		if !slices.Equal(got, tc.want) || ok != (len(tc.want) > 0) {
+			t.Errorf("HostKeyAlgorithms %v: %v (ok %v), want %v", tc.algos, got, ok, tc.want)
+		}
 	}
 }

@@ -121,6 +121,9 @@ type hostKeyChecker struct {
 	// minRSABits is RequiredRSASize: an RSA host key (or host certificate
 	// key) below it ends the connection.
 	minRSABits int
+	// hostKeyAlgos is HostKeyAlgorithms as configured (the defaults when
+	// not): UpdateHostKeys learns and keeps no key of another type.
+	hostKeyAlgos []string
 
 	// changed is set when StrictHostKeyChecking=no accepted a changed
 	// host key: passwords and forwarding are then refused.
@@ -451,7 +454,7 @@ func (h *hostKeyChecker) updateHostKeys(ctx context.Context, conn *sshtap.Conn, 
 	if !h.announced.CompareAndSwap(false, true) {
 		return
 	}
-	announced, ok := announcedKeys(blobs)
+	announced, ok := announcedKeys(blobs, h.hostKeyAlgos)
 	if !ok {
 		return
 	}
