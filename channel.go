@@ -566,15 +566,23 @@ func (ch *Channel) sendCloseLocked() error {
 		return nil
 	}
 	// Requests waiting for a handler that is not set yet can no longer be
-	// answered (nothing may follow our CLOSE), but they stay held for a
-	// handler set later (HandleRequests: requests that came before the
-	// peer's CLOSE are still delivered), at most maxHeldRequests of them.
+	// answered (nothing may follow our CLOSE): those that wanted a reply
+	// are refused now and dropped. When the peer closed first, the others
+	// stay held for a handler set later (HandleRequests: requests that
+	// came before the peer's CLOSE are still delivered); after our own
+	// Close nobody will read them.
 	if !ch.hasHandler {
+		kept := ch.held[:0]
 		for _, r := range ch.held {
-			if r.WantReply {
+			switch {
+			case r.WantReply:
 				r.replied = true
+			case ch.remoteClosed:
+				kept = append(kept, r)
 			}
 		}
+		clear(ch.held[len(kept):])
+		ch.held = kept
 	}
 	ch.flushRepliesLocked()
 	b := (&wire.ChannelClose{Recipient: ch.remoteID}).Marshal(nil)

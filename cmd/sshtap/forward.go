@@ -292,6 +292,9 @@ func portOf(addr string) string {
 // destination, for ~#). It runs on its own goroutine, counted in c.wg.
 func (c *client) serveForward(fw *forward, dial func(in net.Conn) (out net.Conn, to string, err error)) {
 	defer c.wg.Done()
+	// A listener that fails for good is closed (a jointListener's other
+	// half would stay bound otherwise); closing twice is harmless.
+	defer fw.l.Close()
 	var conns sync.WaitGroup
 	defer conns.Wait()
 	var backoff time.Duration

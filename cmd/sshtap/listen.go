@@ -81,6 +81,15 @@ func newJointListener(ls ...net.Listener) *jointListener {
 func (j *jointListener) Accept() (net.Conn, error) {
 	select {
 	case a := <-j.accepted:
+		// Close may have come while both were ready: it wins.
+		select {
+		case <-j.done:
+			if a.conn != nil {
+				a.conn.Close()
+			}
+			return nil, net.ErrClosed
+		default:
+		}
 		return a.conn, a.err
 	case <-j.done:
 		return nil, net.ErrClosed
