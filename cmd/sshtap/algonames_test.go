@@ -80,3 +80,21 @@ func writeFile(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestFoldCertAlgorithms: certificate names stand for their key's
+// signature algorithm, except the SHA-1 RSA one, which never turns on
+// ssh-rsa for plain keys.
+func TestFoldCertAlgorithms(t *testing.T) {
+	for in, want := range map[string]string{
+		"rsa-sha2-512-cert-v01@openssh.com,rsa-sha2-512": "rsa-sha2-512",
+		"ssh-ed25519-cert-v01@openssh.com":               "ssh-ed25519",
+		"sk-ssh-ed25519-cert-v01@openssh.com":            "sk-ssh-ed25519@openssh.com",
+		"ssh-rsa-cert-v01@openssh.com,ssh-ed25519":       "ssh-ed25519",
+		"+ecdsa-sha2-nistp256-cert-v01@openssh.com":      "+ecdsa-sha2-nistp256",
+		"ssh-ed25519,ssh-*-cert-v01@openssh.com":         "ssh-ed25519,ssh-*-cert-v01@openssh.com",
+	} {
+		if got := foldCertAlgorithms(in); got != want {
+			t.Errorf("foldCertAlgorithms(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

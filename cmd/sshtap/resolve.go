@@ -537,10 +537,12 @@ func resolve(f *clientFlags, rest []string, getenv func(string) string) (*settin
 	}
 	s.requiredRSASize = defaultRequiredRSASize
 	if v, ok := l.get("requiredrsasize"); ok {
-		// OpenSSH refuses a minimum below its own hard floor of 1024.
-		if s.requiredRSASize, err = strconv.Atoi(v); err != nil || s.requiredRSASize < 1024 {
-			return nil, bad("RequiredRSASize %q is not a number of bits of at least 1024", v)
+		if s.requiredRSASize, err = strconv.Atoi(v); err != nil {
+			return nil, bad("RequiredRSASize %q is not a number of bits", v)
 		}
+		// OpenSSH takes any number and never goes below its own floor of
+		// 1024 bits (sshkey_check_rsa_length).
+		s.requiredRSASize = max(s.requiredRSASize, defaultRequiredRSASize)
 	}
 	s.passwordTurns = 3
 	if v, ok := l.get("numberofpasswordprompts"); ok {

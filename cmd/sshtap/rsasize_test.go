@@ -9,8 +9,8 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// TestRequiredRSASize: RequiredRSASize is resolved (default 1024, values
-// below 1024 refused), a smaller RSA host key ends the check with an error
+// TestRequiredRSASize: RequiredRSASize is resolved (default 1024, never
+// below it, a value that is not a number refused), a smaller RSA host key ends the check with an error
 // naming the sizes, and keys of other types or large enough pass.
 func TestRequiredRSASize(t *testing.T) {
 	home := t.TempDir()
@@ -23,7 +23,8 @@ func TestRequiredRSASize(t *testing.T) {
 	}{
 		{[]string{"h"}, 1024, ""},
 		{[]string{"-o", "RequiredRSASize=2048", "h"}, 2048, ""},
-		{[]string{"-o", "RequiredRSASize=512", "h"}, 0, "RequiredRSASize"},
+		{[]string{"-o", "RequiredRSASize=512", "h"}, 1024, ""}, // OpenSSH's floor
+		{[]string{"-o", "RequiredRSASize=-1", "h"}, 1024, ""},
 		{[]string{"-o", "RequiredRSASize=big", "h"}, 0, "RequiredRSASize"},
 	} {
 		f, rest, err := parseClientArgs(append([]string{"-F", "none"}, tc.args...))
