@@ -142,8 +142,9 @@ type Setting struct {
 func (h *Host) Settings() []Setting { return append([]Setting(nil), h.settings...) }
 
 type evalState struct {
-	host string // as typed
-	h    *Host
+	host  string // as typed
+	h     *Host
+	final bool // the final pass: only blocks that match in it alone apply
 }
 
 // Lookup returns the settings that apply to host, the name the user
@@ -168,7 +169,10 @@ type evalState struct {
 //     that ProxyJump none excludes no ProxyCommand.
 //   - ssh's built-in defaults are not applied (Port stays 0, User "",
 //     IdentityFile nil when unset), and there is no hostname
-//     canonicalization or second ("final") pass.
+//     canonicalization.
+//   - A Match block that says "final" asks for a final pass after the
+//     first, as in ssh: Match canonical and Match final hold there only,
+//     so their settings fill what the first pass left unset.
 func (c *Config) Lookup(host string) *Host {
 	h := &Host{
 		Name: host, ServerAliveCountMax: -1,
@@ -179,28 +183,38 @@ func (c *Config) Lookup(host string) *Host {
 		seen:      map[string]map[string]bool{},
 	}
 	st := &evalState{host: host, h: h}
-	c.eval(c.items, st)
+	c.eval(c.items, st, false)
+	if c.finalPass {
+		// Only what applies in the final pass alone is new there; the
+		// rest was applied by the first pass, and first-obtained-wins
+		// keeps its values.
+		st.final = true
+		c.eval(c.items, st, false)
+	}
 	h.fill()
 	return h
 }
 
-func (c *Config) eval(items []item, st *evalState) {
-	active := true
+// eval applies items. postCanon says the items are inside a block (or an
+// Include of one) that matches in the final pass only; in the final pass
+// only such items are applied.
+func (c *Config) eval(items []item, st *evalState, postCanon bool) {
+	active, blockPost := true, postCanon
 	for i := range items {
 		it := &items[i]
 		switch it.kind {
 		case kHost:
-			active = hostMatches(it.args, st.host)
+			active, blockPost = hostMatches(it.args, st.host), postCanon
 		case kMatch:
-			active = c.matchMatches(it, st)
+			active, blockPost = c.matchMatches(it, st), postCanon || it.postCanon
 		case kInclude:
 			if active {
 				for _, f := range it.files {
-					c.eval(f, st)
+					c.eval(f, st, blockPost)
 				}
 			}
 		case kSetting:
-			if active {
+			if active && blockPost == st.final {
 				st.h.apply(it)
 			}
 		}
@@ -226,6 +240,9 @@ func hostMatches(pats []string, host string) bool {
 
 func (c *Config) matchMatches(it *item, st *evalState) bool {
 	if it.matchNever {
+		return false
+	}
+	if (it.postCanon && !st.final) || (it.notPostCanon && st.final) {
 		return false
 	}
 	if it.matchAll && len(it.undecided) == 0 {
@@ -256,6 +273,9 @@ func (c *Config) matchMatches(it *item, st *evalState) bool {
 		}
 	}
 	if len(it.undecided) > 0 {
+		if st.final && !it.postCanon {
+			return false // reported by the first pass
+		}
 		st.h.Undecided = append(st.h.Undecided, fmt.Sprintf("%s:%d: Match %s", it.file, it.line, strings.Join(it.undecided, " ")))
 		return false
 	}

@@ -139,9 +139,13 @@ type item struct {
 	value   string   // joined args, or raw remainder for raw keywords
 	// kMatch
 	matchAll   bool
-	matchNever bool     // the block can never match (Match !all, canonical)
-	undecided  []string // criteria this package cannot evaluate (exec, final, ...)
-	criteria   []criterion
+	matchNever bool // the block can never match (Match !all)
+	// postCanon is set for "canonical" and "final": the block matches in
+	// the final pass only (notPostCanon: "!canonical", "!final", in the
+	// first pass only). final also asks for a final pass.
+	postCanon, notPostCanon, final bool
+	undecided                      []string // criteria this package cannot evaluate (exec, localnetwork, ...)
+	criteria                       []criterion
 	// kInclude
 	files [][]item
 }
@@ -157,6 +161,7 @@ type Config struct {
 	items     []item
 	home      string
 	localUser string
+	finalPass bool // a Match block says "final": Lookup makes a final pass
 }
 
 type parser struct {
@@ -487,13 +492,13 @@ var knownCriteria = map[string]bool{"all": true, "host": true, "originalhost": t
 
 // parseMatch parses a Match line. Supported criteria: all, host,
 // originalhost, user, localuser, each optionally negated with '!'.
-// "canonical" makes the block never match (there is no canonicalization
-// pass). "final" (and "!final") hold: ssh re-reads the configuration in a
-// final pass when a block asks for one, and with first-obtained-wins the
-// block's settings then apply as if it matched in the one pass made here
-// (Red Hat's crypto-policies use "Match final all"). Any other criterion
-// (exec, localnetwork, tagged, ...) is recorded as undecided: when the supported criteria hold, Lookup treats
-// the block as not matching and reports it in Host.Undecided. Both add a
+// "canonical" and "final" hold in the final pass only, which Lookup makes
+// when a block says "final" (ssh's readconf.c: without hostname
+// canonicalization, "Match final" asks for a final pass, in which both
+// criteria hold; Red Hat's crypto policies sit in a "Match final all"
+// block). Any other criterion (exec, localnetwork, tagged, ...) is
+// recorded as undecided: when the supported criteria hold, Lookup treats
+// the block as not matching and reports it in Host.Undecided, with a
 // warning; the argument of a criterion that takes one is skipped.
 func (p *parser) parseMatch(it *item) error {
 	args := it.args
@@ -515,11 +520,16 @@ func (p *parser) parseMatch(it *item) error {
 				it.matchNever = true
 			}
 			continue
-		case "canonical":
-			it.matchNever = true
-			p.warnf(it.file, it.line, "Match %s is not supported; block treated as not matching", name)
-			continue
-		case "final":
+		case "canonical", "final":
+			if neg {
+				it.notPostCanon = true
+			} else {
+				it.postCanon = true
+			}
+			if name == "final" {
+				it.final = true
+				p.cfg.finalPass = true
+			}
 			continue
 		}
 		if i+1 >= len(args) || args[i+1] == "" {

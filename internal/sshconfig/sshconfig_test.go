@@ -219,6 +219,14 @@ ProxyCommand nc %h %p
 				t.Errorf("Undecided %q, want %q", h.Undecided, want)
 			}
 		}},
+		{"final pass fills what the first left unset", "Match final all\n Ciphers aes256-ctr\n Port 7\nHost h\n Ciphers aes128-ctr\nMatch !final\n User first\nMatch canonical\n User second\n", "h", func(t *testing.T, h *Host) {
+			// As ssh: the Host h line wins over the earlier final block
+			// (first pass), the final block fills Port; !final holds in
+			// the first pass, canonical in the final one only.
+			if v, _ := h.Get("ciphers"); v != "aes128-ctr" || h.Port != 7 || h.User != "first" {
+				t.Errorf("ciphers %q port %d user %q", v, h.Port, h.User)
+			}
+		}},
 		{"undecided match ruled out by another criterion", "Match host other exec true\n Port 2\nMatch !originalhost h final\n Port 3\nMatch final host h\n Ciphers aes128-ctr\n", "h", func(t *testing.T, h *Host) {
 			if v, _ := h.Get("ciphers"); v != "aes128-ctr" {
 				t.Errorf("Match final host h not applied: Ciphers %q", v)
