@@ -207,28 +207,8 @@ func startPTYJob(t *testing.T, env []string, args ...string) *ptyProc {
 	t.Helper()
 	sh := testpeer.Binary(t, "sh")
 	bin := sshtapBin(t)
-	master, slave := openPTY(t)
-	defer slave.Close()
-	p := &ptyProc{master: master, grew: make(chan struct{})}
-	setup := func(cmd *exec.Cmd) {
+	return startPTYWith(t, env, nil, nil, func(cmd *exec.Cmd) {
 		cmd.Path = sh
 		cmd.Args = append([]string{"sh", "-c", `set -m; "$0" "$@"; echo "job-status-$?"; read line; fg`, bin}, args...)
-		cmd.Env = append(cmd.Env, "TERM=dumb")
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 2}
-	}
-	t.Cleanup(func() { master.Close() })
-	p.child = startChild(t, env, setup, func() {
-		master.Close()
-		p.readWG.Wait()
-		if strings.Contains(p.output(), "DATA RACE") {
-			t.Errorf("the race detector reported a race in sshtap")
-		}
-		if t.Failed() {
-			t.Logf("sh running sshtap %v, terminal output:\n%s", args, p.output())
-		}
 	}, args...)
-	p.readWG.Add(1)
-	go p.read()
-	return p
 }

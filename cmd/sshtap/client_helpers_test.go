@@ -138,10 +138,20 @@ func startPTY(t *testing.T, env []string, args ...string) *ptyProc {
 // nil: the pty stays the controlling terminal (/dev/tty) and stderr.
 func startPTYRedirected(t *testing.T, env []string, stdin io.Reader, stdout io.Writer, args ...string) *ptyProc {
 	t.Helper()
+	return startPTYWith(t, env, stdin, stdout, nil, args...)
+}
+
+// startPTYWith is startPTYRedirected with wrap, when not nil, changing the
+// command first (what runs, with its arguments).
+func startPTYWith(t *testing.T, env []string, stdin io.Reader, stdout io.Writer, wrap func(*exec.Cmd), args ...string) *ptyProc {
+	t.Helper()
 	master, slave := openPTY(t)
 	defer slave.Close() // the child has its own; reads on master end with EIO when it exits
 	p := &ptyProc{master: master, grew: make(chan struct{})}
 	setup := func(cmd *exec.Cmd) {
+		if wrap != nil {
+			wrap(cmd)
+		}
 		cmd.Env = append(cmd.Env, "TERM=dumb")
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 		if stdin != nil {
