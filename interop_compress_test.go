@@ -3,8 +3,6 @@ package sshtap
 import (
 	"bytes"
 	"io"
-	mrand "math/rand/v2"
-	"sync"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -78,43 +76,17 @@ func TestInteropCompression(t *testing.T) {
 	t.Run("ssh-client", func(t *testing.T) {
 		testKeys(t)
 		key := testpeer.NewKey(t, testpeer.KeyEd25519)
-		var mu sync.Mutex
-		var conns []*Conn
-		s := &Server{
-			Config: &ServerConfig{
-				HostKeys:          []ssh.Signer{testEd25519},
-				PublicKeyCallback: acceptKey(key.PublicKey),
-				SessionHandler: func(ss *ServerSession) {
-					io.Copy(ss, ss)
-				},
-				TransportConfig: TransportConfig{Compression: []string{CompressionNone, CompressionZlibSSH}},
-			},
-			ConnState: func(c *Conn, st ConnState) {
-				if st == StateActive {
-					mu.Lock()
-					conns = append(conns, c)
-					mu.Unlock()
-				}
-			},
-		}
-		addr := testServer(t, s)
+		addr, served := ioEchoServer(t, key, TransportConfig{Compression: []string{CompressionNone, CompressionZlibSSH}})
 		// Half text, half random: with RekeyLimit=1M (which OpenSSH counts
 		// in compressed bytes), key exchanges in the middle of the stream,
 		// each starting new compression streams.
-		random := make([]byte, 3<<20)
-		rnd := mrand.New(mrand.NewPCG(9, 9))
-		for i := range random {
-			random[i] = byte(rnd.Uint32())
-		}
-		data := append(bytes.Clone(data), random...)
+		data := append(bytes.Clone(data), ioRandomData(3<<20, 9)...)
 		res := testpeer.SSHClient{Addr: addr, Keys: []*testpeer.Key{key}, Flags: []string{"-C"}, Command: []string{"cat"},
 			Options: []string{"RekeyLimit=1M"}, Stdin: bytes.NewReader(data)}.Run(t)
 		if res.ExitCode != 0 || res.Stdout != string(data) {
 			t.Fatalf("ssh -C: exit %d, %d bytes of %d\n%s", res.ExitCode, len(res.Stdout), len(data), res.Stderr[max(0, len(res.Stderr)-2000):])
 		}
-		waitServerIdle(t, s)
-		mu.Lock()
-		defer mu.Unlock()
+		conns := served()
 		if len(conns) != 1 {
 			t.Fatalf("%d connections", len(conns))
 		}

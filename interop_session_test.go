@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,38 @@ func ioCat(t *testing.T, c *Conn, data []byte) {
 	out, err := s.Output("cat")
 	if err != nil || !bytes.Equal(out, data) {
 		t.Fatalf("cat: %d bytes back of %d, %v", len(out), len(data), err)
+	}
+}
+
+// ioEchoServer starts a Server with tc whose sessions echo their input,
+// for key. conns waits until the server is idle and returns the
+// connections that were authenticated, in order.
+func ioEchoServer(t *testing.T, key *testpeer.Key, tc TransportConfig) (addr string, conns func() []*Conn) {
+	t.Helper()
+	testKeys(t)
+	var mu sync.Mutex
+	var active []*Conn
+	s := &Server{
+		Config: &ServerConfig{
+			HostKeys:          []ssh.Signer{testEd25519},
+			PublicKeyCallback: acceptKey(key.PublicKey),
+			SessionHandler:    func(ss *ServerSession) { io.Copy(ss, ss) },
+			TransportConfig:   tc,
+		},
+		ConnState: func(c *Conn, st ConnState) {
+			if st == StateActive {
+				mu.Lock()
+				active = append(active, c)
+				mu.Unlock()
+			}
+		},
+	}
+	addr = testServer(t, s)
+	return addr, func() []*Conn {
+		waitServerIdle(t, s)
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(active)
 	}
 }
 

@@ -2,13 +2,9 @@ package sshtap
 
 import (
 	"bytes"
-	"io"
 	mrand "math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
-
-	"golang.org/x/crypto/ssh"
 
 	"sshtap/cipher"
 	"sshtap/internal/testpeer"
@@ -80,25 +76,8 @@ func TestInteropUMACClientSSHD(t *testing.T) {
 // middle of the stream.
 func TestInteropUMACServerSSH(t *testing.T) {
 	testpeer.Require(t, "ssh")
-	testKeys(t)
 	key := testpeer.NewKey(t, testpeer.KeyEd25519)
-	var mu sync.Mutex
-	var conns []*Conn
-	s := &Server{
-		Config: &ServerConfig{
-			HostKeys:          []ssh.Signer{testEd25519},
-			PublicKeyCallback: acceptKey(key.PublicKey),
-			SessionHandler:    func(ss *ServerSession) { io.Copy(ss, ss) },
-		},
-		ConnState: func(c *Conn, st ConnState) {
-			if st == StateActive {
-				mu.Lock()
-				conns = append(conns, c)
-				mu.Unlock()
-			}
-		},
-	}
-	addr := testServer(t, s)
+	addr, served := ioEchoServer(t, key, TransportConfig{})
 	data := ioRandomData(4<<20, 2)
 	for i, mac := range ioUMACs {
 		t.Run(mac, func(t *testing.T) {
@@ -117,9 +96,7 @@ func TestInteropUMACServerSSH(t *testing.T) {
 					t.Errorf("ssh's key exchange %d: %+v, want aes128-ctr with %s", j, k, mac)
 				}
 			}
-			waitServerIdle(t, s)
-			mu.Lock()
-			defer mu.Unlock()
+			conns := served()
 			if len(conns) != i+1 {
 				t.Fatalf("%d connections, want %d", len(conns), i+1)
 			}
