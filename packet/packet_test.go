@@ -770,7 +770,7 @@ func TestCBCLengthOracle(t *testing.T) {
 // AuthError with n == 0.
 func wantDiscarded(t *testing.T, r *Reader, buf []byte, tag int) {
 	t.Helper()
-	target := lenSize + min(r.maxPacket(), DefaultMaxPacket) + tag
+	target := lenSize + r.maxPacket() + tag
 	if p, n, err := r.Next(buf[:min(len(buf), target-1)]); p != nil || n != 0 || err != nil {
 		t.Fatalf("p=%v n=%d err=%v before the discard completed", p != nil, n, err)
 	}

@@ -74,15 +74,14 @@ func (r *Reader) SetOpener(o cipher.Opener) {
 func (r *Reader) LengthOracle() bool { return r.oracle }
 
 // discard reports err only once the largest packet the peer could have
-// sent has arrived (4 + MaxPacket + tag bytes from the start of the packet,
-// MaxPacket counted as at most DefaultMaxPacket, OpenSSH's PACKET_MAX_SIZE,
-// so that the wait never holds more than a default packet), so that a bad
-// length and a bad MAC look the same from the wire: both end the
-// connection after that many bytes (OpenSSH packet.c,
+// sent has arrived (4 + maxPacket + tag bytes from the start of the packet;
+// maxPacket is at most DefaultMaxPacket, OpenSSH's PACKET_MAX_SIZE, here),
+// so that a bad length and a bad MAC look the same from the wire: both end
+// the connection after that many bytes (OpenSSH packet.c,
 // ssh_packet_start_discard). Until then Next asks for more.
 func (r *Reader) discard(err error, have int) error {
 	r.discardErr = err
-	r.need = lenSize + min(r.maxPacket(), DefaultMaxPacket) + r.tag
+	r.need = lenSize + r.maxPacket() + r.tag
 	if have >= r.need {
 		r.err, r.discardErr = err, nil
 		return err
@@ -112,15 +111,22 @@ func (r *Reader) Need() int {
 	return r.need
 }
 
+// maxPacket is the largest packet_length accepted. A length oracle
+// (cipher.LengthOracle) accepts none longer than DefaultMaxPacket, the
+// length its discard waits for: with a larger bound, how long a plausible
+// length kept the reader waiting would tell it from a bad one.
 func (r *Reader) maxPacket() int {
-	switch m := r.MaxPacket; {
+	m := r.MaxPacket
+	switch {
 	case m <= 0:
-		return DefaultMaxPacket
+		m = DefaultMaxPacket
 	case m > maxPacketLimit:
-		return maxPacketLimit
-	default:
-		return m
+		m = maxPacketLimit
 	}
+	if r.oracle {
+		m = min(m, DefaultMaxPacket)
+	}
+	return m
 }
 
 // Next parses the packet at the start of buf.
@@ -215,17 +221,12 @@ func (r *Reader) Next(buf []byte) (payload []byte, n int, err error) {
 	if !ok {
 		// The tag did not verify, so padding_length cannot be trusted:
 		// clamp it so that the payload stays inside the body.
-		ae := &AuthError{
-			Seq:     seq,
-			Length:  length,
-			Mode:    r.mode,
-			Payload: lenientPayload(body),
-		}
+		ae := &AuthError{Seq: seq, Length: length, Mode: r.mode}
 		if r.oracle {
 			// Fatal, and reported no sooner than a bad length would be.
-			ae.Payload = nil
 			return nil, 0, r.discard(ae, len(buf))
 		}
+		ae.Payload = lenientPayload(body)
 		r.advance(len(pkt), int(length))
 		return nil, len(pkt), ae
 	}
@@ -273,12 +274,6 @@ func (r *Reader) checkLength(length uint32, head []byte) error {
 		aligned += lenSize
 	}
 	limit := r.maxPacket()
-	if r.oracle {
-		// A length oracle accepts no packet longer than the discard
-		// waits for, or how long a plausible length keeps the reader
-		// waiting would still tell it.
-		limit = min(limit, DefaultMaxPacket)
-	}
 	switch {
 	// RFC 4253 §6: the packet holds the padding_length byte and "There
 	// MUST be at least four bytes of padding", so packet_length >= 5.
