@@ -384,15 +384,10 @@ func (m *publicKeyMethod) method() string { return wire.MethodPublicKey }
 
 // pickAlgorithm chooses the public key algorithm name for s (the name in
 // the request) and the signature algorithm (the name in the signature
-// blob); "" when the key cannot be used.
-func pickAlgorithm(s ssh.Signer, serverAlgs []string) (reqAlgo, sigAlgo string) {
-	return pickAlgorithmAllowed(s, serverAlgs, nil)
-}
-
-// pickAlgorithmAllowed is pickAlgorithm limited to the signature
-// algorithms in allowed (Config.PublicKeyAlgorithms as expanded); nil
-// allows all but the SHA-1 ssh-rsa for keys that can do better.
-func pickAlgorithmAllowed(s ssh.Signer, serverAlgs, allowed []string) (reqAlgo, sigAlgo string) {
+// blob), among the signature algorithms in allowed (Config.PublicKeyAlgorithms
+// as expanded; nil allows all but the SHA-1 ssh-rsa for keys that can do
+// better); "" when the key cannot be used.
+func pickAlgorithm(s ssh.Signer, serverAlgs, allowed []string) (reqAlgo, sigAlgo string) {
 	pub := s.PublicKey()
 	cert, isCert := pub.(*ssh.Certificate)
 	keyType := pub.Type()
@@ -480,7 +475,7 @@ func (m *publicKeyMethod) auth(ctx context.Context, ca *clientAuthRun) (bool, er
 		if !slices.Contains(ca.remaining, wire.MethodPublicKey) {
 			return false, nil
 		}
-		reqAlgo, sigAlgo := pickAlgorithmAllowed(s, serverAlgs, allowed)
+		reqAlgo, sigAlgo := pickAlgorithm(s, serverAlgs, allowed)
 		if reqAlgo == "" {
 			continue
 		}
@@ -494,10 +489,10 @@ func (m *publicKeyMethod) auth(ctx context.Context, ca *clientAuthRun) (bool, er
 		// server-sig-algs still lists rsa-sha2-*): when the configuration
 		// names ssh-rsa, offer an RSA key (or RSA certificate) once more
 		// with it.
-		if isRSAKey(s.PublicKey()) && (len(serverAlgs) == 0 || slices.Contains(serverAlgs, ssh.KeyAlgoRSA)) &&
+		if plainKey(s.PublicKey()).Type() == ssh.KeyAlgoRSA && (len(serverAlgs) == 0 || slices.Contains(serverAlgs, ssh.KeyAlgoRSA)) &&
 			sigAlgo != ssh.KeyAlgoRSA && slices.Contains(allowed, ssh.KeyAlgoRSA) &&
 			slices.Contains(ca.remaining, wire.MethodPublicKey) {
-			if r, _ := pickAlgorithmAllowed(s, []string{ssh.KeyAlgoRSA}, allowed); r != "" {
+			if r, _ := pickAlgorithm(s, []string{ssh.KeyAlgoRSA}, allowed); r != "" {
 				ok, err := m.tryKey(ctx, ca, s, r, ssh.KeyAlgoRSA)
 				if err != nil || ok {
 					return ok, err
@@ -506,15 +501,6 @@ func (m *publicKeyMethod) auth(ctx context.Context, ca *clientAuthRun) (bool, er
 		}
 	}
 	return false, nil
-}
-
-// isRSAKey reports whether k is an RSA key or a certificate of one: the
-// keys ssh-rsa signatures are made with.
-func isRSAKey(k ssh.PublicKey) bool {
-	if c, ok := k.(*ssh.Certificate); ok {
-		k = c.Key
-	}
-	return k.Type() == ssh.KeyAlgoRSA
 }
 
 // tryKey offers one key: a query, then (on PK_OK) the signed request.

@@ -358,7 +358,7 @@ func TestAuthRSAAlgorithmChoice(t *testing.T) {
 		{"plain-signer", plain, both, ssh.KeyAlgoRSA},
 		{"ed25519", testEd25519, both, ssh.KeyAlgoED25519},
 	} {
-		req, sig := pickAlgorithm(tc.s, tc.serverAlgs)
+		req, sig := pickAlgorithm(tc.s, tc.serverAlgs, nil)
 		if req != tc.want || sig != tc.want {
 			t.Errorf("%s: picked %q/%q, want %q", tc.name, req, sig, tc.want)
 		}
@@ -370,10 +370,10 @@ func TestAuthRSAAlgorithmChoice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if req, sig := pickAlgorithm(cs, both); req != ssh.CertAlgoRSASHA512v01 || sig != ssh.KeyAlgoRSASHA512 {
+	if req, sig := pickAlgorithm(cs, both, nil); req != ssh.CertAlgoRSASHA512v01 || sig != ssh.KeyAlgoRSASHA512 {
 		t.Errorf("rsa cert: %q/%q", req, sig)
 	}
-	if req, sig := pickAlgorithm(cs, []string{ssh.KeyAlgoRSASHA256}); req != ssh.CertAlgoRSASHA256v01 || sig != ssh.KeyAlgoRSASHA256 {
+	if req, sig := pickAlgorithm(cs, []string{ssh.KeyAlgoRSASHA256}, nil); req != ssh.CertAlgoRSASHA256v01 || sig != ssh.KeyAlgoRSASHA256 {
 		t.Errorf("rsa cert, server 256: %q/%q", req, sig)
 	}
 }

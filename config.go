@@ -444,7 +444,7 @@ func (c *TransportConfig) hostKeyAlgorithms() ([]string, error) {
 	return expandAlgorithms("HostKeyAlgorithms", c.HostKeyAlgorithms, kex.DefaultHostKeyAlgos, kex.SupportedHostKeyAlgos)
 }
 
-func (c *TransportConfig) proposal(hostKeyAlgos []string, isClient bool) (*kex.Proposal, error) {
+func (c *TransportConfig) proposal(hostKeyAlgos []string) (*kex.Proposal, error) {
 	kx, err := expandAlgorithms("KexAlgorithms", c.KexAlgorithms, kex.DefaultKexAlgos, kex.SupportedKexAlgos)
 	if err != nil {
 		return nil, err

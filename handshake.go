@@ -50,7 +50,7 @@ func (c *Conn) beginKexLocked(initial, remote bool) (*kexRound, error) {
 	if c.isClient {
 		role = kex.Client
 	}
-	prop, err := c.cfg.proposal(hostKeyAlgos, c.isClient)
+	prop, err := c.cfg.proposal(hostKeyAlgos)
 	if err != nil {
 		return nil, err
 	}

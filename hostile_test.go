@@ -32,7 +32,7 @@ func hostileHeavy() bool { return os.Getenv("SSHTAP_HOSTILE_HEAVY") == "1" }
 // clientKexInit is an honest client's first KEXINIT packet.
 func clientKexInit(t testing.TB) []byte {
 	t.Helper()
-	prop, err := (&TransportConfig{}).proposal(nil, true)
+	prop, err := (&TransportConfig{}).proposal(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ import (
 func (c *Conn) plainHostKeys() [][]byte {
 	var blobs [][]byte
 	for _, s := range c.scfg.HostKeys {
-		b := plainKey(s).Marshal()
+		b := plainKey(s.PublicKey()).Marshal()
 		if !slices.ContainsFunc(blobs, func(x []byte) bool { return bytes.Equal(x, b) }) {
 			blobs = append(blobs, b)
 		}
@@ -73,7 +73,7 @@ func (c *Conn) proveHostKeys(r *Request) {
 		}
 		data := hostKeyProofData(sid, blob)
 		var sig *ssh.Signature
-		if as, ok := signer.(ssh.AlgorithmSigner); ok && plainKey(signer).Type() == ssh.KeyAlgoRSA {
+		if as, ok := signer.(ssh.AlgorithmSigner); ok && plainKey(signer.PublicKey()).Type() == ssh.KeyAlgoRSA {
 			// OpenSSH signs with rsa-sha2-512 for clients that know it;
 			// SHA-1 signatures are not offered by default anywhere else.
 			sig, err = as.SignWithAlgorithm(rand.Reader, data, ssh.KeyAlgoRSASHA512)
@@ -93,17 +93,15 @@ func (c *Conn) proveHostKeys(r *Request) {
 // blob, or nil.
 func (c *Conn) hostSignerFor(blob []byte) ssh.Signer {
 	for _, s := range c.scfg.HostKeys {
-		if bytes.Equal(plainKey(s).Marshal(), blob) {
+		if bytes.Equal(plainKey(s.PublicKey()).Marshal(), blob) {
 			return s
 		}
 	}
 	return nil
 }
 
-// plainKey is a signer's public key, the certified key for a certificate
-// signer.
-func plainKey(s ssh.Signer) ssh.PublicKey {
-	k := s.PublicKey()
+// plainKey is k itself, or the certified key for a certificate.
+func plainKey(k ssh.PublicKey) ssh.PublicKey {
 	if cert, ok := k.(*ssh.Certificate); ok {
 		return cert.Key
 	}

@@ -18,16 +18,15 @@ import (
 // TestDefaultOfferHasNoLegacy: the KEXINIT that a default client and a
 // default server send names no legacy algorithm.
 func TestDefaultOfferHasNoLegacy(t *testing.T) {
-	for _, isClient := range []bool{true, false} {
-		prop, err := (&TransportConfig{}).proposal(kex.DefaultHostKeyAlgos, isClient)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, list := range [][]string{prop.Kex, prop.HostKey, prop.Ciphers, prop.MACs} {
-			for _, n := range list {
-				if kex.IsLegacy(n) || cipher.IsLegacy(n) {
-					t.Errorf("default offer (client %v) has legacy %s", isClient, n)
-				}
+	// The lists are the same in both roles.
+	prop, err := (&TransportConfig{}).proposal(kex.DefaultHostKeyAlgos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, list := range [][]string{prop.Kex, prop.HostKey, prop.Ciphers, prop.MACs} {
+		for _, n := range list {
+			if kex.IsLegacy(n) || cipher.IsLegacy(n) {
+				t.Errorf("default offer has legacy %s", n)
 			}
 		}
 	}
@@ -48,7 +47,7 @@ func TestProposalModifiers(t *testing.T) {
 		Ciphers:       []string{"^" + cipher.TripleDESCBC + "," + cipher.AES128CBC},
 		MACs:          []string{"-hmac-sha2-512*"},
 	}
-	prop, err := tc.proposal(kex.DefaultHostKeyAlgos, true)
+	prop, err := tc.proposal(kex.DefaultHostKeyAlgos)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +62,7 @@ func TestProposalModifiers(t *testing.T) {
 			t.Errorf("macs %v kept %s", prop.MACs, m)
 		}
 	}
-	_, err = (&TransportConfig{Ciphers: []string{"+blowfish-cbc"}}).proposal(nil, true)
+	_, err = (&TransportConfig{Ciphers: []string{"+blowfish-cbc"}}).proposal(nil)
 	var ue *kex.UnknownAlgorithmError
 	if !errors.As(err, &ue) || ue.Name != "blowfish-cbc" || !strings.Contains(err.Error(), "Ciphers") {
 		t.Errorf("unknown cipher: %v", err)
@@ -81,7 +80,7 @@ func TestProposalPatternsNoLegacy(t *testing.T) {
 		Ciphers:       []string{"aes*"},
 		MACs:          []string{"hmac-*"},
 	}
-	prop, err := tc.proposal(nil, true)
+	prop, err := tc.proposal(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +95,13 @@ func TestProposalPatternsNoLegacy(t *testing.T) {
 		}
 	}
 	tc = &TransportConfig{Ciphers: []string{"aes*", cipher.AES128CBC}, MACs: []string{"hmac-*", cipher.HMACMD5}}
-	if prop, err = tc.proposal(nil, true); err != nil {
+	if prop, err = tc.proposal(nil); err != nil {
 		t.Fatal(err)
 	}
 	if prop.Ciphers[len(prop.Ciphers)-1] != cipher.AES128CBC || prop.MACs[len(prop.MACs)-1] != cipher.HMACMD5 {
 		t.Errorf("named legacy algorithms left out: %q %q", prop.Ciphers, prop.MACs)
 	}
-	_, err = (&TransportConfig{Ciphers: []string{"*-cbc"}}).proposal(nil, true)
+	_, err = (&TransportConfig{Ciphers: []string{"*-cbc"}}).proposal(nil)
 	var ue *kex.UnknownAlgorithmError
 	if !errors.As(err, &ue) || !slices.Contains(ue.Literal, cipher.AES128CBC) {
 		t.Errorf("a pattern matching only legacy ciphers: %v", err)

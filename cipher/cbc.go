@@ -1,10 +1,6 @@
 package cipher
 
-import (
-	"crypto/aes"
-	stdcipher "crypto/cipher"
-	"crypto/des"
-)
+import stdcipher "crypto/cipher"
 
 // aes*-cbc and 3des-cbc (RFC 4253 §6.3), legacy ciphers offered only when
 // configured. "When encrypting, the IV of each packet is the last ciphertext
@@ -16,16 +12,6 @@ import (
 // RFC 4253 §6.3 defines CBC with the Encrypt-and-MAC order of §6.4; OpenSSH
 // also pairs CBC with its -etm@openssh.com MACs (PROTOCOL §1.5), and a peer
 // may negotiate that combination, so both orders are implemented.
-
-// newAESBlock and new3DESBlock build the block cipher of a CBC cipher name.
-func newAESBlock(key []byte) (stdcipher.Block, error) { return aes.NewCipher(key) }
-
-// new3DESBlock: RFC 4253 §6.3 "3des-cbc ... three-key 3DES
-// (encrypt-decrypt-encrypt), where the first 8 bytes of the key are used
-// for the first encryption, the next 8 bytes for the decryption, and the
-// following 8 bytes for the final encryption", which is crypto/des's
-// TripleDES key layout.
-func new3DESBlock(key []byte) (stdcipher.Block, error) { return des.NewTripleDESCipher(key) }
 
 // maxCBCBlock is the largest block size of the CBC ciphers (AES).
 const maxCBCBlock = aesBlock

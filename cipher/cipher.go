@@ -70,7 +70,9 @@
 package cipher
 
 import (
+	"crypto/aes"
 	stdcipher "crypto/cipher"
+	"crypto/des"
 	"fmt"
 	"slices"
 )
@@ -192,10 +194,15 @@ var ciphers = map[string]cipherInfo{
 	// RFC 4253 §6.3: AES in CBC mode with 128, 192 or 256-bit keys and the
 	// 128-bit block as IV; "3des-cbc" with a 168-bit key (24 bytes with
 	// the DES parity bits) and a 64-bit block.
-	AES128CBC:    {keyLen: 16, ivLen: 16, newBlock: newAESBlock},
-	AES192CBC:    {keyLen: 24, ivLen: 16, newBlock: newAESBlock},
-	AES256CBC:    {keyLen: 32, ivLen: 16, newBlock: newAESBlock},
-	TripleDESCBC: {keyLen: 24, ivLen: 8, newBlock: new3DESBlock},
+	AES128CBC: {keyLen: 16, ivLen: 16, newBlock: aes.NewCipher},
+	AES192CBC: {keyLen: 24, ivLen: 16, newBlock: aes.NewCipher},
+	AES256CBC: {keyLen: 32, ivLen: 16, newBlock: aes.NewCipher},
+	// RFC 4253 §6.3 "3des-cbc ... three-key 3DES (encrypt-decrypt-encrypt),
+	// where the first 8 bytes of the key are used for the first
+	// encryption, the next 8 bytes for the decryption, and the following
+	// 8 bytes for the final encryption", which is crypto/des's TripleDES
+	// key layout.
+	TripleDESCBC: {keyLen: 24, ivLen: 8, newBlock: des.NewTripleDESCipher},
 }
 
 // IsAEAD reports whether cipherName is an AEAD cipher, for which the
