@@ -95,8 +95,9 @@ func (c *Conn) serverHostKeyAlgos() ([]string, error) {
 		}
 	}
 	have := map[string]bool{}
+	sha1 := c.serverAllowsSHA1RSA()
 	for _, s := range c.scfg.HostKeys {
-		for _, a := range kex.HostKeyAlgorithms(s, c.serverAllowsSHA1RSA()) {
+		for _, a := range kex.HostKeyAlgorithms(s, sha1) {
 			have[a] = true
 		}
 	}
@@ -124,8 +125,9 @@ func (c *Conn) serverAllowsSHA1RSA() bool {
 }
 
 func (c *Conn) serverSigner(algo string) ssh.Signer {
+	sha1 := c.serverAllowsSHA1RSA()
 	for _, s := range c.scfg.HostKeys {
-		for _, a := range kex.HostKeyAlgorithms(s, c.serverAllowsSHA1RSA()) {
+		for _, a := range kex.HostKeyAlgorithms(s, sha1) {
 			if a == algo {
 				return s
 			}
