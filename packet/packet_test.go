@@ -701,39 +701,55 @@ func BenchmarkWriteRead(b *testing.B) {
 	}
 }
 
+// newTestReader is a Reader with MaxPacket and the cipher and MAC named,
+// keyed with zeros.
+func newTestReader(t *testing.T, cipherName, macName string, maxPacket int) *Reader {
+	t.Helper()
+	o, err := cipher.NewOpener(cipherName, macName, make([]byte, 16), make([]byte, 16), make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Reader{MaxPacket: maxPacket}
+	r.SetOpener(o)
+	return r
+}
+
+// cbcFirstBlock is the first block a peer would deliver for a
+// packet_length of plainLen (aes128-cbc, newTestReader's zero keys): a
+// spliced block of an earlier packet decrypts to what it pleases.
+func cbcFirstBlock(plainLen uint32) []byte {
+	var p [16]byte
+	binary.BigEndian.PutUint32(p[:], plainLen)
+	b, _ := aes.NewCipher(make([]byte, 16))
+	c := make([]byte, 16)
+	stdcipher.NewCBCEncrypter(b, make([]byte, 16)).CryptBlocks(c, p[:])
+	return c
+}
+
+// wantFatalDiscard checks the outcome of a length oracle's discard: n == 0
+// and a LengthError or AuthError.
+func wantFatalDiscard(t *testing.T, n int, err error) {
+	t.Helper()
+	var le *LengthError
+	var ae *AuthError
+	if n != 0 || !(errors.As(err, &le) || errors.As(err, &ae)) {
+		t.Fatalf("n=%d err=%v, want a fatal LengthError or AuthError", n, err)
+	}
+}
+
 // TestCBCLengthOracle: with CBC in classic mode a spliced first block
 // decrypts to a length the peer chooses; a length out of bounds, a
 // misaligned one and a plausible one with a bad MAC must all end the same
 // way, after the same number of bytes (CVE-2008-5161), while other modes
 // report a bad length at once.
 func TestCBCLengthOracle(t *testing.T) {
-	key, iv, mk := make([]byte, 16), make([]byte, 16), make([]byte, 32)
-	newReader := func(c, m string) *Reader {
-		o, err := cipher.NewOpener(c, m, key, iv, mk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &Reader{}
-		r.SetOpener(o)
-		return r
-	}
-	// firstBlock encrypts a block whose packet_length is plainLen, as a
-	// peer splicing an earlier block would deliver.
-	firstBlock := func(plainLen uint32) []byte {
-		var p [16]byte
-		binary.BigEndian.PutUint32(p[:], plainLen)
-		b, _ := aes.NewCipher(key)
-		c := make([]byte, 16)
-		stdcipher.NewCBCEncrypter(b, iv).CryptBlocks(c, p[:])
-		return c
-	}
 	want := lenSize + DefaultMaxPacket + 32
 	for _, plainLen := range []uint32{60, 61, 0x41424344, 3} {
-		r := newReader(cipher.AES128CBC, cipher.HMACSHA256)
+		r := newTestReader(t, cipher.AES128CBC, cipher.HMACSHA256, 0)
 		if !r.LengthOracle() {
 			t.Fatal("aes128-cbc with hmac-sha2-256 is not flagged as a length oracle")
 		}
-		buf := append(firstBlock(plainLen), make([]byte, want)...)
+		buf := append(cbcFirstBlock(plainLen), make([]byte, want)...)
 		// Every prefix short of want bytes asks for more, whatever the
 		// length decrypted to (a plausible one first waits for its packet,
 		// whose MAC then fails).
@@ -746,19 +762,14 @@ func TestCBCLengthOracle(t *testing.T) {
 			t.Fatalf("length %d: Need %d, want %d", plainLen, r.Need(), want)
 		}
 		_, used, err := r.Next(buf[:want])
-		var le *LengthError
-		var ae *AuthError
-		if used != 0 || !(errors.As(err, &le) || errors.As(err, &ae)) {
-			t.Fatalf("length %d: n=%d err=%v, want a fatal LengthError or AuthError", plainLen, used, err)
-		}
+		wantFatalDiscard(t, used, err)
 		if _, _, again := r.Next(buf); again != err {
 			t.Fatalf("length %d: error not sticky: %v", plainLen, again)
 		}
 	}
 	// ETM and CTR keep reporting a bad length at once.
 	for _, c := range [][2]string{{cipher.AES128CBC, cipher.HMACSHA256ETM}, {cipher.AES128CTR, cipher.HMACSHA256}} {
-		r := newReader(c[0], c[1])
-		if r.LengthOracle() {
+		if newTestReader(t, c[0], c[1], 0).LengthOracle() {
 			t.Fatalf("%s+%s flagged as a length oracle", c[0], c[1])
 		}
 	}
@@ -774,13 +785,8 @@ func wantDiscarded(t *testing.T, r *Reader, buf []byte, tag int) {
 	if p, n, err := r.Next(buf[:min(len(buf), target-1)]); p != nil || n != 0 || err != nil {
 		t.Fatalf("p=%v n=%d err=%v before the discard completed", p != nil, n, err)
 	}
-	full := append(buf, make([]byte, target)...)
-	_, n, err := r.Next(full)
-	var le *LengthError
-	var ae *AuthError
-	if n != 0 || !(errors.As(err, &le) || errors.As(err, &ae)) {
-		t.Fatalf("n=%d err=%v, want a fatal LengthError or AuthError", n, err)
-	}
+	_, n, err := r.Next(append(buf, make([]byte, target)...))
+	wantFatalDiscard(t, n, err)
 }
 
 // TestCBCDiscardBounded: with a MaxPacket far above the default, a CBC
@@ -788,13 +794,7 @@ func wantDiscarded(t *testing.T, r *Reader, buf []byte, tag int) {
 // bytes (OpenSSH's PACKET_MAX_SIZE), so a peer cannot make the reader hold
 // up to MaxPacket of garbage.
 func TestCBCDiscardBounded(t *testing.T) {
-	key, iv, mk := make([]byte, 16), make([]byte, 16), make([]byte, 32)
-	o, err := cipher.NewOpener(cipher.AES128CBC, cipher.HMACSHA256, key, iv, mk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &Reader{MaxPacket: 64 << 20}
-	r.SetOpener(o)
+	r := newTestReader(t, cipher.AES128CBC, cipher.HMACSHA256, 64<<20)
 	head := make([]byte, 16) // decrypts to some length; most are bad
 	for i := range head {
 		head[i] = byte(i * 37)
@@ -812,24 +812,10 @@ func TestCBCDiscardBounded(t *testing.T) {
 // block ends at the same byte count: a plausible large length must not
 // keep the reader waiting for its packet.
 func TestCBCOracleLargeMaxPacket(t *testing.T) {
-	key, iv, mk := make([]byte, 16), make([]byte, 16), make([]byte, 32)
-	firstBlock := func(plainLen uint32) []byte {
-		var p [16]byte
-		binary.BigEndian.PutUint32(p[:], plainLen)
-		b, _ := aes.NewCipher(key)
-		c := make([]byte, 16)
-		stdcipher.NewCBCEncrypter(b, iv).CryptBlocks(c, p[:])
-		return c
-	}
 	target := lenSize + DefaultMaxPacket + 32
 	for _, plainLen := range []uint32{0x41424344, 512<<10 - 4} {
-		o, err := cipher.NewOpener(cipher.AES128CBC, cipher.HMACSHA256, key, iv, mk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &Reader{MaxPacket: 1 << 20}
-		r.SetOpener(o)
-		buf := append(firstBlock(plainLen), make([]byte, 2<<20)...)
+		r := newTestReader(t, cipher.AES128CBC, cipher.HMACSHA256, 1<<20)
+		buf := append(cbcFirstBlock(plainLen), make([]byte, 2<<20)...)
 		if _, _, err := r.Next(buf[:target-1]); err != nil {
 			t.Fatalf("length %#x: error %v before %d bytes", plainLen, err, target)
 		}
