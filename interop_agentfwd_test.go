@@ -165,7 +165,13 @@ func TestInteropSSHAgentForwarding(t *testing.T) {
 		if res.TimedOut {
 			t.Fatalf("ssh %s timed out: %s", flag, res)
 		}
-		fwdConn(t, conns) // ssh logged in to this server
+		// ssh logged in to this server (it has exited: the connection
+		// went active before).
+		select {
+		case <-conns:
+		case <-time.After(ioTimeout):
+			t.Fatalf("ssh %s did not log in to our server: %s", flag, res)
+		}
 		return res
 	}
 

@@ -169,19 +169,7 @@ func (c *client) run(ctx context.Context) (err error) {
 	// ConnectTimeout also bounds the version exchange and the first key
 	// exchange (a server that accepts and then says nothing), but not
 	// authentication: a person typing a password takes the time it takes.
-	hctx := ctx
-	if s.connectTimeout > 0 {
-		var cancel context.CancelCauseFunc
-		hctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
-		timer := time.AfterFunc(s.connectTimeout, func() {
-			if conn.SessionID() == nil {
-				cancel(fmt.Errorf("connection to %s timed out during the key exchange (ConnectTimeout %v)", addr, s.connectTimeout))
-			}
-		})
-		defer timer.Stop()
-	}
-	if err := conn.Handshake(hctx); err != nil {
+	if err := handshakeWithin(ctx, conn, s.connectTimeout, addr); err != nil {
 		return c.handshakeError(s, plan, err)
 	}
 	c.wg.Add(1)

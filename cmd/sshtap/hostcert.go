@@ -31,6 +31,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"sshtap/internal/sshconfig"
 )
 
 // knownAuthority is one @cert-authority line, or (in
@@ -107,7 +109,7 @@ func (a *knownAuthority) matches(names []string) bool {
 			if strings.HasPrefix(p, "|1|") {
 				ok = hashedNameMatches(p, name)
 			} else {
-				ok = wildcardMatch(strings.ToLower(p), name)
+				ok = sshconfig.MatchPattern(name, strings.ToLower(p))
 			}
 			if ok && neg {
 				matched = false
@@ -136,34 +138,6 @@ func hashedNameMatches(entry, name string) bool {
 	m := hmac.New(sha1.New, salt)
 	m.Write([]byte(name))
 	return hmac.Equal(m.Sum(nil), want)
-}
-
-// wildcardMatch matches s against a pattern where * stands for any run of
-// characters and ? for one.
-func wildcardMatch(pat, s string) bool {
-	// The last * seen and where s stood then: on a mismatch, let that *
-	// take one more character.
-	star, mark := -1, 0
-	i, j := 0, 0
-	for j < len(s) {
-		switch {
-		case i < len(pat) && (pat[i] == '?' || pat[i] == s[j]):
-			i++
-			j++
-		case i < len(pat) && pat[i] == '*':
-			star, mark = i, j
-			i++
-		case star >= 0:
-			mark++
-			i, j = star+1, mark
-		default:
-			return false
-		}
-	}
-	for i < len(pat) && pat[i] == '*' {
-		i++
-	}
-	return i == len(pat)
 }
 
 // lookupNames are the known_hosts names a connection to hostport is looked

@@ -314,9 +314,7 @@ func (c *client) stdioForward(ctx context.Context) error {
 		return fmt.Errorf("stdio forwarding to %s failed: %w", c.s.stdioForward, err)
 	}
 	defer ch.Close()
-	if c.s.verbose {
-		c.note("stdio forwarding to " + c.s.stdioForward)
-	}
+	c.note("stdio forwarding to " + c.s.stdioForward) // shown under -v
 	go func() {
 		// Ends with stdin; a stdin that never ends is left behind when
 		// the channel closes first (sshtap then exits).

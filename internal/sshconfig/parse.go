@@ -142,10 +142,11 @@ type item struct {
 	matchNever bool // the block can never match (Match !all)
 	// postCanon is set for "canonical" and "final": the block matches in
 	// the final pass only (notPostCanon: "!canonical", "!final", in the
-	// first pass only). final also asks for a final pass.
-	postCanon, notPostCanon, final bool
-	undecided                      []string // criteria this package cannot evaluate (exec, localnetwork, ...)
-	criteria                       []criterion
+	// first pass only). "final" also asks for a final pass
+	// (Config.finalPass).
+	postCanon, notPostCanon bool
+	undecided               []string // criteria this package cannot evaluate (exec, localnetwork, ...)
+	criteria                []criterion
 	// kInclude
 	files [][]item
 }
@@ -527,7 +528,6 @@ func (p *parser) parseMatch(it *item) error {
 				it.postCanon = true
 			}
 			if name == "final" {
-				it.final = true
 				p.cfg.finalPass = true
 			}
 			continue
