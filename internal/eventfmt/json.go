@@ -177,6 +177,17 @@ type hostKeysJSON struct {
 	KeyTypes     []string `json:"key_types"`
 }
 
+// hostKeysOf describes key blobs: a fingerprint and a type each, in order.
+func hostKeysOf(c commonJSON, keys [][]byte) hostKeysJSON {
+	j := hostKeysJSON{commonJSON: c, Fingerprints: []string{}, KeyTypes: []string{}}
+	for _, k := range keys {
+		ki := describeKey(k)
+		j.Fingerprints = append(j.Fingerprints, ki.Fingerprint)
+		j.KeyTypes = append(j.KeyTypes, ki.Type)
+	}
+	return j
+}
+
 type hostKeyProofJSON struct {
 	hostKeysJSON
 	Proven bool   `json:"proven"`
@@ -294,21 +305,10 @@ func jsonEvent(c commonJSON, ev sshtap.Event) any {
 		}
 		return &userAuthJSON{c, ev.User, ev.Method, ev.Algorithm, ev.Result.String(), rem, ev.Err}
 	case *sshtap.HostKeysEvent:
-		j := &hostKeysJSON{commonJSON: c, Fingerprints: []string{}, KeyTypes: []string{}}
-		for _, k := range ev.Keys {
-			ki := describeKey(k)
-			j.Fingerprints = append(j.Fingerprints, ki.Fingerprint)
-			j.KeyTypes = append(j.KeyTypes, ki.Type)
-		}
-		return j
+		j := hostKeysOf(c, ev.Keys)
+		return &j
 	case *sshtap.HostKeyProofEvent:
-		j := &hostKeyProofJSON{hostKeysJSON: hostKeysJSON{commonJSON: c, Fingerprints: []string{}, KeyTypes: []string{}}, Proven: ev.Proven, Err: ev.Err}
-		for _, k := range ev.Keys {
-			ki := describeKey(k)
-			j.Fingerprints = append(j.Fingerprints, ki.Fingerprint)
-			j.KeyTypes = append(j.KeyTypes, ki.Type)
-		}
-		return j
+		return &hostKeyProofJSON{hostKeysJSON: hostKeysOf(c, ev.Keys), Proven: ev.Proven, Err: ev.Err}
 	case *sshtap.GlobalRequestEvent:
 		return &globalRequestJSON{c, ev.Name, ev.WantReply, ev.Handled}
 	case *sshtap.AgentRequestEvent:
