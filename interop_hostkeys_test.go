@@ -2,10 +2,12 @@ package sshtap
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,11 +26,41 @@ func TestInteropHostKeysUpdate(t *testing.T) {
 	testKeys(t)
 	key := testpeer.NewKey(t, testpeer.KeyEd25519)
 	hostKeys := []ssh.Signer{testEd25519, testECDSA256, testRSA}
-	s := &Server{Config: &ServerConfig{
-		HostKeys:          hostKeys,
-		PublicKeyCallback: acceptKey(key.PublicKey),
-		SessionHandler:    func(ss *ServerSession) {},
-	}}
+	// The session ends only once ssh's hostkeys-prove-00 was answered:
+	// ssh sends it when the announcement arrives, possibly after its
+	// command, and learns nothing if the session closes first.
+	var proved sync.Map // *Conn -> chan struct{}, closed once the proof is answered
+	s := &Server{
+		Config: &ServerConfig{
+			HostKeys:          hostKeys,
+			PublicKeyCallback: acceptKey(key.PublicKey),
+			SessionHandler: func(ss *ServerSession) {
+				if ch, ok := proved.Load(ss.Conn()); ok {
+					select {
+					case <-ch.(chan struct{}):
+					case <-time.After(ioTimeout):
+					}
+				}
+			},
+		},
+		ConnState: func(c *Conn, st ConnState) {
+			if st != StateNew {
+				return
+			}
+			done := make(chan struct{})
+			proved.Store(c, done)
+			sub := c.Subscribe(context.Background(), KindGlobalRequest)
+			go func() {
+				defer sub.Close()
+				for ev := range sub.Events() {
+					if g, ok := ev.(*GlobalRequestEvent); ok && g.Name == "hostkeys-prove-00@openssh.com" {
+						close(done)
+						return
+					}
+				}
+			}()
+		},
+	}
 	addr := testServer(t, s)
 	host := "[127.0.0.1]:" + addr[strings.LastIndexByte(addr, ':')+1:]
 	kh := filepath.Join(t.TempDir(), "known_hosts")
